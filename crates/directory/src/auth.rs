@@ -1,0 +1,366 @@
+//! Password authentication with login throttling, for every protocol.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::password::{verify_password, HashParams};
+
+/// Entries kept per failure table (by IP, by account). Past this, expired
+/// entries are purged and then the oldest are evicted, so a flood of
+/// distinct addresses cannot exhaust memory.
+pub const MAX_TRACKED_ENTRIES: usize = 100_000;
+/// Longer login names cannot be mail addresses (RFC 5321 §4.5.3.1.3 caps a
+/// path at 256 octets); they are not even looked up.
+pub const MAX_ADDRESS_LEN: usize = 256;
+/// IPv6 clients are throttled per /64, the usual end-site allocation, since
+/// one host can trivially rotate through its own /64.
+pub const IPV6_THROTTLE_PREFIX: u32 = 64;
+
+/// Source of password hashes, implemented by the account store.
+#[async_trait]
+pub trait AccountLookup: Send + Sync {
+    /// Account id and PHC string for a lower-cased address, `None` if no
+    /// such account (or it cannot log in).
+    async fn password_hash(&self, address: &str) -> Result<Option<(i64, String)>, LookupError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("account backend failed: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl LookupError {
+    /// Wrap any error (or a message string) from the backend.
+    pub fn backend(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        LookupError::Backend(err.into())
+    }
+}
+
+/// Throttling settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthPolicy {
+    /// Pause before reporting a wrong password, slowing online guessing.
+    pub failure_delay: Duration,
+    /// Failures from one client address (IPv6: /64) within `window` after
+    /// which further attempts from it are refused unchecked.
+    pub max_failures_per_ip: u32,
+    /// Failures against one account within `window` after which further
+    /// attempts on it are refused unchecked, from any address.
+    pub max_failures_per_account: u32,
+    /// Counting window, starting at the first failure.
+    pub window: Duration,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            failure_delay: Duration::from_secs(2),
+            max_failures_per_ip: 10,
+            max_failures_per_account: 5,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub account_id: i64,
+    /// The lower-cased address used for the lookup.
+    pub address: String,
+}
+
+/// Outcomes a protocol maps to its replies (e.g. SMTP 535 / 454 per RFC 4954
+/// §6, IMAP `NO [AUTHENTICATIONFAILED]` / `NO [UNAVAILABLE]` per RFC 5530 §3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again later")]
+    RateLimited,
+    #[error("temporary authentication failure: {0}")]
+    Temporary(String),
+}
+
+/// Checks passwords and throttles failures. Cheap to clone; clones share
+/// their counters, so use one instance for all protocols.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    lookup: Arc<dyn AccountLookup>,
+    policy: AuthPolicy,
+    /// Verified when the account does not exist, so that unknown users cost
+    /// the same time as known ones.
+    dummy_hash: String,
+    failures: Mutex<Failures>,
+}
+
+struct Failures {
+    by_ip: FailureTable<IpAddr>,
+    by_account: FailureTable<String>,
+}
+
+impl Authenticator {
+    pub fn new(lookup: Arc<dyn AccountLookup>, policy: AuthPolicy) -> Self {
+        Self::build(lookup, policy, HashParams::default(), MAX_TRACKED_ENTRIES)
+    }
+
+    /// Tell the authenticator which parameters stored hashes use, so the
+    /// dummy verification for unknown users takes as long as a real one.
+    pub fn with_hash_params(self, params: HashParams) -> Self {
+        let inner = &self.inner;
+        Self::build(
+            Arc::clone(&inner.lookup),
+            inner.policy.clone(),
+            params,
+            MAX_TRACKED_ENTRIES,
+        )
+    }
+
+    fn build(lookup: Arc<dyn AccountLookup>, policy: AuthPolicy, params: HashParams, capacity: usize) -> Self {
+        let window = policy.window;
+        Authenticator {
+            inner: Arc::new(Inner {
+                lookup,
+                policy,
+                dummy_hash: dummy_hash(params),
+                failures: Mutex::new(Failures {
+                    by_ip: FailureTable::new(window, capacity),
+                    by_account: FailureTable::new(window, capacity),
+                }),
+            }),
+        }
+    }
+
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.inner.policy
+    }
+
+    /// Check `password` for the account `username` (a full address, any
+    /// case) connecting from `peer`.
+    ///
+    /// Refuses with [`AuthError::RateLimited`] *before* looking at the
+    /// password once the client or the account has too many recent
+    /// failures. The attempt is counted as a failure up front and refunded
+    /// on success, so parallel guesses cannot overshoot the limits; an
+    /// attempt abandoned midway (the future dropped) stays counted.
+    pub async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<Authenticated, AuthError> {
+        let inner = &self.inner;
+        let address = username.trim().to_lowercase();
+        let ip = throttle_key(peer);
+
+        if !self.reserve(ip, &address) {
+            info!(%peer, address, "login refused: too many failures");
+            return Err(AuthError::RateLimited);
+        }
+
+        let found = if address.len() > MAX_ADDRESS_LEN {
+            None
+        } else {
+            match inner.lookup.password_hash(&address).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.refund(ip, &address, false);
+                    warn!(error = %e, address, "account lookup failed during login");
+                    return Err(AuthError::Temporary("account lookup failed".into()));
+                }
+            }
+        };
+
+        let (account_id, phc) = match found {
+            Some((id, phc)) => (Some(id), phc),
+            None => (None, inner.dummy_hash.clone()),
+        };
+        let password = password.to_owned();
+        // Argon2 takes tens of milliseconds of CPU: keep it off the runtime.
+        let verified = tokio::task::spawn_blocking(move || verify_password(&phc, &password)).await;
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(e) => {
+                self.refund(ip, &address, false);
+                error!(error = %e, "password verification task failed");
+                return Err(AuthError::Temporary("password verification failed".into()));
+            }
+        };
+
+        match account_id {
+            Some(account_id) if verified => {
+                self.refund(ip, &address, true);
+                debug!(%peer, address, account_id, "login succeeded");
+                Ok(Authenticated { account_id, address })
+            }
+            _ => {
+                info!(%peer, address, known = account_id.is_some(), "login failed");
+                tokio::time::sleep(inner.policy.failure_delay).await;
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Check both limits and, if under them, count this attempt as a failure.
+    fn reserve(&self, ip: IpAddr, address: &str) -> bool {
+        let policy = &self.inner.policy;
+        let mut failures = self.lock();
+        let now = Instant::now();
+        if failures.by_ip.count(&ip, now) >= policy.max_failures_per_ip
+            || failures.by_account.count(address, now) >= policy.max_failures_per_account
+        {
+            return false;
+        }
+        failures.by_ip.add(ip, now);
+        failures.by_account.add(address.to_string(), now);
+        true
+    }
+
+    /// Undo [`Self::reserve`]. A success clears the account's record.
+    fn refund(&self, ip: IpAddr, address: &str, success: bool) {
+        let mut failures = self.lock();
+        failures.by_ip.decrement(&ip);
+        if success {
+            failures.by_account.remove(address);
+        } else {
+            failures.by_account.decrement(address);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Failures> {
+        // Nothing panics while the lock is held; a poisoned table is intact.
+        self.inner.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A syntactically valid Argon2id PHC string with the given costs that no
+/// password matches (in practice). Built without hashing anything.
+fn dummy_hash(params: HashParams) -> String {
+    // 16-byte salt and 32-byte output, unpadded base64, like real hashes.
+    format!(
+        "$argon2id$v=19$m={},t={},p={}$bm90IGEgcmVhbCBzYWx0IQ$\
+         bm8gcGFzc3dvcmQgaGFzaGVzIHRvIHRoaXMgdmFsdWU",
+        params.memory_kib, params.iterations, params.parallelism
+    )
+}
+
+/// Client key for throttling: IPv4 address, or IPv6 /64.
+fn throttle_key(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - IPV6_THROTTLE_PREFIX);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    count: u32,
+    since: Instant,
+}
+
+/// Failure counts per key over a fixed window starting at the first failure.
+#[derive(Debug)]
+struct FailureTable<K> {
+    entries: HashMap<K, Counter>,
+    window: Duration,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq> FailureTable<K> {
+    fn new(window: Duration, capacity: usize) -> Self {
+        FailureTable {
+            entries: HashMap::new(),
+            window,
+            capacity,
+        }
+    }
+
+    fn live(&self, counter: &Counter, now: Instant) -> bool {
+        now.duration_since(counter.since) < self.window
+    }
+
+    fn count<Q>(&self, key: &Q, now: Instant) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.entries.get(key) {
+            Some(c) if self.live(c, now) => c.count,
+            _ => 0,
+        }
+    }
+
+    fn add(&mut self, key: K, now: Instant) {
+        let window = self.window;
+        let counter = self.entries.entry(key).or_insert(Counter { count: 0, since: now });
+        if now.duration_since(counter.since) >= window {
+            *counter = Counter { count: 0, since: now };
+        }
+        counter.count = counter.count.saturating_add(1);
+        if self.entries.len() > self.capacity {
+            self.evict(now);
+        }
+    }
+
+    fn decrement<Q>(&mut self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(counter) = self.entries.get_mut(key) {
+            counter.count = counter.count.saturating_sub(1);
+            if counter.count == 0 {
+                self.entries.remove(key);
+            }
+        }
+    }
+
+    fn remove<Q>(&mut self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.remove(key);
+    }
+
+    /// Purge expired entries; if still over capacity, drop the oldest tenth
+    /// so eviction work is amortised over many insertions.
+    fn evict(&mut self, now: Instant) {
+        let window = self.window;
+        self.entries.retain(|_, c| now.duration_since(c.since) < window);
+        if self.entries.len() <= self.capacity {
+            return;
+        }
+        let target = self.capacity - self.capacity / 10;
+        let excess = self.entries.len() - target;
+        let mut starts: Vec<Instant> = self.entries.values().map(|c| c.since).collect();
+        let (_, cutoff, _) = starts.select_nth_unstable(excess - 1);
+        let cutoff = *cutoff;
+        self.entries.retain(|_, c| c.since > cutoff);
+        warn!(
+            kept = self.entries.len(),
+            "login failure table full; evicted oldest entries"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! Letterbox message model: everything IMAP needs to know about a stored
+//! message, computed once at delivery.
+//!
+//! Key design decision: [`analyze`] walks the raw RFC 5322 bytes exactly
+//! once and produces (a) the finished ENVELOPE, BODY and BODYSTRUCTURE
+//! strings, byte for byte what Dovecot 2.3 sends, and (b) a [`Part`] tree
+//! whose nodes are byte offsets into the raw message. Both are stored with
+//! the message ([`MessageInfo`] is serde-serialisable), so later FETCHes of
+//! structure items are a copy, and any `BODY[section]<partial>` or
+//! `BINARY[section]` is a slice (or a decode of a slice) of the raw bytes —
+//! the message is never parsed again. The offsets only stay valid for the
+//! exact bytes that were analysed: the store must keep the message as given
+//! (IMAP wire form, CRLF line endings; see [`to_wire`]).
+//!
+//! The MIME structure parser is our own (boundaries, folding, offsets, line
+//! counts); `mail-parser` is only used for RFC 2047 decoding of the header
+//! summary used by SEARCH/SORT.
+
+mod address;
+mod binary;
+mod bodystructure;
+mod envelope;
+mod header;
+mod imap_string;
+mod parse;
+mod rfc822;
+mod section;
+mod summary;
+
+pub use binary::{binary, BinaryError};
+pub use parse::{Part, MAX_DEPTH, MAX_PARTS};
+pub use section::{section, SectionKind, SectionSpec, SectionSpecError};
+
+use serde::{Deserialize, Serialize};
+
+/// Computed once at delivery; serialisable (serde) so the store keeps it as
+/// a blob.
+///
+/// `envelope`, `body` and `bodystructure` are raw IMAP protocol bytes, not
+/// text: Dovecot passes 8-bit header bytes through unchanged (inside IMAP
+/// literals), and those need not be UTF-8. They are written to the client
+/// verbatim after `ENVELOPE `, `BODY ` or `BODYSTRUCTURE `. In serialised
+/// form they are stored as strings with one char per byte (ISO-8859-1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageInfo {
+    /// The ENVELOPE value only, e.g. `("Mon, 1 Jan ..." "subj" ...)`
+    /// (RFC 3501 §7.4.2).
+    #[serde(with = "latin1")]
+    pub envelope: Vec<u8>,
+    /// BODY value (no extension data).
+    #[serde(with = "latin1")]
+    pub body: Vec<u8>,
+    /// BODYSTRUCTURE value (with extension data).
+    #[serde(with = "latin1")]
+    pub bodystructure: Vec<u8>,
+    /// Part tree with byte offsets into the raw message.
+    pub root: Part,
+    /// RFC822.SIZE: the size of the analysed bytes.
+    pub size: u64,
+    /// Decoded Subject (RFC 2047 decoded, UTF-8) for SEARCH/SORT.
+    pub subject: String,
+    /// Decoded address headers, `Name <addr>` joined by `, `.
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    /// Message-ID without angle brackets.
+    pub message_id: String,
+    /// Date: header as unix seconds when parseable.
+    pub date: Option<i64>,
+}
+
+/// Analyse a message. Never panics; any input gives some answer.
+pub fn analyze(raw: &[u8]) -> MessageInfo {
+    let root = parse::parse(raw);
+    let head = raw.get(..root.body_start).unwrap_or(raw);
+    let hdr = header::parse(head, 0, |_| false);
+    let envelope = envelope::envelope(raw, &hdr);
+    let mut body = Vec::new();
+    bodystructure::write(&mut body, raw, &root, false);
+    let mut bodystructure = Vec::new();
+    bodystructure::write(&mut bodystructure, raw, &root, true);
+    let s = summary::summary(head);
+    MessageInfo {
+        envelope,
+        body,
+        bodystructure,
+        root,
+        size: raw.len() as u64,
+        subject: s.subject,
+        from: s.from,
+        to: s.to,
+        cc: s.cc,
+        bcc: s.bcc,
+        message_id: s.message_id,
+        date: s.date,
+    }
+}
+
+/// Convert a message to IMAP wire form the way it is APPENDed: every LF not
+/// preceded by CR becomes CRLF; nothing else changes (RFC 3501 §2.2 lines
+/// end in CRLF). Analyse and store the result of this, not the original.
+pub fn to_wire(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+/// Serde for protocol bytes: a string with one char (U+0000..U+00FF) per
+/// byte, compact in JSON and lossless.
+mod latin1 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = v.iter().map(|&b| char::from(b)).collect();
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        text.chars()
+            .map(|c| u8::try_from(u32::from(c)).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_roundtrip_keeps_8bit() {
+        let info = analyze(&to_wire(b"Subject: caf\xe9\n\nbody\n"));
+        assert!(info.envelope.contains(&0xe9));
+        let json = serde_json::to_string(&info).unwrap();
+        let back: MessageInfo = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn wire_conversion() {
+        assert_eq!(to_wire(b"a\nb\r\nc\r"), b"a\r\nb\r\nc\r");
+    }
+}

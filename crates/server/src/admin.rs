@@ -1,0 +1,188 @@
+//! Management commands: domains, accounts, aliases.
+
+use crate::cli::{AliasCmd, DomainCmd, QuotaArgs, UserCmd};
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use letterbox_store::sqlite::SqliteStore;
+use letterbox_store::{Quota, Store};
+use std::io::{BufRead, IsTerminal};
+
+/// Longest password accepted from stdin or a prompt.
+const MAX_PASSWORD_LEN: usize = 1024;
+
+/// File name of the embedded database inside the data directory.
+pub const DB_FILE: &str = "letterbox.db";
+
+/// Create the data directory (mode 0700) and open the store in it.
+pub fn open_store(cfg: &Config) -> Result<SqliteStore> {
+    create_private_dir(&cfg.data_dir)?;
+    SqliteStore::open(&cfg.data_dir.join(DB_FILE))
+        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn quota(cfg: &Config, q: &QuotaArgs) -> Quota {
+    Quota {
+        bytes: q.quota_bytes.unwrap_or(cfg.default_quota_bytes),
+        messages: q.quota_messages.unwrap_or(cfg.default_quota_messages),
+    }
+}
+
+/// Read a new password: twice at a terminal prompt, or one line of stdin.
+fn read_password() -> Result<String> {
+    let pw = if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("New password: ").context("cannot read password")?;
+        let b = rpassword::prompt_password("Repeat password: ").context("cannot read password")?;
+        if a != b {
+            bail!("the passwords do not match");
+        }
+        a
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_PASSWORD_LEN as u64 + 2)
+            .read_line(&mut line)
+            .context("cannot read password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if pw.is_empty() {
+        bail!("the password must not be empty");
+    }
+    if pw.len() > MAX_PASSWORD_LEN {
+        bail!("the password is longer than {MAX_PASSWORD_LEN} bytes");
+    }
+    Ok(pw)
+}
+
+use std::io::Read;
+
+pub async fn hash(pw: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || letterbox_directory::hash_password(&pw))
+        .await
+        .context("password hashing task failed")?
+        .context("cannot hash password")
+}
+
+pub async fn domain(cfg: &Config, cmd: DomainCmd) -> Result<()> {
+    let store = open_store(cfg)?;
+    match cmd {
+        DomainCmd::Add { name } => {
+            store.add_domain(&name).await?;
+            println!("domain {} added", name.trim().to_lowercase());
+        }
+        DomainCmd::List => {
+            for d in store.list_domains().await? {
+                println!("{}", d.name);
+            }
+        }
+        DomainCmd::Remove { name } => {
+            store.remove_domain(&name).await?;
+            println!("domain {} removed", name.trim().to_lowercase());
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+fn fmt_limit(v: u64) -> String {
+    if v == 0 {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+pub async fn user(cfg: &Config, cmd: UserCmd) -> Result<()> {
+    let store = open_store(cfg)?;
+    match cmd {
+        UserCmd::Add { address, quota: q } => {
+            letterbox_store::normalize_address(&address)?;
+            if store.account(&address).await?.is_some() {
+                bail!("account {} already exists", address.trim().to_lowercase());
+            }
+            let pw = read_password()?;
+            let h = hash(pw).await?;
+            store.add_account(&address, &h, quota(cfg, &q)).await?;
+            println!("account {} added", address.trim().to_lowercase());
+        }
+        UserCmd::List => {
+            println!(
+                "{:<40} {:>12} {:>12} {:>9} {:>9}",
+                "ADDRESS", "BYTES", "QUOTA", "MESSAGES", "QUOTA"
+            );
+            for a in store.list_accounts().await? {
+                println!(
+                    "{:<40} {:>12} {:>12} {:>9} {:>9}",
+                    a.address,
+                    a.usage.bytes,
+                    fmt_limit(a.quota.bytes),
+                    a.usage.messages,
+                    fmt_limit(a.quota.messages)
+                );
+            }
+        }
+        UserCmd::Passwd { address } => {
+            if store.account(&address).await?.is_none() {
+                bail!("account {} does not exist", address.trim().to_lowercase());
+            }
+            let h = hash(read_password()?).await?;
+            store.set_password(&address, &h).await?;
+            println!("password of {} changed", address.trim().to_lowercase());
+        }
+        UserCmd::Quota { address, quota: q } => {
+            let Some(a) = store.account(&address).await? else {
+                bail!("account {} does not exist", address.trim().to_lowercase());
+            };
+            let new = Quota {
+                bytes: q.quota_bytes.unwrap_or(a.quota.bytes),
+                messages: q.quota_messages.unwrap_or(a.quota.messages),
+            };
+            store.set_quota(&address, new).await?;
+            println!(
+                "quota of {}: {} bytes, {} messages",
+                a.address,
+                fmt_limit(new.bytes),
+                fmt_limit(new.messages)
+            );
+        }
+        UserCmd::Remove { address } => {
+            store.remove_account(&address).await?;
+            println!("account {} removed", address.trim().to_lowercase());
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+pub async fn alias(cfg: &Config, cmd: AliasCmd) -> Result<()> {
+    let store = open_store(cfg)?;
+    match cmd {
+        AliasCmd::Add { source, targets } => {
+            store.add_alias(&source, &targets).await?;
+            println!("alias {} -> {} added", source.trim().to_lowercase(), targets.join(", "));
+        }
+        AliasCmd::List => {
+            for a in store.list_aliases().await? {
+                println!("{} -> {}", a.source, a.targets.join(", "));
+            }
+        }
+        AliasCmd::Remove { source } => {
+            store.remove_alias(&source).await?;
+            println!("alias {} removed", source.trim().to_lowercase());
+        }
+    }
+    store.close();
+    Ok(())
+}

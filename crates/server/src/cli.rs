@@ -1,0 +1,157 @@
+//! Command-line interface (clap). Management commands open the same store
+//! as a running server; SQLite's locking lets both work at once and the
+//! server reads accounts from the store on every login, so changes apply
+//! immediately.
+
+use crate::config::{self, Config, Overrides};
+use crate::{admin, serve};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "letterbox",
+    version,
+    about = "A complete email service in one binary: SMTP, IMAP, POP3"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./letterbox.toml, then /etc/letterbox/letterbox.toml, if present).
+    #[arg(long, global = true, env = "LETTERBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides the config; also from LETTERBOX_DATA).
+    #[arg(long, global = true)]
+    pub data: Option<PathBuf>,
+    /// Development mode: loopback high ports, plaintext auth allowed, demo account.
+    #[arg(long, global = true)]
+    pub dev: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the mail server.
+    Serve,
+    /// Manage local domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage aliases (`user@domain` or catch-all `@domain`).
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCmd {
+    /// Add a domain this server receives mail for.
+    Add { name: String },
+    /// List domains.
+    List,
+    /// Remove a domain (it must have no accounts or aliases).
+    Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct QuotaArgs {
+    /// Storage quota in bytes (0 = unlimited; default from [quota] in the config).
+    #[arg(long)]
+    pub quota_bytes: Option<u64>,
+    /// Message-count quota (0 = unlimited; default from [quota] in the config).
+    #[arg(long)]
+    pub quota_messages: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Add an account. The password is read from a prompt, or one line of
+    /// standard input when it is not a terminal.
+    Add {
+        address: String,
+        #[command(flatten)]
+        quota: QuotaArgs,
+    },
+    /// List accounts with usage.
+    List,
+    /// Change an account's password (prompt or standard input).
+    Passwd { address: String },
+    /// Change an account's quota.
+    Quota {
+        address: String,
+        #[command(flatten)]
+        quota: QuotaArgs,
+    },
+    /// Remove an account and all its mail.
+    Remove { address: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCmd {
+    /// Add an alias delivering to one or more addresses.
+    Add {
+        source: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases.
+    List,
+    /// Remove an alias.
+    Remove { source: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Validate the configuration without starting anything.
+    Check,
+}
+
+fn config_path(cli: &Cli) -> Option<PathBuf> {
+    if let Some(p) = &cli.config {
+        return Some(p.clone());
+    }
+    ["letterbox.toml", "/etc/letterbox/letterbox.toml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let overrides = Overrides {
+        data_dir: cli.data.clone(),
+        data_env: std::env::var_os(config::DATA_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        dev: cli.dev,
+    };
+    let path = config_path(cli);
+    config::load(path.as_deref(), &overrides).context("invalid configuration")
+}
+
+/// Execute a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let cfg = load_config(&cli)?;
+    match cli.command {
+        Command::Serve => serve::run(cfg).await,
+        Command::Config(ConfigCmd::Check) => {
+            println!(
+                "configuration OK ({})",
+                config_path(&cli)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "defaults".into())
+            );
+            println!("data directory: {}", cfg.data_dir.display());
+            for (s, a) in &cfg.listeners {
+                println!("listener {:<12} {a}", s.name());
+            }
+            Ok(())
+        }
+        Command::Domain(c) => admin::domain(&cfg, c).await,
+        Command::User(c) => admin::user(&cfg, c).await,
+        Command::Alias(c) => admin::alias(&cfg, c).await,
+    }
+}

@@ -1,0 +1,433 @@
+//! `letterbox.toml`: every key optional with a sane default, unknown keys
+//! refused, and each validation error naming the key and the problem.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable naming the data directory.
+pub const DATA_ENV: &str = "LETTERBOX_DATA";
+/// Data directory when nothing else names one.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/letterbox";
+/// Data directory of `--dev` when nothing else names one.
+pub const DEFAULT_DEV_DATA_DIR: &str = "letterbox-dev-data";
+
+/// The file as written by the user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Name this server announces (SMTP greeting, certificate, Received).
+    pub hostname: Option<String>,
+    /// Where the database and generated keys live.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub quota: QuotaSection,
+    #[serde(default)]
+    pub listeners: ListenersSection,
+}
+
+/// `[tls]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain; with `key`. Absent: self-signed in the data dir.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Allow LOGIN/USER/PASS/AUTH without TLS (only sensible on loopback).
+    pub allow_plaintext: Option<bool>,
+    /// Delay before answering a failed login, milliseconds.
+    pub failure_delay_ms: Option<u64>,
+    /// Failures from one IP within the window before logins are refused.
+    pub max_failures_per_ip: Option<u32>,
+    /// Failures against one account within the window before it is locked.
+    pub max_failures_per_account: Option<u32>,
+    /// Window for counting failures, seconds.
+    pub window_secs: Option<u64>,
+}
+
+/// `[limits]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Concurrent connections per listener.
+    pub max_connections: Option<usize>,
+    /// Concurrent connections per client IP per listener.
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds sessions get to finish after SIGTERM.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// `[quota]`: defaults for new accounts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSection {
+    /// Storage per account in bytes (0 = unlimited).
+    pub default_bytes: Option<u64>,
+    /// Messages per account (0 = unlimited).
+    pub default_messages: Option<u64>,
+}
+
+/// `[listeners]`: `"address:port"`, or `""` to disable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenersSection {
+    pub smtp: Option<String>,
+    pub submission: Option<String>,
+    pub submissions: Option<String>,
+    pub imap: Option<String>,
+    pub imaps: Option<String>,
+    pub pop3: Option<String>,
+    pub pop3s: Option<String>,
+    pub http: Option<String>,
+}
+
+/// A listener kind and its wire security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Smtp,
+    Submission,
+    Submissions,
+    Imap,
+    Imaps,
+    Pop3,
+    Pop3s,
+    Http,
+}
+
+impl Service {
+    pub const ALL: [Service; 8] = [
+        Service::Smtp,
+        Service::Submission,
+        Service::Submissions,
+        Service::Imap,
+        Service::Imaps,
+        Service::Pop3,
+        Service::Pop3s,
+        Service::Http,
+    ];
+
+    /// Name used in the config file and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+            Service::Imap => "imap",
+            Service::Imaps => "imaps",
+            Service::Pop3 => "pop3",
+            Service::Pop3s => "pop3s",
+            Service::Http => "http",
+        }
+    }
+
+    /// Standard port (production default).
+    pub fn standard_port(self) -> u16 {
+        match self {
+            Service::Smtp => 25,
+            Service::Submission => 587,
+            Service::Submissions => 465,
+            Service::Imap => 143,
+            Service::Imaps => 993,
+            Service::Pop3 => 110,
+            Service::Pop3s => 995,
+            Service::Http => 80,
+        }
+    }
+
+    /// Port used by `--dev`.
+    pub fn dev_port(self) -> u16 {
+        match self {
+            Service::Smtp => 2525,
+            Service::Submission => 2587,
+            Service::Submissions => 2465,
+            Service::Imap => 2143,
+            Service::Imaps => 2993,
+            Service::Pop3 => 2110,
+            Service::Pop3s => 2995,
+            Service::Http => 8080,
+        }
+    }
+
+    /// Whether the port speaks TLS from the first byte (RFC 8314 §3).
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Service::Submissions | Service::Imaps | Service::Pop3s)
+    }
+
+    fn configured(self, l: &ListenersSection) -> Option<&String> {
+        match self {
+            Service::Smtp => l.smtp.as_ref(),
+            Service::Submission => l.submission.as_ref(),
+            Service::Submissions => l.submissions.as_ref(),
+            Service::Imap => l.imap.as_ref(),
+            Service::Imaps => l.imaps.as_ref(),
+            Service::Pop3 => l.pop3.as_ref(),
+            Service::Pop3s => l.pop3s.as_ref(),
+            Service::Http => l.http.as_ref(),
+        }
+    }
+}
+
+/// Validated, defaulted configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub allow_plaintext_auth: bool,
+    pub auth_failure_delay: Duration,
+    pub max_failures_per_ip: u32,
+    pub max_failures_per_account: u32,
+    pub auth_window: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub shutdown_grace: Duration,
+    pub default_quota_bytes: u64,
+    pub default_quota_messages: u64,
+    /// Enabled listeners.
+    pub listeners: Vec<(Service, SocketAddr)>,
+    pub dev: bool,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Where the settings come from besides the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data`
+    pub data_dir: Option<PathBuf>,
+    /// `LETTERBOX_DATA`
+    pub data_env: Option<PathBuf>,
+    /// `--dev`
+    pub dev: bool,
+}
+
+/// Read and validate `path` (absent file = all defaults when `required` is false).
+pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let file = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
+            parse(&text, &p.display().to_string())?
+        }
+        None => FileConfig::default(),
+    };
+    validate(file, overrides)
+}
+
+/// Parse TOML text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: origin.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Apply defaults and check every value.
+pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
+    let hostname = match f.hostname {
+        Some(h) => {
+            letterbox_store::normalize_domain(&h).map_err(|e| invalid("hostname", e.to_string()))?;
+            h.to_lowercase()
+        }
+        None if o.dev => "localhost".to_string(),
+        None => system_hostname(),
+    };
+    let data_dir = o
+        .data_dir
+        .clone()
+        .or_else(|| o.data_env.clone())
+        .or(f.data_dir)
+        .unwrap_or_else(|| PathBuf::from(if o.dev { DEFAULT_DEV_DATA_DIR } else { DEFAULT_DATA_DIR }));
+    if data_dir.as_os_str().is_empty() {
+        return Err(invalid("data_dir", "must not be empty"));
+    }
+    let tls_files = match (f.tls.cert, f.tls.key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("tls.key", "missing: tls.cert is set, so tls.key must be too")),
+        (None, Some(_)) => return Err(invalid("tls.cert", "missing: tls.key is set, so tls.cert must be too")),
+    };
+    let positive = |key: &str, v: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+        match v {
+            Some(0) => Err(invalid(key, "must be greater than 0")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    let max_failures_per_ip = positive(
+        "auth.max_failures_per_ip",
+        f.auth.max_failures_per_ip.map(u64::from),
+        10,
+    )? as u32;
+    let max_failures_per_account = positive(
+        "auth.max_failures_per_account",
+        f.auth.max_failures_per_account.map(u64::from),
+        5,
+    )? as u32;
+    let auth_window = Duration::from_secs(positive("auth.window_secs", f.auth.window_secs, 900)?);
+    let failure_delay_ms = f.auth.failure_delay_ms.unwrap_or(if o.dev { 500 } else { 2000 });
+    if failure_delay_ms > 60_000 {
+        return Err(invalid("auth.failure_delay_ms", "must be at most 60000"));
+    }
+    let max_connections = positive(
+        "limits.max_connections",
+        f.limits.max_connections.map(|v| v as u64),
+        1000,
+    )? as usize;
+    let max_connections_per_ip = positive(
+        "limits.max_connections_per_ip",
+        f.limits.max_connections_per_ip.map(|v| v as u64),
+        50,
+    )? as usize;
+    if max_connections_per_ip > max_connections {
+        return Err(invalid(
+            "limits.max_connections_per_ip",
+            format!("{max_connections_per_ip} is more than limits.max_connections ({max_connections})"),
+        ));
+    }
+    let shutdown_grace = Duration::from_secs(f.limits.shutdown_grace_secs.unwrap_or(10));
+    let mut listeners = Vec::new();
+    for s in Service::ALL {
+        let key = format!("listeners.{}", s.name());
+        let addr = match s.configured(&f.listeners) {
+            Some(v) if v.trim().is_empty() => continue,
+            Some(v) => v.trim().parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    &key,
+                    format!("'{v}' is not an address:port such as 0.0.0.0:{}", s.standard_port()),
+                )
+            })?,
+            None if o.dev => SocketAddr::from(([127, 0, 0, 1], s.dev_port())),
+            None => SocketAddr::from(([0, 0, 0, 0], s.standard_port())),
+        };
+        if let Some((other, _)) = listeners.iter().find(|(_, a)| *a == addr) {
+            let other: &Service = other;
+            return Err(invalid(
+                &key,
+                format!("{addr} is already used by listeners.{}", other.name()),
+            ));
+        }
+        listeners.push((s, addr));
+    }
+    Ok(Config {
+        hostname,
+        data_dir,
+        tls_files,
+        allow_plaintext_auth: f.auth.allow_plaintext.unwrap_or(o.dev),
+        auth_failure_delay: Duration::from_millis(failure_delay_ms),
+        max_failures_per_ip,
+        max_failures_per_account,
+        auth_window,
+        max_connections,
+        max_connections_per_ip,
+        shutdown_grace,
+        default_quota_bytes: f.quota.default_bytes.unwrap_or(0),
+        default_quota_messages: f.quota.default_messages.unwrap_or(0),
+        listeners,
+        dev: o.dev,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, ConfigError> {
+        validate(parse(text, "test.toml")?, &Overrides::default())
+    }
+
+    #[test]
+    fn empty_file_gives_standard_ports() {
+        let c = check("").unwrap();
+        let imap = c.listeners.iter().find(|(s, _)| *s == Service::Imap).unwrap();
+        assert_eq!(imap.1.port(), 143);
+        assert_eq!(c.listeners.len(), Service::ALL.len());
+        assert!(!c.allow_plaintext_auth);
+    }
+
+    #[test]
+    fn dev_uses_loopback_high_ports_and_plaintext() {
+        let c = validate(
+            FileConfig::default(),
+            &Overrides {
+                dev: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(c.listeners.iter().all(|(_, a)| a.ip().is_loopback() && a.port() > 1024));
+        assert!(c.allow_plaintext_auth);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = check("[listeners]\nimap = \"nonsense\"").unwrap_err().to_string();
+        assert!(e.starts_with("listeners.imap:"), "{e}");
+        let e = check("[tls]\ncert = \"a.pem\"").unwrap_err().to_string();
+        assert!(e.starts_with("tls.key:"), "{e}");
+        let e = check("[auth]\nmax_failures_per_ip = 0").unwrap_err().to_string();
+        assert!(e.starts_with("auth.max_failures_per_ip:"), "{e}");
+        let e = check("[limits]\nmax_conections = 3").unwrap_err().to_string();
+        assert!(e.contains("max_conections"), "{e}");
+        let e = check("[listeners]\nimap = \"127.0.0.1:1\"\npop3 = \"127.0.0.1:1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("listeners.pop3:"), "{e}");
+    }
+
+    #[test]
+    fn empty_listener_disables_it() {
+        let c = check("[listeners]\nhttp = \"\"").unwrap();
+        assert!(!c.listeners.iter().any(|(s, _)| *s == Service::Http));
+    }
+
+    #[test]
+    fn data_dir_precedence() {
+        let f = parse("data_dir = \"/from/file\"", "t").unwrap();
+        let o = Overrides {
+            data_env: Some("/from/env".into()),
+            ..Default::default()
+        };
+        assert_eq!(validate(f, &o).unwrap().data_dir, PathBuf::from("/from/env"));
+    }
+}

@@ -1,0 +1,176 @@
+//! `letterbox serve`: open the store, set up TLS and authentication, bind
+//! every configured listener, run until SIGINT/SIGTERM, then drain.
+
+use crate::admin::{hash, open_store};
+use crate::config::{Config, Service};
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use letterbox_directory::{AccountLookup, AuthPolicy, Authenticator, LookupError};
+use letterbox_net::{ListenerLimits, Shutdown, TlsAcceptor, TlsFiles};
+use letterbox_store::{Quota, SharedStore, Store};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Domain and account `--dev` creates in an empty store.
+const DEV_DOMAIN: &str = "example.test";
+const DEV_ACCOUNT: &str = "demo@example.test";
+
+/// Everything a protocol session needs from the server, shared by all.
+#[derive(Clone)]
+pub struct ServerCtx {
+    pub config: Arc<Config>,
+    pub store: SharedStore,
+    pub auth: Authenticator,
+    pub tls: TlsAcceptor,
+}
+
+/// Password lookups for the authenticator, served by the store.
+struct StoreLookup(SharedStore);
+
+#[async_trait]
+impl AccountLookup for StoreLookup {
+    async fn password_hash(&self, address: &str) -> Result<Option<(i64, String)>, LookupError> {
+        let account = self.0.account(address).await.map_err(LookupError::backend)?;
+        Ok(account.map(|a| (a.id, a.password_hash)))
+    }
+}
+
+async fn ensure_dev_account(store: &dyn Store, cfg: &Config) -> Result<()> {
+    if !store.list_accounts().await?.is_empty() {
+        return Ok(());
+    }
+    if !store.list_domains().await?.iter().any(|d| d.name == DEV_DOMAIN) {
+        store.add_domain(DEV_DOMAIN).await?;
+    }
+    let password: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect();
+    store
+        .add_account(DEV_ACCOUNT, &hash(password.clone()).await?, Quota::default())
+        .await?;
+    let port = |s: Service| {
+        cfg.listeners
+            .iter()
+            .find(|(x, _)| *x == s)
+            .map(|(_, a)| a.port().to_string())
+            .unwrap_or_else(|| "disabled".into())
+    };
+    println!("Created the demo account (development mode):");
+    println!("  address:  {DEV_ACCOUNT}");
+    println!("  password: {password}");
+    println!(
+        "  IMAP {}:{} (STARTTLS optional), IMAPS port {}; POP3 port {}, POP3S port {};",
+        cfg.hostname,
+        port(Service::Imap),
+        port(Service::Imaps),
+        port(Service::Pop3),
+        port(Service::Pop3s)
+    );
+    println!(
+        "  SMTP submission port {} (STARTTLS), {} (TLS); inbound SMTP port {}",
+        port(Service::Submission),
+        port(Service::Submissions),
+        port(Service::Smtp)
+    );
+    println!("  user name: the full address; the certificate is self-signed");
+    Ok(())
+}
+
+/// Run the server until a termination signal.
+pub async fn run(cfg: Config) -> Result<()> {
+    letterbox_net::install_crypto_provider();
+    let store: SharedStore = Arc::new(open_store(&cfg)?);
+    tracing::info!(data_dir = %cfg.data_dir.display(), hostname = %cfg.hostname, "letterbox starting");
+    println!("letterbox: data directory {}", cfg.data_dir.display());
+    if cfg.dev {
+        ensure_dev_account(store.as_ref(), &cfg).await?;
+    }
+    let files = cfg.tls_files.as_ref().map(|(cert, key)| TlsFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+    });
+    let tls_config =
+        letterbox_net::load_or_generate(&cfg.hostname, files.as_ref(), &cfg.data_dir).context("TLS set-up failed")?;
+    let auth = Authenticator::new(
+        Arc::new(StoreLookup(store.clone())),
+        AuthPolicy {
+            failure_delay: cfg.auth_failure_delay,
+            max_failures_per_ip: cfg.max_failures_per_ip,
+            max_failures_per_account: cfg.max_failures_per_account,
+            window: cfg.auth_window,
+        },
+    );
+    let ctx = ServerCtx {
+        config: Arc::new(cfg.clone()),
+        store: store.clone(),
+        auth,
+        tls: TlsAcceptor::from(tls_config),
+    };
+    let shutdown = Shutdown::new(cfg.shutdown_grace);
+    let mut tasks = JoinSet::new();
+    for (service, addr) in &cfg.listeners {
+        let Some(protocol) = crate::protocols::for_service(*service) else {
+            tracing::warn!(listener = service.name(), "not implemented yet; listener not started");
+            continue;
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (listeners.{})", service.name()))?;
+        let local = listener.local_addr().unwrap_or(*addr);
+        let tls_note = if service.implicit_tls() {
+            "implicit TLS"
+        } else {
+            "plain, STARTTLS"
+        };
+        tracing::info!(listener = service.name(), address = %local, "ready ({tls_note})");
+        println!("letterbox: {} listening on {local} ({tls_note})", service.name());
+        let limits = ListenerLimits {
+            max_connections: cfg.max_connections,
+            max_per_ip: cfg.max_connections_per_ip,
+            refuse_line: protocol.refuse_line,
+        };
+        let implicit = service.implicit_tls().then(|| ctx.tls.clone());
+        let handler_ctx = ctx.clone();
+        let handler = protocol.handler;
+        let svc = *service;
+        tasks.spawn(letterbox_net::serve(
+            listener,
+            service.name(),
+            limits,
+            implicit,
+            move |stream, info, sd| handler(handler_ctx.clone(), svc, stream, info, sd),
+            shutdown.clone(),
+        ));
+    }
+    wait_for_signal().await;
+    tracing::info!(
+        "shutting down: no new connections, sessions get {:?}",
+        cfg.shutdown_grace
+    );
+    shutdown.trigger();
+    while tasks.join_next().await.is_some() {}
+    // Sessions are gone; flush the writer so the database closes cleanly.
+    store.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

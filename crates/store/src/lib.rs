@@ -1,0 +1,206 @@
+//! Letterbox storage: one interface ([`Store`]) that every protocol uses, and
+//! its backends.
+//!
+//! The key decision: protocol code never sees a database. It calls the
+//! async, transactional operations of [`Store`] (deliver to N mailboxes, copy,
+//! move, expunge are each atomic) and learns of changes through
+//! [`Store::subscribe`]. The embedded backend ([`sqlite::SqliteStore`]) keeps
+//! metadata and message bodies in one SQLite database in WAL mode, so one
+//! fsync per commit makes both durable, and one writer thread batches
+//! concurrent writes into shared transactions (group commit). A PostgreSQL
+//! backend implements the same trait.
+
+pub mod error;
+pub mod sqlite;
+pub mod types;
+
+pub use error::{Result, StoreError};
+pub use types::*;
+
+use async_trait::async_trait;
+use letterbox_mail::MessageInfo;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Shared handle to a store.
+pub type SharedStore = Arc<dyn Store>;
+
+/// The storage interface. Names and addresses passed in are normalised by the
+/// store (domains and addresses lower-cased, `INBOX` case-insensitive).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- domains, accounts, aliases ----
+
+    /// Add a local domain.
+    async fn add_domain(&self, name: &str) -> Result<()>;
+    /// All local domains, by name.
+    async fn list_domains(&self) -> Result<Vec<Domain>>;
+    /// Remove a domain; refused while accounts or aliases use it.
+    async fn remove_domain(&self, name: &str) -> Result<()>;
+    /// Create an account with the default mailboxes (RFC 6154 special-use).
+    async fn add_account(&self, address: &str, password_hash: &str, quota: Quota) -> Result<AccountId>;
+    /// Replace an account's password hash.
+    async fn set_password(&self, address: &str, password_hash: &str) -> Result<()>;
+    /// Change an account's quota.
+    async fn set_quota(&self, address: &str, quota: Quota) -> Result<()>;
+    /// Delete an account with all its mailboxes and messages.
+    async fn remove_account(&self, address: &str) -> Result<()>;
+    /// All accounts, by address.
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    /// Look up an account by login address.
+    async fn account(&self, address: &str) -> Result<Option<Account>>;
+    /// Look up an account by id.
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>>;
+    /// Add an alias (`user@domain` or catch-all `@domain`) to one or more targets.
+    async fn add_alias(&self, source: &str, targets: &[String]) -> Result<()>;
+    /// Remove an alias.
+    async fn remove_alias(&self, source: &str) -> Result<()>;
+    /// All aliases, by source.
+    async fn list_aliases(&self) -> Result<Vec<Alias>>;
+    /// Where mail to `address` goes: exact account, then alias, then
+    /// `local+tag` sub-address, then catch-all.
+    async fn resolve_recipient(&self, address: &str) -> Result<Recipient>;
+    /// Addresses an account may use as sender: its own and aliases pointing to it.
+    async fn sender_addresses(&self, account: AccountId) -> Result<Vec<String>>;
+
+    // ---- mailboxes ----
+
+    /// All mailboxes of an account, by name.
+    async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
+    /// One mailbox by name.
+    async fn mailbox(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>>;
+    /// One mailbox by id.
+    async fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>>;
+    /// Create a mailbox (a fresh UIDVALIDITY, never one used before).
+    async fn create_mailbox(&self, account: AccountId, name: &str, special_use: Option<SpecialUse>) -> Result<Mailbox>;
+    /// Delete a mailbox and its messages (not INBOX).
+    async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Rename a mailbox and its children. Renaming INBOX moves its messages
+    /// to a new mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    /// Set the subscription flag. Subscribing to a name without a mailbox is allowed.
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()>;
+    /// Names subscribed to, whether or not the mailbox exists.
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>>;
+
+    // ---- messages ----
+
+    /// Store one message in several mailboxes in one transaction. Accounts
+    /// over quota are skipped and reported; everything else is durable when
+    /// this returns.
+    async fn deliver(&self, message: NewMessage, targets: &[DeliveryTarget]) -> Result<DeliveryReport>;
+    /// Store one message in one mailbox (IMAP APPEND), enforcing quota.
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended>;
+    /// Metadata of every message in a mailbox, by UID.
+    async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
+    /// What changed in a mailbox after `since` (a modseq).
+    async fn changes(&self, mailbox: MailboxId, since: u64) -> Result<Changes>;
+    /// The raw bytes of a message.
+    async fn raw_message(&self, id: MessageId) -> Result<Arc<Vec<u8>>>;
+    /// The parsed structure computed at delivery.
+    async fn message_info(&self, id: MessageId) -> Result<Arc<MessageInfo>>;
+    /// Change flags of the messages with the given UIDs; returns the messages
+    /// whose flags changed, with their new state.
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+    ) -> Result<Vec<MessageMeta>>;
+    /// Expunge messages flagged `\Deleted` (only among `uids` when given).
+    /// Returns the expunged UIDs, ascending.
+    async fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<Vec<u32>>;
+    /// Remove the given messages regardless of flags (POP3 UPDATE state).
+    async fn delete_messages(&self, mailbox: MailboxId, ids: &[MessageId]) -> Result<Vec<u32>>;
+    /// Copy messages to another mailbox of the same account, enforcing quota.
+    async fn copy(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied>;
+    /// Move messages atomically (RFC 6851): copy, then expunge the sources.
+    async fn move_messages(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied>;
+
+    // ---- notifications ----
+
+    /// Receive every committed change from now on.
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+
+    /// Finish queued writes and release the backend; later writes fail.
+    fn close(&self);
+}
+
+/// Lower-case an address or domain and check its basic shape.
+pub fn normalize_address(address: &str) -> Result<String> {
+    let a = address.trim().to_lowercase();
+    let (local, domain) = a
+        .rsplit_once('@')
+        .ok_or_else(|| StoreError::Invalid(format!("'{address}' is not an address (no @)")))?;
+    if local.is_empty()
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    {
+        return Err(StoreError::Invalid(format!("'{address}' has an invalid local part")));
+    }
+    validate_domain(domain)?;
+    Ok(a)
+}
+
+/// Lower-case a domain name and check it is a plausible DNS name.
+pub fn normalize_domain(name: &str) -> Result<String> {
+    let d = name.trim().trim_end_matches('.').to_lowercase();
+    validate_domain(&d)?;
+    Ok(d)
+}
+
+fn validate_domain(d: &str) -> Result<()> {
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("'{d}' is not a valid domain name")))
+    }
+}
+
+/// Canonical mailbox name: `INBOX` in any case becomes `INBOX` (RFC 9051 §5.1).
+pub fn normalize_mailbox(name: &str) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else if let (Some(head), Some(rest)) = (name.get(..5), name.get(5..)) {
+        if head.eq_ignore_ascii_case("INBOX") && rest.starts_with(HIERARCHY_DELIMITER) {
+            format!("INBOX{rest}")
+        } else {
+            name.to_string()
+        }
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_normalised_and_checked() {
+        assert_eq!(normalize_address(" Bob@Example.TEST ").unwrap(), "bob@example.test");
+        assert!(normalize_address("bob").is_err());
+        assert!(normalize_address("@example.test").is_err());
+        assert!(normalize_address("bob@").is_err());
+        assert!(normalize_address("bob@exa mple.test").is_err());
+        assert!(normalize_address("bob@-bad.test").is_err());
+    }
+
+    #[test]
+    fn inbox_is_case_insensitive() {
+        assert_eq!(normalize_mailbox("inbox"), "INBOX");
+        assert_eq!(normalize_mailbox("Inbox/Sub"), "INBOX/Sub");
+        assert_eq!(normalize_mailbox("Inboxes"), "Inboxes");
+    }
+}

@@ -1,0 +1,222 @@
+//! The SQLite engine: one writer thread that group-commits, and a pool of
+//! read connections. WAL with `synchronous=FULL` makes every commit durable
+//! (the WAL is fsync'd at commit), and batching turns N concurrent writes
+//! into one fsync.
+
+use crate::{ChangeEvent, Result, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+
+/// Most jobs one transaction carries; bounds commit latency for the first.
+const MAX_BATCH: usize = 256;
+/// How long a writer waits for another process (the CLI) to release the lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// Called once the batch a job ran in has committed (or failed to).
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+/// A write: runs inside a savepoint of the batch transaction. The flag says
+/// whether it succeeded (failed jobs are rolled back alone).
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Handles shared by every clone of the store.
+pub(crate) struct Engine {
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
+    pub(crate) events: broadcast::Sender<ChangeEvent>,
+}
+
+fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl Engine {
+    /// Open (creating and migrating as needed) the database at `path`.
+    pub(crate) fn open(path: &Path) -> Result<Arc<Engine>> {
+        let mut conn = open_conn(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!("cannot enable WAL journal (got {mode})")));
+        }
+        super::schema::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Arc::new(Engine {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+            events,
+        }))
+    }
+
+    /// Run `f` in the next group-commit batch; resolves after the commit.
+    /// Events are broadcast only once the change is durable.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChangeEvent>)> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let events = self.events.clone();
+        let job: Job = Box::new(move |conn| match f(conn) {
+            Ok((value, evs)) => (
+                true,
+                Box::new(move |commit| match commit {
+                    Ok(()) => {
+                        for e in evs {
+                            let _ = events.send(e);
+                        }
+                        let _ = tx.send(Ok(value));
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(StoreError::Backend(e)));
+                    }
+                }),
+            ),
+            Err(e) => (
+                false,
+                Box::new(move |_| {
+                    let _ = tx.send(Err(e));
+                }),
+            ),
+        });
+        {
+            let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Run a read on a pooled connection on the blocking thread pool, inside
+    /// one read transaction so multi-query reads see one snapshot.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match engine.readers.lock().ok().and_then(|mut p| p.pop()) {
+                Some(c) => c,
+                None => open_conn(
+                    &engine.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?,
+            };
+            conn.execute_batch("BEGIN")?;
+            let out = f(&conn);
+            let end = conn.execute_batch("COMMIT");
+            if end.is_ok() {
+                if let Ok(mut pool) = engine.readers.lock() {
+                    if pool.len() < MAX_IDLE_READERS {
+                        pool.push(conn);
+                    }
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    /// Stop the writer after the queued jobs; later writes fail with `Closed`.
+    pub(crate) fn close(&self) {
+        if let Ok(mut w) = self.writer.lock() {
+            w.take();
+        }
+        if let Some(h) = self.writer_thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = h.join();
+        }
+        if let Ok(mut r) = self.readers.lock() {
+            r.clear();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Group commit: take every job waiting (up to [`MAX_BATCH`]), run each in
+/// its own savepoint, commit once, then complete them all.
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "store: cannot begin write transaction");
+            // Run nothing; report the failure to every waiter.
+            for job in batch {
+                fail_job(job, &msg);
+            }
+            continue;
+        }
+        let mut completions = Vec::with_capacity(batch.len());
+        for job in batch {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                let msg = e.to_string();
+                fail_job(job, &msg);
+                continue;
+            }
+            let outcome = catch_unwind(AssertUnwindSafe(|| job(&conn)));
+            let ok = matches!(outcome, Ok((true, _)));
+            let end = if ok {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            if let Err(e) = end {
+                tracing::error!(error = %e, "store: savepoint cleanup failed");
+            }
+            match outcome {
+                Ok((_, completion)) => completions.push(completion),
+                Err(_) => tracing::error!("store: a write job panicked; it was rolled back"),
+            }
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "store: commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for c in completions {
+            c(commit.clone());
+        }
+    }
+    // Checkpoint so a clean shutdown leaves a compact database.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// A job that cannot run is dropped: its waiter sees the channel close and
+/// gets an error, and nothing of it was written.
+fn fail_job(job: Job, msg: &str) {
+    tracing::error!(error = %msg, "store: write job dropped");
+    drop(job);
+}

@@ -1,0 +1,219 @@
+//! Mailboxes: creation with never-reused UIDVALIDITY, rename, delete,
+//! subscriptions.
+
+use super::{messages, now};
+use crate::{
+    normalize_mailbox, AccountId, ChangeEvent, ChangeKind, Mailbox, MailboxId, Result, SpecialUse, StoreError,
+    HIERARCHY_DELIMITER,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Longest mailbox name accepted, in bytes.
+const MAX_NAME_LEN: usize = 1000;
+/// Deepest hierarchy accepted.
+const MAX_DEPTH: usize = 32;
+
+const COLUMNS: &str = "m.id, m.account_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
+    EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name),
+    (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id),
+    (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id AND instr(' ' || x.flags || ' ', ' \\Seen ') = 0),
+    (SELECT COALESCE(SUM(size), 0) FROM messages x WHERE x.mailbox_id = m.id)";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
+    let special: Option<String> = r.get(6)?;
+    Ok(Mailbox {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        name: r.get(2)?,
+        uid_validity: r.get::<_, i64>(3)? as u32,
+        uid_next: r.get::<_, i64>(4)? as u32,
+        highest_modseq: r.get::<_, i64>(5)? as u64,
+        special_use: special.as_deref().and_then(SpecialUse::parse),
+        subscribed: r.get(7)?,
+        messages: r.get::<_, i64>(8)? as u32,
+        unseen: r.get::<_, i64>(9)? as u32,
+        size: r.get::<_, i64>(10)? as u64,
+    })
+}
+
+pub(super) fn list(conn: &Connection, account: AccountId) -> Result<Vec<Mailbox>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM mailboxes m WHERE m.account_id = ?1 ORDER BY m.name"
+    ))?;
+    let rows = st.query_map([account], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn by_name(conn: &Connection, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+    let name = normalize_mailbox(name);
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM mailboxes m WHERE m.account_id = ?1 AND m.name = ?2"),
+            params![account, name],
+            row,
+        )
+        .optional()?)
+}
+
+pub(super) fn by_id(conn: &Connection, id: MailboxId) -> Result<Option<Mailbox>> {
+    Ok(conn
+        .query_row(&format!("SELECT {COLUMNS} FROM mailboxes m WHERE m.id = ?1"), [id], row)
+        .optional()?)
+}
+
+pub(super) fn require(conn: &Connection, id: MailboxId) -> Result<Mailbox> {
+    by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
+}
+
+/// RFC 9051 §2.3.1.1: a UIDVALIDITY must never repeat for a name, so they
+/// come from one store-wide counter seeded by the clock.
+fn next_uid_validity(conn: &Connection) -> Result<u32> {
+    let last: i64 = conn
+        .query_row("SELECT value FROM counters WHERE name = 'uid_validity'", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0);
+    let clock = now().clamp(1, u32::MAX as i64);
+    let next = if last >= clock { last + 1 } else { clock };
+    if next > u32::MAX as i64 {
+        return Err(StoreError::Backend("UIDVALIDITY space exhausted".into()));
+    }
+    conn.execute(
+        "INSERT INTO counters(name, value) VALUES ('uid_validity', ?1)
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        [next],
+    )?;
+    Ok(next as u32)
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name.starts_with(HIERARCHY_DELIMITER)
+        || name.ends_with(HIERARCHY_DELIMITER)
+        || name.contains("//")
+        || name.split(HIERARCHY_DELIMITER).count() > MAX_DEPTH
+        || name.chars().any(|c| c.is_control() || c == '*' || c == '%');
+    if bad {
+        return Err(StoreError::Invalid(format!("invalid mailbox name '{name}'")));
+    }
+    Ok(())
+}
+
+pub(super) fn create(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+    special_use: Option<SpecialUse>,
+) -> Result<Mailbox> {
+    let name = normalize_mailbox(name);
+    validate_name(&name)?;
+    if by_name(conn, account, &name)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("mailbox {name}")));
+    }
+    let uv = next_uid_validity(conn)?;
+    conn.execute(
+        "INSERT INTO mailboxes(account_id, name, uid_validity, uid_next, highest_modseq, special_use)
+         VALUES (?1, ?2, ?3, 1, 1, ?4)",
+        params![account, name, uv, special_use.map(|s| s.as_str())],
+    )?;
+    require(conn, conn.last_insert_rowid())
+}
+
+pub(super) fn delete(conn: &Connection, account: AccountId, name: &str) -> Result<MailboxId> {
+    let name = normalize_mailbox(name);
+    if name == "INBOX" {
+        return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
+    }
+    let mb = by_name(conn, account, &name)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
+    messages::remove_all(conn, mb.id)?;
+    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [mb.id])?;
+    conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id])?;
+    Ok(mb.id)
+}
+
+pub(super) fn rename(conn: &Connection, account: AccountId, from: &str, to: &str) -> Result<Vec<ChangeEvent>> {
+    let from = normalize_mailbox(from);
+    let to = normalize_mailbox(to);
+    validate_name(&to)?;
+    let src = by_name(conn, account, &from)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {from}")))?;
+    if by_name(conn, account, &to)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("mailbox {to}")));
+    }
+    let prefix = format!("{from}{HIERARCHY_DELIMITER}");
+    if to.starts_with(&prefix) {
+        return Err(StoreError::Invalid("cannot rename a mailbox into its own child".into()));
+    }
+    let mut events = vec![ChangeEvent {
+        account_id: account,
+        mailbox_id: Some(src.id),
+        kind: ChangeKind::Mailboxes,
+    }];
+    if from == "INBOX" {
+        // RFC 9051 §6.3.6: INBOX's messages move to the new name; INBOX stays, empty.
+        let dst = create(conn, account, &to, None)?;
+        let uids: Vec<u32> = messages::list(conn, src.id)?.iter().map(|m| m.uid).collect();
+        messages::copy(conn, src.id, &uids, dst.id)?;
+        messages::remove_uids(conn, src.id, &uids)?;
+        events.push(ChangeEvent {
+            account_id: account,
+            mailbox_id: Some(src.id),
+            kind: ChangeKind::Expunged,
+        });
+        return Ok(events);
+    }
+    // Children move with their parent (RFC 9051 §6.3.6).
+    let children: Vec<(i64, String)> = list(conn, account)?
+        .into_iter()
+        .filter(|m| m.name.starts_with(&prefix))
+        .map(|m| (m.id, m.name))
+        .collect();
+    for (id, child) in &children {
+        let new_name = format!("{to}{}", child.get(from.len()..).unwrap_or_default());
+        if by_name(conn, account, &new_name)?.is_some() {
+            return Err(StoreError::AlreadyExists(format!("mailbox {new_name}")));
+        }
+        conn.execute("UPDATE mailboxes SET name = ?1 WHERE id = ?2", params![new_name, id])?;
+    }
+    conn.execute("UPDATE mailboxes SET name = ?1 WHERE id = ?2", params![to, src.id])?;
+    // Subscriptions follow the rename, as in Dovecot.
+    conn.execute(
+        "UPDATE subscriptions SET name = ?1 WHERE account_id = ?2 AND name = ?3",
+        params![to, account, from],
+    )?;
+    Ok(events)
+}
+
+pub(super) fn set_subscribed(conn: &Connection, account: AccountId, name: &str, on: bool) -> Result<()> {
+    let name = normalize_mailbox(name);
+    if on {
+        validate_name(&name)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)",
+            params![account, name],
+        )?;
+    } else {
+        conn.execute(
+            "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+            params![account, name],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn subscriptions(conn: &Connection, account: AccountId) -> Result<Vec<String>> {
+    let mut st = conn.prepare("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")?;
+    let rows = st.query_map([account], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Allocate the next modseq of a mailbox (one per operation).
+pub(super) fn bump_modseq(conn: &Connection, mailbox: MailboxId) -> Result<u64> {
+    let m: i64 = conn.query_row(
+        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1 RETURNING highest_modseq",
+        [mailbox],
+        |r| r.get(0),
+    )?;
+    Ok(m as u64)
+}

@@ -1,0 +1,390 @@
+//! The embedded backend: SQLite (WAL) holding metadata and message bodies.
+//!
+//! Bodies live in the same database as metadata, content-addressed by
+//! SHA-256 and reference-counted, so a message delivered to N mailboxes is
+//! stored once and a single WAL fsync makes body and metadata durable
+//! together; separate files would need their own fsyncs (file and
+//! directory) per message, defeating group commit.
+
+mod directory;
+mod engine;
+mod mailboxes;
+mod messages;
+mod schema;
+
+pub use messages::normalize_flags;
+pub use schema::SCHEMA_VERSION;
+
+use crate::{
+    normalize_mailbox, Account, AccountId, Alias, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport,
+    DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage, Quota, Recipient, Result,
+    SpecialUse, Store, StoreError,
+};
+use async_trait::async_trait;
+use engine::Engine;
+use letterbox_mail::MessageInfo;
+use messages::PreparedBody;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// Parsed structures kept in memory, so repeated FETCHes skip decoding.
+const INFO_CACHE_ENTRIES: usize = 4096;
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    engine: Arc<Engine>,
+    info_cache: Arc<Mutex<HashMap<MessageId, Arc<MessageInfo>>>>,
+}
+
+impl SqliteStore {
+    /// Open or create the database file `path` (its directory must exist).
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let engine = Engine::open(path)?;
+        Ok(SqliteStore {
+            engine,
+            info_cache: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    fn prepare(message: NewMessage) -> PreparedBody {
+        let hash = hex::encode(Sha256::digest(&message.raw));
+        let info = letterbox_mail::analyze(&message.raw);
+        // Serialising a plain struct of strings and numbers cannot fail.
+        let info_json = serde_json::to_string(&info).unwrap_or_default();
+        PreparedBody {
+            hash,
+            raw: message.raw,
+            info_json,
+            flags: normalize_flags(&message.flags),
+            internal_date: message.internal_date,
+        }
+    }
+
+    async fn prepare_async(message: NewMessage) -> Result<PreparedBody> {
+        tokio::task::spawn_blocking(move || Self::prepare(message))
+            .await
+            .map_err(|e| StoreError::Backend(format!("message analysis failed: {e}")))
+    }
+}
+
+fn mailbox_event(account_id: AccountId, mailbox_id: Option<MailboxId>, kind: ChangeKind) -> ChangeEvent {
+    ChangeEvent {
+        account_id,
+        mailbox_id,
+        kind,
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn add_domain(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.engine
+            .write(move |c| Ok((directory::add_domain(c, &name)?, vec![])))
+            .await
+    }
+
+    async fn list_domains(&self) -> Result<Vec<Domain>> {
+        self.engine.read(directory::list_domains).await
+    }
+
+    async fn remove_domain(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.engine
+            .write(move |c| Ok((directory::remove_domain(c, &name)?, vec![])))
+            .await
+    }
+
+    async fn add_account(&self, address: &str, password_hash: &str, quota: Quota) -> Result<AccountId> {
+        let (a, h) = (address.to_string(), password_hash.to_string());
+        self.engine
+            .write(move |c| Ok((directory::add_account(c, &a, &h, quota)?, vec![])))
+            .await
+    }
+
+    async fn set_password(&self, address: &str, password_hash: &str) -> Result<()> {
+        let (a, h) = (address.to_string(), password_hash.to_string());
+        self.engine
+            .write(move |c| Ok((directory::set_password(c, &a, &h)?, vec![])))
+            .await
+    }
+
+    async fn set_quota(&self, address: &str, quota: Quota) -> Result<()> {
+        let a = address.to_string();
+        self.engine
+            .write(move |c| Ok((directory::set_quota(c, &a, quota)?, vec![])))
+            .await
+    }
+
+    async fn remove_account(&self, address: &str) -> Result<()> {
+        let a = address.to_string();
+        self.engine
+            .write(move |c| Ok(((), directory::remove_account(c, &a)?)))
+            .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.engine.read(directory::list_accounts).await
+    }
+
+    async fn account(&self, address: &str) -> Result<Option<Account>> {
+        let a = address.to_string();
+        self.engine.read(move |c| directory::account(c, &a)).await
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        self.engine.read(move |c| directory::account_by_id(c, id)).await
+    }
+
+    async fn add_alias(&self, source: &str, targets: &[String]) -> Result<()> {
+        let (s, t) = (source.to_string(), targets.to_vec());
+        self.engine
+            .write(move |c| Ok((directory::add_alias(c, &s, &t)?, vec![])))
+            .await
+    }
+
+    async fn remove_alias(&self, source: &str) -> Result<()> {
+        let s = source.to_string();
+        self.engine
+            .write(move |c| Ok((directory::remove_alias(c, &s)?, vec![])))
+            .await
+    }
+
+    async fn list_aliases(&self) -> Result<Vec<Alias>> {
+        self.engine.read(directory::list_aliases).await
+    }
+
+    async fn resolve_recipient(&self, address: &str) -> Result<Recipient> {
+        let a = address.to_string();
+        self.engine.read(move |c| directory::resolve_recipient(c, &a)).await
+    }
+
+    async fn sender_addresses(&self, account: AccountId) -> Result<Vec<String>> {
+        self.engine.read(move |c| directory::sender_addresses(c, account)).await
+    }
+
+    async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        self.engine.read(move |c| mailboxes::list(c, account)).await
+    }
+
+    async fn mailbox(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+        let n = name.to_string();
+        self.engine.read(move |c| mailboxes::by_name(c, account, &n)).await
+    }
+
+    async fn mailbox_by_id(&self, id: MailboxId) -> Result<Option<Mailbox>> {
+        self.engine.read(move |c| mailboxes::by_id(c, id)).await
+    }
+
+    async fn create_mailbox(&self, account: AccountId, name: &str, special_use: Option<SpecialUse>) -> Result<Mailbox> {
+        let n = name.to_string();
+        self.engine
+            .write(move |c| {
+                let mb = mailboxes::create(c, account, &n, special_use)?;
+                let ev = mailbox_event(account, Some(mb.id), ChangeKind::Mailboxes);
+                Ok((mb, vec![ev]))
+            })
+            .await
+    }
+
+    async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()> {
+        let n = name.to_string();
+        self.engine
+            .write(move |c| {
+                let id = mailboxes::delete(c, account, &n)?;
+                Ok(((), vec![mailbox_event(account, Some(id), ChangeKind::Mailboxes)]))
+            })
+            .await
+    }
+
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        let (f, t) = (from.to_string(), to.to_string());
+        self.engine
+            .write(move |c| Ok(((), mailboxes::rename(c, account, &f, &t)?)))
+            .await
+    }
+
+    async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()> {
+        let n = name.to_string();
+        self.engine
+            .write(move |c| {
+                mailboxes::set_subscribed(c, account, &n, subscribed)?;
+                Ok(((), vec![mailbox_event(account, None, ChangeKind::Mailboxes)]))
+            })
+            .await
+    }
+
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
+        self.engine.read(move |c| mailboxes::subscriptions(c, account)).await
+    }
+
+    async fn deliver(&self, message: NewMessage, targets: &[DeliveryTarget]) -> Result<DeliveryReport> {
+        let body = Self::prepare_async(message).await?;
+        let targets: Vec<DeliveryTarget> = targets
+            .iter()
+            .map(|t| DeliveryTarget {
+                mailbox: normalize_mailbox(&t.mailbox),
+                ..t.clone()
+            })
+            .collect();
+        self.engine
+            .write(move |c| {
+                let report = messages::deliver(c, &body, &targets)?;
+                let events = report
+                    .delivered
+                    .iter()
+                    .map(|(a, m, _)| mailbox_event(*a, Some(*m), ChangeKind::Added))
+                    .collect();
+                Ok((report, events))
+            })
+            .await
+    }
+
+    async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended> {
+        let body = Self::prepare_async(message).await?;
+        self.engine
+            .write(move |c| {
+                let a = messages::append(c, mailbox, &body)?;
+                let account = mailboxes::require(c, mailbox)?.account_id;
+                Ok((a, vec![mailbox_event(account, Some(mailbox), ChangeKind::Added)]))
+            })
+            .await
+    }
+
+    async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
+        self.engine.read(move |c| messages::list(c, mailbox)).await
+    }
+
+    async fn changes(&self, mailbox: MailboxId, since: u64) -> Result<Changes> {
+        self.engine.read(move |c| messages::changes(c, mailbox, since)).await
+    }
+
+    async fn raw_message(&self, id: MessageId) -> Result<Arc<Vec<u8>>> {
+        self.engine.read(move |c| messages::raw(c, id)).await.map(Arc::new)
+    }
+
+    async fn message_info(&self, id: MessageId) -> Result<Arc<MessageInfo>> {
+        if let Some(hit) = self.info_cache.lock().ok().and_then(|c| c.get(&id).cloned()) {
+            return Ok(hit);
+        }
+        let json = self.engine.read(move |c| messages::info_json(c, id)).await?;
+        let info: Arc<MessageInfo> = Arc::new(serde_json::from_str(&json)?);
+        if let Ok(mut cache) = self.info_cache.lock() {
+            if cache.len() >= INFO_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(id, info.clone());
+        }
+        Ok(info)
+    }
+
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+    ) -> Result<Vec<MessageMeta>> {
+        let (u, f) = (uids.to_vec(), flags.to_vec());
+        self.engine
+            .write(move |c| {
+                let changed = messages::store_flags(c, mailbox, &u, op, &f)?;
+                let events = if changed.is_empty() {
+                    vec![]
+                } else {
+                    let account = mailboxes::require(c, mailbox)?.account_id;
+                    vec![mailbox_event(account, Some(mailbox), ChangeKind::Flags)]
+                };
+                Ok((changed, events))
+            })
+            .await
+    }
+
+    async fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<Vec<u32>> {
+        let u = uids.map(|u| u.to_vec());
+        self.engine
+            .write(move |c| {
+                let gone = messages::expunge(c, mailbox, u.as_deref())?;
+                Ok(with_expunge_event(c, mailbox, gone)?)
+            })
+            .await
+    }
+
+    async fn delete_messages(&self, mailbox: MailboxId, ids: &[MessageId]) -> Result<Vec<u32>> {
+        let ids = ids.to_vec();
+        self.engine
+            .write(move |c| {
+                let gone = messages::delete_ids(c, mailbox, &ids)?;
+                Ok(with_expunge_event(c, mailbox, gone)?)
+            })
+            .await
+    }
+
+    async fn copy(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied> {
+        let u = uids.to_vec();
+        self.engine
+            .write(move |c| {
+                let copied = messages::copy(c, from, &u, to)?;
+                let account = mailboxes::require(c, to)?.account_id;
+                let events = if copied.uids.is_empty() {
+                    vec![]
+                } else {
+                    vec![mailbox_event(account, Some(to), ChangeKind::Added)]
+                };
+                Ok((copied, events))
+            })
+            .await
+    }
+
+    async fn move_messages(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied> {
+        let u = uids.to_vec();
+        self.engine
+            .write(move |c| {
+                let copied = messages::copy(c, from, &u, to)?;
+                let moved: Vec<u32> = copied.uids.iter().map(|(s, _)| *s).collect();
+                messages::remove_uids(c, from, &moved)?;
+                let account = mailboxes::require(c, to)?.account_id;
+                let events = if moved.is_empty() {
+                    vec![]
+                } else {
+                    vec![
+                        mailbox_event(account, Some(to), ChangeKind::Added),
+                        mailbox_event(account, Some(from), ChangeKind::Expunged),
+                    ]
+                };
+                Ok((copied, events))
+            })
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.engine.events.subscribe()
+    }
+
+    fn close(&self) {
+        self.engine.close();
+    }
+}
+
+fn with_expunge_event(
+    c: &rusqlite::Connection,
+    mailbox: MailboxId,
+    gone: Vec<u32>,
+) -> Result<(Vec<u32>, Vec<ChangeEvent>)> {
+    if gone.is_empty() {
+        return Ok((gone, vec![]));
+    }
+    let account = mailboxes::require(c, mailbox)?.account_id;
+    Ok((gone, vec![mailbox_event(account, Some(mailbox), ChangeKind::Expunged)]))
+}

@@ -1,0 +1,289 @@
+//! Plain data types that cross the storage interface. Nothing here is
+//! backend-specific: the embedded and PostgreSQL backends share them.
+
+use serde::{Deserialize, Serialize};
+
+/// Database identity of an account; stable for the account's lifetime.
+pub type AccountId = i64;
+/// Database identity of a mailbox; a re-created mailbox gets a new id.
+pub type MailboxId = i64;
+/// Global, never-reused identity of one stored message copy. POP3 UIDL
+/// values derive from it, so it must never be reused (RFC 1939 §7).
+pub type MessageId = i64;
+
+/// Hierarchy separator of mailbox names (RFC 9051 §5.1).
+pub const HIERARCHY_DELIMITER: char = '/';
+
+/// A domain this server receives mail for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// Lower-case domain name.
+    pub name: String,
+    /// Unix seconds of creation.
+    pub created: i64,
+}
+
+/// Storage and message-count limits; 0 means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// Maximum total RFC822.SIZE of all messages, in bytes.
+    pub bytes: u64,
+    /// Maximum number of messages.
+    pub messages: u64,
+}
+
+/// What an account currently uses against its [`Quota`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Sum of message sizes in bytes.
+    pub bytes: u64,
+    /// Number of messages.
+    pub messages: u64,
+}
+
+/// A mail account (one login, one set of mailboxes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Database identity.
+    pub id: AccountId,
+    /// Full lower-case address, also the login name.
+    pub address: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Limits.
+    pub quota: Quota,
+    /// Current usage.
+    pub usage: Usage,
+}
+
+/// An alias: mail to `source` goes to every address in `targets`.
+/// `source` of the form `@domain` is a catch-all for that domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alias {
+    /// Lower-case address or `@domain`.
+    pub source: String,
+    /// Destination addresses (local accounts or remote addresses).
+    pub targets: Vec<String>,
+}
+
+/// Where mail for an envelope recipient goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resolution {
+    /// Local accounts that receive a copy (deduplicated).
+    pub accounts: Vec<AccountId>,
+    /// Remote addresses the message must be forwarded to.
+    pub external: Vec<String>,
+}
+
+/// Outcome of looking up an envelope recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// The domain is not one of ours.
+    NotLocal,
+    /// Our domain, but no account, alias or catch-all matches.
+    Unknown,
+    /// Deliverable.
+    Local(Resolution),
+}
+
+/// RFC 6154 special-use attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpecialUse {
+    /// `\All`
+    All,
+    /// `\Archive`
+    Archive,
+    /// `\Drafts`
+    Drafts,
+    /// `\Flagged`
+    Flagged,
+    /// `\Junk`
+    Junk,
+    /// `\Sent`
+    Sent,
+    /// `\Trash`
+    Trash,
+}
+
+impl SpecialUse {
+    /// The attribute as written on the wire, RFC 6154 §2.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+
+    /// Parse the wire form, case-insensitively.
+    pub fn parse(s: &str) -> Option<SpecialUse> {
+        [
+            SpecialUse::All,
+            SpecialUse::Archive,
+            SpecialUse::Drafts,
+            SpecialUse::Flagged,
+            SpecialUse::Junk,
+            SpecialUse::Sent,
+            SpecialUse::Trash,
+        ]
+        .into_iter()
+        .find(|u| u.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The mailboxes every new account starts with.
+pub const DEFAULT_MAILBOXES: &[(&str, Option<SpecialUse>)] = &[
+    ("INBOX", None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+/// A mailbox and the counters IMAP reports for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    /// Database identity.
+    pub id: MailboxId,
+    /// Owner.
+    pub account_id: AccountId,
+    /// Full hierarchical name, `/`-separated; `INBOX` is always upper case.
+    pub name: String,
+    /// RFC 9051 §2.3.1.1: changes whenever UIDs could be reused.
+    pub uid_validity: u32,
+    /// The UID the next message will get.
+    pub uid_next: u32,
+    /// RFC 7162 HIGHESTMODSEQ: bumped by every change in the mailbox.
+    pub highest_modseq: u64,
+    /// Whether the user subscribed to it.
+    pub subscribed: bool,
+    /// RFC 6154 attribute.
+    pub special_use: Option<SpecialUse>,
+    /// Number of messages.
+    pub messages: u32,
+    /// Messages without `\Seen`.
+    pub unseen: u32,
+    /// Sum of message sizes.
+    pub size: u64,
+}
+
+/// Per-message metadata a session keeps in memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    /// Global identity (POP3 UIDL source).
+    pub id: MessageId,
+    /// UID within the mailbox.
+    pub uid: u32,
+    /// Last modification sequence.
+    pub modseq: u64,
+    /// System flags (`\Seen`…) and keywords, deduplicated and sorted.
+    pub flags: Vec<String>,
+    /// INTERNALDATE as unix seconds.
+    pub internal_date: i64,
+    /// RFC822.SIZE in bytes.
+    pub size: u64,
+}
+
+/// A message to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Exact bytes, CRLF line ends.
+    pub raw: Vec<u8>,
+    /// Initial flags.
+    pub flags: Vec<String>,
+    /// INTERNALDATE (unix seconds).
+    pub internal_date: i64,
+}
+
+/// One mailbox that receives a copy in [`crate::Store::deliver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    /// Receiving account.
+    pub account_id: AccountId,
+    /// Mailbox name; a missing mailbox falls back to INBOX.
+    pub mailbox: String,
+    /// Initial flags.
+    pub flags: Vec<String>,
+}
+
+/// Result of a delivery: who got the message and who was over quota.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// (account, mailbox, uid) of every stored copy.
+    pub delivered: Vec<(AccountId, MailboxId, u32)>,
+    /// Accounts refused for quota, with `permanent` = the message can never fit.
+    pub over_quota: Vec<(AccountId, bool)>,
+}
+
+/// Outcome of an APPEND (RFC 4315 APPENDUID data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// UIDVALIDITY of the target mailbox.
+    pub uid_validity: u32,
+    /// UID the message got.
+    pub uid: u32,
+    /// Global message id.
+    pub id: MessageId,
+}
+
+/// Outcome of COPY/MOVE (RFC 4315 COPYUID data).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Copied {
+    /// UIDVALIDITY of the destination.
+    pub uid_validity: u32,
+    /// (source UID, destination UID) pairs, in source UID order.
+    pub uids: Vec<(u32, u32)>,
+}
+
+/// How STORE changes flags (RFC 9051 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    /// `FLAGS`: replace.
+    Replace,
+    /// `+FLAGS`: add.
+    Add,
+    /// `-FLAGS`: remove.
+    Remove,
+}
+
+/// Messages whose state changed after a given modseq, and UIDs expunged since.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Present messages with modseq greater than the one asked for, by UID.
+    pub changed: Vec<MessageMeta>,
+    /// UIDs expunged with a modseq greater than the one asked for, ascending.
+    pub expunged: Vec<u32>,
+    /// The mailbox's current HIGHESTMODSEQ.
+    pub highest_modseq: u64,
+}
+
+/// What changed, sent to every watcher after the change is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// Account whose data changed.
+    pub account_id: AccountId,
+    /// The mailbox concerned, when the change is about one.
+    pub mailbox_id: Option<MailboxId>,
+    /// Kind of change.
+    pub kind: ChangeKind,
+}
+
+/// Kinds of [`ChangeEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// New messages were added.
+    Added,
+    /// Flags changed.
+    Flags,
+    /// Messages were expunged.
+    Expunged,
+    /// The mailbox list changed (create, delete, rename, subscribe).
+    Mailboxes,
+    /// The account itself was removed.
+    AccountRemoved,
+}

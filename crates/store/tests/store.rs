@@ -1,0 +1,370 @@
+//! Round trips through the embedded store: UID/MODSEQ rules, quota,
+//! atomicity, aliases, notifications, group commit under concurrency.
+
+use letterbox_store::sqlite::SqliteStore;
+use letterbox_store::*;
+use std::sync::Arc;
+
+fn msg(body: &str) -> NewMessage {
+    NewMessage {
+        raw: format!("From: a@example.test\r\nSubject: t\r\n\r\n{body}\r\n").into_bytes(),
+        flags: vec![],
+        internal_date: 1_700_000_000,
+    }
+}
+
+async fn setup() -> (tempfile::TempDir, Arc<SqliteStore>, AccountId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+    store.add_domain("example.test").await.unwrap();
+    let id = store
+        .add_account("alice@example.test", "hash", Quota::default())
+        .await
+        .unwrap();
+    (dir, store, id)
+}
+
+fn inbox_target(account: AccountId) -> DeliveryTarget {
+    DeliveryTarget {
+        account_id: account,
+        mailbox: "INBOX".into(),
+        flags: vec![],
+    }
+}
+
+#[tokio::test]
+async fn new_account_has_special_use_mailboxes() {
+    let (_d, store, id) = setup().await;
+    let boxes = store.list_mailboxes(id).await.unwrap();
+    let names: Vec<_> = boxes.iter().map(|m| m.name.as_str()).collect();
+    for n in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
+        assert!(names.contains(&n), "{n} missing in {names:?}");
+    }
+    let sent = boxes.iter().find(|m| m.name == "Sent").unwrap();
+    assert_eq!(sent.special_use, Some(SpecialUse::Sent));
+    assert!(sent.subscribed);
+    let uvs: std::collections::HashSet<_> = boxes.iter().map(|m| m.uid_validity).collect();
+    assert_eq!(uvs.len(), boxes.len(), "UIDVALIDITY values must be distinct");
+}
+
+#[tokio::test]
+async fn uids_ascend_and_are_never_reused() {
+    let (_d, store, id) = setup().await;
+    let inbox = store.mailbox(id, "inbox").await.unwrap().unwrap();
+    let a = store.append(inbox.id, msg("1")).await.unwrap();
+    let b = store.append(inbox.id, msg("2")).await.unwrap();
+    assert_eq!((a.uid, b.uid), (1, 2));
+    store
+        .store_flags(inbox.id, &[b.uid], FlagOp::Add, &["\\deleted".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.expunge(inbox.id, None).await.unwrap(), vec![2]);
+    let c = store.append(inbox.id, msg("3")).await.unwrap();
+    assert_eq!(c.uid, 3, "expunged UID 2 must not be reused");
+    let mb = store.mailbox_by_id(inbox.id).await.unwrap().unwrap();
+    assert_eq!(mb.uid_next, 4);
+    assert_eq!(mb.messages, 2);
+}
+
+#[tokio::test]
+async fn modseq_grows_and_changes_report_expunges() {
+    let (_d, store, id) = setup().await;
+    let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
+    store.append(inbox.id, msg("1")).await.unwrap();
+    store.append(inbox.id, msg("2")).await.unwrap();
+    let before = store.mailbox_by_id(inbox.id).await.unwrap().unwrap().highest_modseq;
+    let changed = store
+        .store_flags(inbox.id, &[1], FlagOp::Add, &["\\Seen".into(), "$Work".into()])
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].modseq > before);
+    assert_eq!(changed[0].flags, vec!["$Work".to_string(), "\\Seen".to_string()]);
+    // A no-op STORE does not bump the modseq.
+    assert!(store
+        .store_flags(inbox.id, &[1], FlagOp::Add, &["\\SEEN".into()])
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .store_flags(inbox.id, &[2], FlagOp::Replace, &["\\Deleted".into()])
+        .await
+        .unwrap();
+    store.expunge(inbox.id, None).await.unwrap();
+    let ch = store.changes(inbox.id, before).await.unwrap();
+    assert_eq!(ch.expunged, vec![2]);
+    assert_eq!(ch.changed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1]);
+    assert!(ch.highest_modseq > changed[0].modseq);
+}
+
+#[tokio::test]
+async fn deliver_stores_body_once_for_many_recipients_and_round_trips() {
+    let (_d, store, alice) = setup().await;
+    let bob = store
+        .add_account("bob@example.test", "h", Quota::default())
+        .await
+        .unwrap();
+    let m = msg("hello\r\n.leading dot\r\n\u{e9}t\u{e9}");
+    let raw = m.raw.clone();
+    let report = store
+        .deliver(m, &[inbox_target(alice), inbox_target(bob), inbox_target(bob)])
+        .await
+        .unwrap();
+    assert_eq!(report.delivered.len(), 2, "duplicate targets are delivered once");
+    for acc in [alice, bob] {
+        let inbox = store.mailbox(acc, "INBOX").await.unwrap().unwrap();
+        let list = store.messages(inbox.id).await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(*store.raw_message(list[0].id).await.unwrap(), raw);
+        assert_eq!(list[0].size, raw.len() as u64);
+    }
+}
+
+#[tokio::test]
+async fn quota_refuses_delivery_and_append() {
+    let (_d, store, alice) = setup().await;
+    store
+        .set_quota("alice@example.test", Quota { bytes: 0, messages: 1 })
+        .await
+        .unwrap();
+    let r = store.deliver(msg("1"), &[inbox_target(alice)]).await.unwrap();
+    assert_eq!(r.delivered.len(), 1);
+    let r = store.deliver(msg("2"), &[inbox_target(alice)]).await.unwrap();
+    assert!(r.delivered.is_empty());
+    assert_eq!(r.over_quota, vec![(alice, false)]);
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    let e = store.append(inbox.id, msg("3")).await.unwrap_err();
+    assert!(matches!(e, StoreError::QuotaExceeded { .. }), "{e:?}");
+    store
+        .set_quota("alice@example.test", Quota { bytes: 10, messages: 0 })
+        .await
+        .unwrap();
+    let e = store
+        .append(inbox.id, msg("a body far bigger than ten bytes"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::QuotaExceeded { permanent: true, .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn failed_copy_leaves_nothing_half_done() {
+    let (_d, store, alice) = setup().await;
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    for i in 0..3 {
+        store.append(inbox.id, msg(&i.to_string())).await.unwrap();
+    }
+    let usage = store.account_by_id(alice).await.unwrap().unwrap().usage;
+    // Room for one more message only: copying three must fail as a whole.
+    store
+        .set_quota(
+            "alice@example.test",
+            Quota {
+                bytes: 0,
+                messages: usage.messages + 1,
+            },
+        )
+        .await
+        .unwrap();
+    let trash = store.mailbox(alice, "Trash").await.unwrap().unwrap();
+    assert!(store.move_messages(inbox.id, &[1, 2, 3], trash.id).await.is_err());
+    assert_eq!(store.messages(trash.id).await.unwrap().len(), 0);
+    assert_eq!(store.messages(inbox.id).await.unwrap().len(), 3);
+    assert_eq!(store.account_by_id(alice).await.unwrap().unwrap().usage, usage);
+}
+
+#[tokio::test]
+async fn move_is_copy_plus_expunge_with_copyuid_data() {
+    let (_d, store, alice) = setup().await;
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    let archive = store.mailbox(alice, "Archive").await.unwrap().unwrap();
+    store.append(inbox.id, msg("1")).await.unwrap();
+    store.append(inbox.id, msg("2")).await.unwrap();
+    let moved = store.move_messages(inbox.id, &[2, 1, 99], archive.id).await.unwrap();
+    assert_eq!(moved.uid_validity, archive.uid_validity);
+    assert_eq!(moved.uids, vec![(1, 1), (2, 2)]);
+    assert!(store.messages(inbox.id).await.unwrap().is_empty());
+    assert_eq!(store.changes(inbox.id, 0).await.unwrap().expunged, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn rename_inbox_moves_messages_and_keeps_inbox() {
+    let (_d, store, alice) = setup().await;
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    store.append(inbox.id, msg("1")).await.unwrap();
+    store.create_mailbox(alice, "Work", None).await.unwrap();
+    store.create_mailbox(alice, "Work/2026", None).await.unwrap();
+    store.rename_mailbox(alice, "Work", "Jobs").await.unwrap();
+    assert!(store.mailbox(alice, "Jobs/2026").await.unwrap().is_some());
+    assert!(store.mailbox(alice, "Work/2026").await.unwrap().is_none());
+    store.rename_mailbox(alice, "INBOX", "Old").await.unwrap();
+    let old = store.mailbox(alice, "Old").await.unwrap().unwrap();
+    assert_eq!(store.messages(old.id).await.unwrap().len(), 1);
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    assert_eq!(inbox.messages, 0);
+    assert!(store.delete_mailbox(alice, "INBOX").await.is_err());
+}
+
+#[tokio::test]
+async fn recreated_mailbox_gets_new_uidvalidity() {
+    let (_d, store, alice) = setup().await;
+    let a = store.create_mailbox(alice, "Tmp", None).await.unwrap();
+    store.delete_mailbox(alice, "Tmp").await.unwrap();
+    let b = store.create_mailbox(alice, "Tmp", None).await.unwrap();
+    assert_ne!(a.uid_validity, b.uid_validity);
+    assert!(store.create_mailbox(alice, "Tmp", None).await.is_err());
+    assert!(store.create_mailbox(alice, "bad//name", None).await.is_err());
+}
+
+#[tokio::test]
+async fn aliases_catch_all_and_subaddress_resolve() {
+    let (_d, store, alice) = setup().await;
+    let bob = store
+        .add_account("bob@example.test", "h", Quota::default())
+        .await
+        .unwrap();
+    store
+        .add_alias(
+            "team@example.test",
+            &["alice@example.test".into(), "bob@example.test".into()],
+        )
+        .await
+        .unwrap();
+    store
+        .add_alias("fwd@example.test", &["someone@remote.test".into()])
+        .await
+        .unwrap();
+    let Recipient::Local(r) = store.resolve_recipient("Team@Example.test").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.accounts.len(), 2);
+    assert!(r.accounts.contains(&alice) && r.accounts.contains(&bob));
+    let Recipient::Local(r) = store.resolve_recipient("alice+news@example.test").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.accounts, vec![alice]);
+    let Recipient::Local(r) = store.resolve_recipient("fwd@example.test").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.external, vec!["someone@remote.test".to_string()]);
+    assert_eq!(
+        store.resolve_recipient("nobody@example.test").await.unwrap(),
+        Recipient::Unknown
+    );
+    assert_eq!(
+        store.resolve_recipient("x@elsewhere.test").await.unwrap(),
+        Recipient::NotLocal
+    );
+    store
+        .add_alias("@example.test", &["bob@example.test".into()])
+        .await
+        .unwrap();
+    let Recipient::Local(r) = store.resolve_recipient("nobody@example.test").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.accounts, vec![bob]);
+    assert!(store
+        .sender_addresses(alice)
+        .await
+        .unwrap()
+        .contains(&"team@example.test".to_string()));
+    // A loop between aliases terminates.
+    store
+        .add_alias("x@example.test", &["y@example.test".into()])
+        .await
+        .unwrap();
+    store
+        .add_alias("y@example.test", &["x@example.test".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resolve_recipient("x@example.test").await.unwrap(),
+        Recipient::Unknown
+    );
+}
+
+#[tokio::test]
+async fn directory_errors_are_specific() {
+    let (_d, store, _) = setup().await;
+    assert!(matches!(
+        store.add_domain("example.test").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.add_account("alice@example.test", "h", Quota::default()).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.add_account("x@unknown.test", "h", Quota::default()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.add_account("not-an-address", "h", Quota::default()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.remove_domain("example.test").await,
+        Err(StoreError::Invalid(_))
+    ));
+    store.remove_account("alice@example.test").await.unwrap();
+    store.remove_domain("example.test").await.unwrap();
+    assert!(store.list_domains().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn watchers_hear_committed_changes() {
+    let (_d, store, alice) = setup().await;
+    let mut rx = store.subscribe();
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    store.append(inbox.id, msg("1")).await.unwrap();
+    let ev = rx.recv().await.unwrap();
+    assert_eq!(ev.kind, ChangeKind::Added);
+    assert_eq!(ev.mailbox_id, Some(inbox.id));
+    store
+        .store_flags(inbox.id, &[1], FlagOp::Add, &["\\Seen".into()])
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await.unwrap().kind, ChangeKind::Flags);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_all_land_with_distinct_uids() {
+    let (_d, store, alice) = setup().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.deliver(msg(&format!("m{i}")), &[inbox_target(alice)]).await
+        }));
+    }
+    let mut uids = Vec::new();
+    for t in tasks {
+        uids.push(t.await.unwrap().unwrap().delivered[0].2);
+    }
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), 200);
+    assert_eq!(*uids.last().unwrap(), 200);
+}
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.add_domain("example.test").await.unwrap();
+        let id = store
+            .add_account("alice@example.test", "h", Quota::default())
+            .await
+            .unwrap();
+        store.deliver(msg("persist"), &[inbox_target(id)]).await.unwrap();
+        store.close();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let a = store.account("alice@example.test").await.unwrap().unwrap();
+    let inbox = store.mailbox(a.id, "INBOX").await.unwrap().unwrap();
+    let list = store.messages(inbox.id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(String::from_utf8_lossy(&store.raw_message(list[0].id).await.unwrap()).contains("persist"));
+    assert_eq!(a.usage.messages, 1);
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run every test: Rust unit and integration tests, then the end-to-end
+# tests that drive the real server with real clients (Python, Debian tools).
+# Installs what the tests need when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "missing tools: ${need_apt[*]} (install them with apt-get)" >&2
+    exit 1
+  fi
+fi
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+
+cargo build --workspace --bins
+cargo test --workspace
+LETTERBOX_BIN="$PWD/target/debug/letterbox" python3 -m pytest -q tests/
