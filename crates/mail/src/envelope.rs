@@ -28,8 +28,8 @@ pub fn envelope(raw: &[u8], hdr: &Header<'_>) -> Vec<u8> {
     out.push(b'(');
     push_nstring(&mut out, text("Date").as_deref());
     out.push(b' ');
-    match text("Subject") {
-        Some(s) => push_human(&mut out, &s),
+    match hdr.last("Subject") {
+        Some(f) => push_human(&mut out, f.raw_value(raw)),
         None => out.extend_from_slice(b"NIL"),
     }
     for list in [&from, &sender, &reply_to, &addrs("To"), &addrs("Cc"), &addrs("Bcc")] {

@@ -43,6 +43,12 @@ impl Field<'_> {
         out
     }
 
+    /// The value as it stands in the message, folding line breaks
+    /// included, without the final line terminator.
+    pub fn raw_value<'r>(&self, raw: &'r [u8]) -> &'r [u8] {
+        trim_eol(raw.get(self.value_start..self.end).unwrap_or(&[]))
+    }
+
     pub fn is(&self, name: &str) -> bool {
         self.has_colon && self.name.eq_ignore_ascii_case(name.as_bytes())
     }

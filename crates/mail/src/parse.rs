@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 /// Nesting limit: deeper parts are not parsed further and are treated as
 /// opaque leaves (Dovecot's default is 100 nested MIME parts as well).
 pub const MAX_DEPTH: usize = 100;
+/// Longest boundary compared (RFC 2046 §5.1.1 allows 1 to 70 characters).
+const MAX_BOUNDARY: usize = 70;
 /// Total number of parts parsed per message; further ones stay opaque.
 pub const MAX_PARTS: usize = 10_000;
 
@@ -140,26 +142,37 @@ impl<'a> Parser<'a> {
         End::Eof
     }
 
-    /// Where a body ends given how it ended: the line break before a
-    /// boundary line is the boundary's.
-    fn body_end(&self, body_start: usize, end: End) -> usize {
-        match end {
+    /// Where a part ends given how it ended: the line break before a
+    /// boundary line is the boundary's, even when that line break is the
+    /// part's header/body separator (then the header loses it).
+    ///
+    /// Exception (Dovecot): a message/rfc822 part, and the message inside
+    /// it, keep that line break.
+    fn finish(&self, part: &mut Part, end: End, keep_eol: bool) {
+        let cut = match end {
             End::Eof => self.raw.len(),
+            End::Boundary { line, .. } if keep_eol => line,
             End::Boundary { line, .. } => {
                 let mut e = line;
-                if e > body_start && self.raw[e - 1] == b'\n' {
+                if e > part.header_start && self.raw[e - 1] == b'\n' {
                     e -= 1;
-                    if e > body_start && self.raw[e - 1] == b'\r' {
+                    if e > part.header_start && self.raw[e - 1] == b'\r' {
                         e -= 1;
                     }
                 }
-                e.max(body_start)
+                e
             }
-        }
+        };
+        part.body_start = part.body_start.min(cut);
+        part.body_end = cut.max(part.body_start);
+        part.lines = count_lf(&self.raw[part.body_start..part.body_end]);
     }
 
     fn part(&mut self, start: usize, depth: usize, is_root: bool, digest: bool) -> (Part, End) {
         self.parts += 1;
+        // The root of an embedded message ends where its message/rfc822
+        // part ends.
+        let keep_eol = is_root && depth > 0;
         let raw = self.raw;
         let hdr: Header<'_> = if self.bounds.is_empty() {
             header::parse(raw, start, |_| false)
@@ -209,6 +222,7 @@ impl<'a> Parser<'a> {
                     last,
                 };
                 part.multipart = part.content_type.eq_ignore_ascii_case("multipart");
+                self.finish(&mut part, end, keep_eol);
                 return (part, end);
             }
         }
@@ -230,14 +244,18 @@ impl<'a> Parser<'a> {
         } else {
             self.scan(part.body_start, self.bounds.len())
         };
-        part.body_end = self.body_end(part.body_start, end);
-        part.lines = count_lf(&raw[part.body_start..part.body_end]);
+        let keep_eol = keep_eol || part.is_type("message", "rfc822");
+        self.finish(&mut part, end, keep_eol);
         (part, end)
     }
 
     /// Children of a multipart with boundary `b` (RFC 2046 §5.1.1).
     fn multipart(&mut self, part: &mut Part, b: Vec<u8>, depth: usize) -> End {
         let my = self.bounds.len();
+        // Only the first 70 characters (RFC 2046 §5.1.1 maximum) of a
+        // boundary are compared, as Dovecot does with overlong ones.
+        let mut b = b;
+        b.truncate(MAX_BOUNDARY);
         self.bounds.push(b);
         // Preamble: up to the first boundary line of this or an outer part.
         let mut end = self.scan(part.body_start, my + 1);

@@ -137,6 +137,16 @@ impl<'a> Lexer<'a> {
         self.skip_cfws()
     }
 
+    /// Bytes up to (not including) the first one matching `stop`, then CFWS.
+    pub fn raw_until(&mut self, out: &mut Vec<u8>, stop: impl Fn(u8) -> bool) -> Step {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| !stop(b)) {
+            self.pos += 1;
+        }
+        out.extend_from_slice(&self.data[start..self.pos]);
+        self.skip_cfws()
+    }
+
     /// Quoted string (RFC 5322 §3.2.4): content unescaped and unfolded (CR and
     /// LF dropped), then CFWS.
     pub fn quoted_string(&mut self, out: &mut Vec<u8>) -> Step {
@@ -238,11 +248,7 @@ pub fn content_type(value: &[u8]) -> TypedValue {
     let mut main = Vec::new();
     let r = lx.token(&mut main);
     if r != Step::More || lx.peek() != Some(b'/') {
-        return TypedValue {
-            main: Vec::new(),
-            sub: None,
-            params: None,
-        };
+        return TypedValue::default();
     }
     lx.pos += 1;
     let mut sub = Vec::new();
@@ -251,6 +257,10 @@ pub fn content_type(value: &[u8]) -> TypedValue {
     } else {
         Step::Err
     };
+    if r == Step::More && lx.peek() != Some(b';') {
+        // Junk after type/subtype: the whole value is unusable.
+        return TypedValue::default();
+    }
     let params = if r == Step::Err { None } else { Some(params(&mut lx)) };
     TypedValue {
         main,
@@ -295,6 +305,10 @@ fn params(lx: &mut Lexer<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
             }
             let r = if lx.peek() == Some(b'"') {
                 lx.quoted_string(&mut value)
+            } else if lx.peek() == Some(b'=') {
+                // Unquoted encoded word (`name==?utf-8?b?...?=`), which
+                // RFC 2047 §5 forbids but mailers send: up to `;` or blank.
+                lx.raw_until(&mut value, |b| matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n'))
             } else {
                 lx.token(&mut value)
             };
@@ -368,6 +382,12 @@ fn merge_rfc2231(list: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn junk_after_subtype() {
+        let t = content_type(b"multipart/mixed\tboundary=\"b\"");
+        assert_eq!(t, TypedValue::default());
+    }
 
     #[test]
     fn content_types() {

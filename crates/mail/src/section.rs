@@ -195,7 +195,7 @@ fn message_section(raw: &[u8], msg: &Part, kind: &SectionKind) -> Option<Vec<u8>
 
 /// The header lines (with their folding, in message order) whose names
 /// match (or, with `not`, do not match) the list case-insensitively,
-/// followed by the empty line when the header had one (RFC 9051 §6.4.5).
+/// followed by the empty line (RFC 9051 §6.4.5).
 fn header_fields(raw: &[u8], msg: &Part, names: &[String], not: bool) -> Vec<u8> {
     let head = raw.get(..msg.body_start).unwrap_or(raw);
     let hdr = header::parse(head, msg.header_start, |_| false);
@@ -206,8 +206,7 @@ fn header_fields(raw: &[u8], msg: &Part, names: &[String], not: bool) -> Vec<u8>
             out.extend_from_slice(&raw[f.start..f.end]);
         }
     }
-    if hdr.has_separator {
-        out.extend_from_slice(b"\r\n");
-    }
+    // The blank line ends the result even when the header had none.
+    out.extend_from_slice(b"\r\n");
     out
 }

@@ -316,7 +316,7 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 let gone = messages::expunge(c, mailbox, u.as_deref())?;
-                Ok(with_expunge_event(c, mailbox, gone)?)
+                with_expunge_event(c, mailbox, gone)
             })
             .await
     }
@@ -326,7 +326,7 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 let gone = messages::delete_ids(c, mailbox, &ids)?;
-                Ok(with_expunge_event(c, mailbox, gone)?)
+                with_expunge_event(c, mailbox, gone)
             })
             .await
     }
