@@ -77,11 +77,15 @@ impl Part {
 enum End {
     Eof,
     /// A boundary line of the multipart at `level` of the boundary stack,
-    /// starting at `line`.
+    /// starting at `line`. `floor` is the lowest offset the ending part may
+    /// be cut back to when the line break before `line` is given to the
+    /// boundary: a line break that ends a closing boundary line or a header
+    /// line is never given away.
     Boundary {
         level: usize,
         line: usize,
         last: bool,
+        floor: usize,
     },
 }
 
@@ -113,10 +117,10 @@ pub fn cte_token(value: &[u8]) -> String {
 
 impl<'a> Parser<'a> {
     /// Does a boundary line start at `pos`? Innermost boundary first.
-    fn boundary_at(&self, pos: usize, min_level: usize) -> Option<(usize, bool)> {
+    fn boundary_at(&self, pos: usize) -> Option<(usize, bool)> {
         let rest = self.raw.get(pos..)?;
         let rest = rest.strip_prefix(b"--")?;
-        for level in (min_level..self.bounds.len()).rev() {
+        for level in (0..self.bounds.len()).rev() {
             let b = &self.bounds[level];
             if let Some(after) = rest.strip_prefix(b.as_slice()) {
                 return Some((level, after.starts_with(b"--")));
@@ -125,15 +129,21 @@ impl<'a> Parser<'a> {
         None
     }
 
-    /// Scan lines from `pos` until a boundary line of a level in
-    /// `min_level..max_level` or the end of input.
-    fn scan(&self, mut pos: usize, max_level: usize) -> End {
+    /// Scan lines from `pos` until a boundary line of a level below
+    /// `max_level` or the end of input.
+    fn scan(&self, start: usize, max_level: usize) -> End {
         let raw = self.raw;
+        let mut pos = start;
         while pos < raw.len() {
             if raw[pos] == b'-' {
-                if let Some((level, last)) = self.boundary_at(pos, 0) {
+                if let Some((level, last)) = self.boundary_at(pos) {
                     if level < max_level {
-                        return End::Boundary { level, line: pos, last };
+                        return End::Boundary {
+                            level,
+                            line: pos,
+                            last,
+                            floor: start,
+                        };
                     }
                 }
             }
@@ -142,21 +152,18 @@ impl<'a> Parser<'a> {
         End::Eof
     }
 
-    /// Where a part ends given how it ended: the line break before a
-    /// boundary line is the boundary's, even when that line break is the
-    /// part's header/body separator (then the header loses it).
-    ///
-    /// Exception (Dovecot): a message/rfc822 part, and the message inside
-    /// it, keep that line break.
-    fn finish(&self, part: &mut Part, end: End, keep_eol: bool) {
+    /// Set the part's end from how it ended: the line break before a
+    /// boundary line is the boundary's (RFC 2046 §5.1.1), even when it is
+    /// the part's header/body separator (then the header loses it).
+    fn finish(&self, part: &mut Part, end: End) {
         let cut = match end {
             End::Eof => self.raw.len(),
-            End::Boundary { line, .. } if keep_eol => line,
-            End::Boundary { line, .. } => {
+            End::Boundary { line, floor, .. } => {
+                let floor = floor.max(part.header_start);
                 let mut e = line;
-                if e > part.header_start && self.raw[e - 1] == b'\n' {
+                if e > floor && self.raw[e - 1] == b'\n' {
                     e -= 1;
-                    if e > part.header_start && self.raw[e - 1] == b'\r' {
+                    if e > floor && self.raw[e - 1] == b'\r' {
                         e -= 1;
                     }
                 }
@@ -170,14 +177,13 @@ impl<'a> Parser<'a> {
 
     fn part(&mut self, start: usize, depth: usize, is_root: bool, digest: bool) -> (Part, End) {
         self.parts += 1;
-        // The root of an embedded message ends where its message/rfc822
-        // part ends.
-        let keep_eol = is_root && depth > 0;
         let raw = self.raw;
         let hdr: Header<'_> = if self.bounds.is_empty() {
             header::parse(raw, start, |_| false)
         } else {
-            header::parse(raw, start, |pos| raw[pos] == b'-' && self.boundary_at(pos, 0).is_some())
+            header::parse(raw, start, |pos| {
+                raw[pos] == b'-' && self.boundary_at(pos).is_some()
+            })
         };
         let mut part = Part {
             header_start: start,
@@ -187,7 +193,8 @@ impl<'a> Parser<'a> {
             ..Part::default()
         };
         let ctype = hdr.fields.iter().find(|f| f.is("Content-Type"));
-        part.mime_ignored = is_root && ctype.is_none() && !hdr.fields.iter().any(|f| f.is("MIME-Version"));
+        part.mime_ignored =
+            is_root && ctype.is_none() && !hdr.fields.iter().any(|f| f.is("MIME-Version"));
         if let Some(f) = hdr.fields.iter().find(|f| f.is("Content-Transfer-Encoding")) {
             part.encoding = cte_token(&f.value(raw));
         }
@@ -196,7 +203,8 @@ impl<'a> Parser<'a> {
             Some(f) => {
                 let t = rfc822::content_type(&f.value(raw));
                 part.content_type = String::from_utf8_lossy(&t.main).into_owned();
-                part.content_subtype = String::from_utf8_lossy(t.sub.as_deref().unwrap_or(&[])).into_owned();
+                part.content_subtype =
+                    String::from_utf8_lossy(t.sub.as_deref().unwrap_or(&[])).into_owned();
                 boundary = t.params.and_then(|ps| {
                     ps.into_iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(b"boundary"))
@@ -212,24 +220,25 @@ impl<'a> Parser<'a> {
                 part.content_subtype = "plain".into();
             }
         }
+        part.multipart = part.content_type.eq_ignore_ascii_case("multipart");
 
-        // A boundary line inside the header ended the part already.
+        // A boundary line inside the header ended the part already; the
+        // header keeps its last line break.
         if !hdr.has_separator && hdr.end < raw.len() {
-            if let Some((level, last)) = self.boundary_at(hdr.end, 0) {
+            if let Some((level, last)) = self.boundary_at(hdr.end) {
                 let end = End::Boundary {
                     level,
                     line: hdr.end,
                     last,
+                    floor: hdr.end,
                 };
-                part.multipart = part.content_type.eq_ignore_ascii_case("multipart");
-                self.finish(&mut part, end, keep_eol);
+                self.finish(&mut part, end);
                 return (part, end);
             }
         }
 
         let nested_ok = depth < MAX_DEPTH && self.parts < MAX_PARTS;
-        let end = if part.content_type.eq_ignore_ascii_case("multipart") && nested_ok {
-            part.multipart = true;
+        let end = if part.multipart && nested_ok {
             match boundary.filter(|b| !b.is_empty()) {
                 Some(b) => self.multipart(&mut part, b, depth),
                 None => self.scan(part.body_start, self.bounds.len()),
@@ -242,45 +251,40 @@ impl<'a> Parser<'a> {
             part.message = Some(Box::new(msg));
             end
         } else {
+            part.multipart = false;
             self.scan(part.body_start, self.bounds.len())
         };
-        let keep_eol = keep_eol || part.is_type("message", "rfc822");
-        self.finish(&mut part, end, keep_eol);
+        self.finish(&mut part, end);
         (part, end)
     }
 
     /// Children of a multipart with boundary `b` (RFC 2046 §5.1.1).
-    fn multipart(&mut self, part: &mut Part, b: Vec<u8>, depth: usize) -> End {
+    fn multipart(&mut self, part: &mut Part, mut b: Vec<u8>, depth: usize) -> End {
         let my = self.bounds.len();
         // Only the first 70 characters (RFC 2046 §5.1.1 maximum) of a
         // boundary are compared, as Dovecot does with overlong ones.
-        let mut b = b;
         b.truncate(MAX_BOUNDARY);
         self.bounds.push(b);
         // Preamble: up to the first boundary line of this or an outer part.
         let mut end = self.scan(part.body_start, my + 1);
-        loop {
-            match end {
-                End::Boundary { level, line, last } if level == my => {
-                    if last {
-                        // Epilogue: only an outer boundary ends it.
-                        let next = header::line_end(self.raw, line);
-                        end = self.scan(next, my);
-                        break;
-                    }
-                    let child_start = header::line_end(self.raw, line);
-                    if self.parts >= MAX_PARTS {
-                        // Too many parts: the rest stays unparsed.
-                        end = self.scan(child_start, my);
-                        break;
-                    }
-                    let digest = part.is_type("multipart", "digest");
-                    let (child, child_end) = self.part(child_start, depth + 1, false, digest);
-                    part.children.push(child);
-                    end = child_end;
-                }
-                _ => break,
+        let digest = part.is_type("multipart", "digest");
+        while let End::Boundary {
+            level, line, last, ..
+        } = end
+        {
+            if level != my {
+                break;
             }
+            let next = header::line_end(self.raw, line);
+            if last || self.parts >= MAX_PARTS {
+                // Epilogue (or too many parts): only an outer boundary
+                // ends it.
+                end = self.scan(next, my);
+                break;
+            }
+            let (child, child_end) = self.part(next, depth + 1, false, digest);
+            part.children.push(child);
+            end = child_end;
         }
         self.bounds.truncate(my);
         end
