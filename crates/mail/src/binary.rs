@@ -33,7 +33,7 @@ pub fn binary(raw: &[u8], info: &MessageInfo, part: &[u32]) -> Result<Vec<u8>, B
         }
     };
     let body = raw.get(p.body_start..p.body_end).ok_or(BinaryError::NoSuchPart)?;
-    if p.multipart || p.message.is_some() {
+    if p.multipart || p.embedded().is_some() {
         return Ok(body.to_vec());
     }
     decode(&p.encoding, body)

@@ -43,10 +43,15 @@ pub fn write(out: &mut Vec<u8>, raw: &[u8], part: &Part, ext: bool) {
         }
     } else {
         let ct = fields.get("Content-Type").map(|v| rfc822::content_type(&v));
-        push_string(out, part.content_type.as_bytes());
-        out.push(b' ');
-        push_string(out, part.content_subtype.as_bytes());
-        out.push(b' ');
+        if part.is_type("message", "rfc822") {
+            // Dovecot spells this one type in lower case whatever was written.
+            out.extend_from_slice(b"\"message\" \"rfc822\" ");
+        } else {
+            push_string(out, part.content_type.as_bytes());
+            out.push(b' ');
+            push_string(out, part.content_subtype.as_bytes());
+            out.push(b' ');
+        }
         let is_text = part.content_type.eq_ignore_ascii_case("text");
         let mut params = ct.and_then(|t| t.params).unwrap_or_default();
         if is_text && !params.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"charset")) {
@@ -68,7 +73,7 @@ pub fn write(out: &mut Vec<u8>, raw: &[u8], part: &Part, ext: bool) {
             out.extend_from_slice(format!(" {}", part.lines).as_bytes());
         } else if part.is_type("message", "rfc822") {
             out.push(b' ');
-            match &part.message {
+            match part.embedded() {
                 Some(m) => {
                     let mhead = raw.get(..m.body_start).unwrap_or(raw);
                     let mhdr = header::parse(mhead, m.header_start, |_| false);

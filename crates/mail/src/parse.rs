@@ -49,8 +49,7 @@ pub struct Part {
     pub multipart: bool,
     /// Children of a multipart, in order.
     pub children: Vec<Part>,
-    /// The embedded message of a message/rfc822 part, when it was parsed
-    /// (only for identity transfer encodings).
+    /// The parsed content of a message/rfc822 part (see [`Part::embedded`]).
     pub message: Option<Box<Part>>,
     /// For the root of a message (top level or embedded): true when the
     /// header has neither MIME-Version nor Content-Type, so Content-* headers
@@ -65,6 +64,16 @@ impl Part {
 
     pub fn body_len(&self) -> usize {
         self.body_end - self.body_start
+    }
+
+    /// The embedded message of a message/rfc822 part, when its content is
+    /// not transfer-encoded (an encoded one is opaque: RFC 2046 §5.2.1 only
+    /// allows identity encodings).
+    pub fn embedded(&self) -> Option<&Part> {
+        match self.encoding.as_str() {
+            "7bit" | "8bit" | "binary" => self.message.as_deref(),
+            _ => None,
+        }
     }
 
     pub fn is_type(&self, t: &str, sub: &str) -> bool {
@@ -116,11 +125,12 @@ pub fn cte_token(value: &[u8]) -> String {
 }
 
 impl<'a> Parser<'a> {
-    /// Does a boundary line start at `pos`? Innermost boundary first.
-    fn boundary_at(&self, pos: usize) -> Option<(usize, bool)> {
+    /// Does a boundary line of a level below `max_level` start at `pos`?
+    /// Innermost boundary first.
+    fn boundary_below(&self, pos: usize, max_level: usize) -> Option<(usize, bool)> {
         let rest = self.raw.get(pos..)?;
         let rest = rest.strip_prefix(b"--")?;
-        for level in (0..self.bounds.len()).rev() {
+        for level in (0..max_level.min(self.bounds.len())).rev() {
             let b = &self.bounds[level];
             if let Some(after) = rest.strip_prefix(b.as_slice()) {
                 return Some((level, after.starts_with(b"--")));
@@ -129,22 +139,20 @@ impl<'a> Parser<'a> {
         None
     }
 
-    /// Scan lines from `pos` until a boundary line of a level below
-    /// `max_level` or the end of input.
-    fn scan(&self, start: usize, max_level: usize) -> End {
+    /// Scan lines from `start` until a boundary line of a level below
+    /// `max_level` or the end of input. `floor`: see [`End::Boundary`].
+    fn scan(&self, start: usize, max_level: usize, floor: usize) -> End {
         let raw = self.raw;
         let mut pos = start;
         while pos < raw.len() {
             if raw[pos] == b'-' {
-                if let Some((level, last)) = self.boundary_at(pos) {
-                    if level < max_level {
-                        return End::Boundary {
-                            level,
-                            line: pos,
-                            last,
-                            floor: start,
-                        };
-                    }
+                if let Some((level, last)) = self.boundary_below(pos, max_level) {
+                    return End::Boundary {
+                        level,
+                        line: pos,
+                        last,
+                        floor,
+                    };
                 }
             }
             pos = header::line_end(raw, pos);
@@ -155,6 +163,11 @@ impl<'a> Parser<'a> {
     /// Set the part's end from how it ended: the line break before a
     /// boundary line is the boundary's (RFC 2046 §5.1.1), even when it is
     /// the part's header/body separator (then the header loses it).
+    /// Does a boundary line of any open multipart start at `pos`?
+    fn boundary_at(&self, pos: usize) -> Option<(usize, bool)> {
+        self.boundary_below(pos, self.bounds.len())
+    }
+
     fn finish(&self, part: &mut Part, end: End) {
         let cut = match end {
             End::Eof => self.raw.len(),
@@ -181,9 +194,7 @@ impl<'a> Parser<'a> {
         let hdr: Header<'_> = if self.bounds.is_empty() {
             header::parse(raw, start, |_| false)
         } else {
-            header::parse(raw, start, |pos| {
-                raw[pos] == b'-' && self.boundary_at(pos).is_some()
-            })
+            header::parse(raw, start, |pos| raw[pos] == b'-' && self.boundary_at(pos).is_some())
         };
         let mut part = Part {
             header_start: start,
@@ -193,8 +204,7 @@ impl<'a> Parser<'a> {
             ..Part::default()
         };
         let ctype = hdr.fields.iter().find(|f| f.is("Content-Type"));
-        part.mime_ignored =
-            is_root && ctype.is_none() && !hdr.fields.iter().any(|f| f.is("MIME-Version"));
+        part.mime_ignored = is_root && ctype.is_none() && !hdr.fields.iter().any(|f| f.is("MIME-Version"));
         if let Some(f) = hdr.fields.iter().find(|f| f.is("Content-Transfer-Encoding")) {
             part.encoding = cte_token(&f.value(raw));
         }
@@ -203,8 +213,7 @@ impl<'a> Parser<'a> {
             Some(f) => {
                 let t = rfc822::content_type(&f.value(raw));
                 part.content_type = String::from_utf8_lossy(&t.main).into_owned();
-                part.content_subtype =
-                    String::from_utf8_lossy(t.sub.as_deref().unwrap_or(&[])).into_owned();
+                part.content_subtype = String::from_utf8_lossy(t.sub.as_deref().unwrap_or(&[])).into_owned();
                 boundary = t.params.and_then(|ps| {
                     ps.into_iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(b"boundary"))
@@ -241,18 +250,18 @@ impl<'a> Parser<'a> {
         let end = if part.multipart && nested_ok {
             match boundary.filter(|b| !b.is_empty()) {
                 Some(b) => self.multipart(&mut part, b, depth),
-                None => self.scan(part.body_start, self.bounds.len()),
+                None => self.scan(part.body_start, self.bounds.len(), 0),
             }
-        } else if part.is_type("message", "rfc822")
-            && matches!(part.encoding.as_str(), "7bit" | "8bit" | "binary")
-            && nested_ok
-        {
+        } else if part.is_type("message", "rfc822") && nested_ok {
+            // Parsed whatever the transfer encoding: where the part ends
+            // depends on it (an encoded body reads as one broken header).
+            // Only [`Part::embedded`] decides whether it is shown.
             let (msg, end) = self.part(part.body_start, depth + 1, true, false);
             part.message = Some(Box::new(msg));
             end
         } else {
             part.multipart = false;
-            self.scan(part.body_start, self.bounds.len())
+            self.scan(part.body_start, self.bounds.len(), 0)
         };
         self.finish(&mut part, end);
         (part, end)
@@ -266,12 +275,10 @@ impl<'a> Parser<'a> {
         b.truncate(MAX_BOUNDARY);
         self.bounds.push(b);
         // Preamble: up to the first boundary line of this or an outer part.
-        let mut end = self.scan(part.body_start, my + 1);
+        // A multipart never gives its header's blank line to a boundary.
+        let mut end = self.scan(part.body_start, my + 1, part.body_start);
         let digest = part.is_type("multipart", "digest");
-        while let End::Boundary {
-            level, line, last, ..
-        } = end
-        {
+        while let End::Boundary { level, line, last, .. } = end {
             if level != my {
                 break;
             }
@@ -279,7 +286,8 @@ impl<'a> Parser<'a> {
             if last || self.parts >= MAX_PARTS {
                 // Epilogue (or too many parts): only an outer boundary
                 // ends it.
-                end = self.scan(next, my);
+                // The closing boundary line keeps its line break.
+                end = self.scan(next, my, next);
                 break;
             }
             let (child, child_end) = self.part(next, depth + 1, false, digest);

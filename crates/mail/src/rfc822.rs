@@ -287,36 +287,42 @@ pub fn disposition(value: &[u8]) -> TypedValue {
 /// merged but not decoded (see [`merge_rfc2231`]).
 fn params(lx: &mut Lexer<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
-    while lx.peek() == Some(b';') {
+    loop {
+        // Anything unparsable up to the next `;` is skipped, so one broken
+        // parameter does not lose the ones after it.
+        while lx.peek().is_some_and(|b| b != b';') {
+            lx.pos += 1;
+        }
+        if lx.peek().is_none() {
+            break;
+        }
         lx.pos += 1;
         if lx.skip_cfws() != Step::More {
             break;
         }
         let mut name = Vec::new();
-        if lx.token(&mut name) == Step::Err {
+        if lx.token(&mut name) != Step::More || lx.peek() != Some(b'=') {
+            // A parameter needs a value; a bare name is dropped.
+            continue;
+        }
+        lx.pos += 1;
+        let mut value = Vec::new();
+        if lx.skip_cfws() != Step::More {
+            out.push((name, value));
             break;
         }
-        let mut value = Vec::new();
-        if lx.peek() == Some(b'=') {
-            lx.pos += 1;
-            if lx.skip_cfws() != Step::More {
-                out.push((name, value));
-                break;
-            }
-            let r = if lx.peek() == Some(b'"') {
-                lx.quoted_string(&mut value)
-            } else if lx.peek() == Some(b'=') {
-                // Unquoted encoded word (`name==?utf-8?b?...?=`), which
-                // RFC 2047 §5 forbids but mailers send: up to `;` or blank.
-                lx.raw_until(&mut value, |b| matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n'))
-            } else {
-                lx.token(&mut value)
-            };
-            if r == Step::Err {
-                break;
-            }
+        let r = if lx.peek() == Some(b'"') {
+            lx.quoted_string(&mut value)
+        } else if lx.peek() == Some(b'=') {
+            // Unquoted encoded word (`name==?utf-8?b?...?=`), which
+            // RFC 2047 §5 forbids but mailers send: up to `;` or blank.
+            lx.raw_until(&mut value, |b| matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n'))
+        } else {
+            lx.token(&mut value)
+        };
+        if r != Step::Err {
+            out.push((name, value));
         }
-        out.push((name, value));
     }
     merge_rfc2231(out)
 }
@@ -324,7 +330,8 @@ fn params(lx: &mut Lexer<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// RFC 2231 §3-§4: `name*0`, `name*1*`, ... are joined into one parameter.
 /// Values are not decoded; when any segment is extended (`*` suffix) the
 /// result is named `name*` and keeps its `charset'lang'` prefix and
-/// %-escapes. Non-RFC 2231 parameters come first, joined ones after.
+/// %-escapes. Non-RFC 2231 parameters come first in their order, joined
+/// ones after, sorted by name.
 fn merge_rfc2231(list: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     struct Joined {
         name: Vec<u8>,
@@ -367,6 +374,7 @@ fn merge_rfc2231(list: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
             }),
         }
     }
+    joined.sort_by_key(|j| j.name.to_ascii_lowercase());
     for mut j in joined {
         j.segs.sort_by_key(|s| s.0);
         let mut name = j.name;

@@ -134,7 +134,7 @@ pub(crate) fn resolve<'p>(root: &'p Part, path: &[u32]) -> Option<Target<'p>> {
         let idx = usize::try_from(n).ok()?.checked_sub(1)?;
         if !at_message && !cur.multipart {
             // Only a message/rfc822 part has numbered parts below it.
-            cur = cur.message.as_deref()?;
+            cur = cur.embedded()?;
         }
         if cur.multipart {
             if cur.children.is_empty() {
@@ -173,7 +173,7 @@ pub fn section(raw: &[u8], info: &MessageInfo, spec: &SectionSpec) -> Option<Vec
         kind => {
             // HEADER/TEXT/HEADER.FIELDS after a part number address the
             // message inside a message/rfc822 part only.
-            let m = part.message.as_deref()?;
+            let m = part.embedded()?;
             if !part.is_type("message", "rfc822") {
                 return None;
             }

@@ -118,6 +118,13 @@ pub trait Store: Send + Sync + 'static {
     /// Move messages atomically (RFC 6851): copy, then expunge the sources.
     async fn move_messages(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied>;
 
+    // ---- outbound queue ----
+
+    /// Queue a message for remote delivery, durably.
+    async fn enqueue(&self, message: OutboundMessage) -> Result<i64>;
+    /// Queued messages, oldest first.
+    async fn list_queue(&self) -> Result<Vec<QueueEntry>>;
+
     // ---- notifications ----
 
     /// Receive every committed change from now on.

@@ -287,3 +287,44 @@ pub enum ChangeKind {
     /// The account itself was removed.
     AccountRemoved,
 }
+
+/// One recipient of an outbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundRecipient {
+    /// Remote address.
+    pub address: String,
+    /// RFC 3461 NOTIFY as given (e.g. `SUCCESS,FAILURE`), if any.
+    pub notify: Option<String>,
+    /// RFC 3461 ORCPT (`addr-type;xtext`), if any.
+    pub orcpt: Option<String>,
+}
+
+/// A message accepted for delivery to remote recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    /// Envelope sender; empty for the null reverse-path.
+    pub sender: String,
+    /// Remote recipients.
+    pub recipients: Vec<OutboundRecipient>,
+    /// Message bytes as they will be sent.
+    pub raw: Vec<u8>,
+    /// RFC 3461 ENVID, if given.
+    pub envid: Option<String>,
+    /// RFC 3461 RET (`FULL` or `HDRS`), if given.
+    pub ret: Option<String>,
+}
+
+/// A queued outbound message as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    /// Queue id.
+    pub id: i64,
+    /// Envelope sender.
+    pub sender: String,
+    /// Recipients and their state.
+    pub recipients: Vec<OutboundRecipient>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Unix seconds it was queued.
+    pub created: i64,
+}

@@ -21,7 +21,10 @@ async fn crash_child_writer() {
     let Ok(db) = std::env::var(CHILD_ENV) else { return };
     let store = Arc::new(SqliteStore::open(std::path::Path::new(&db)).unwrap());
     store.add_domain("example.test").await.unwrap();
-    let acc = store.add_account("a@example.test", "h", Quota::default()).await.unwrap();
+    let acc = store
+        .add_account("a@example.test", "h", Quota::default())
+        .await
+        .unwrap();
     let inbox = store.mailbox(acc, "INBOX").await.unwrap().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // Several concurrent writers so kills land inside group commits.
@@ -30,7 +33,11 @@ async fn crash_child_writer() {
         tokio::spawn(async move {
             for i in 0.. {
                 let n = w * 1_000_000 + i;
-                let m = NewMessage { raw: body(n), flags: vec![], internal_date: 0 };
+                let m = NewMessage {
+                    raw: body(n),
+                    flags: vec![],
+                    internal_date: 0,
+                };
                 let a = s.append(inbox.id, m).await.unwrap();
                 if tx.send((a.uid, n)).is_err() {
                     break;
@@ -77,7 +84,10 @@ fn acknowledged_writes_survive_kill_9() {
         let inbox = store.mailbox(acc.id, "INBOX").await.unwrap().unwrap();
         let msgs = store.messages(inbox.id).await.unwrap();
         for (uid, n) in &acked {
-            let m = msgs.iter().find(|m| m.uid == *uid).unwrap_or_else(|| panic!("acked UID {uid} lost"));
+            let m = msgs
+                .iter()
+                .find(|m| m.uid == *uid)
+                .unwrap_or_else(|| panic!("acked UID {uid} lost"));
             assert_eq!(*store.raw_message(m.id).await.unwrap(), body(*n), "UID {uid} corrupted");
         }
         // Counters stay consistent with what survived.
@@ -85,7 +95,14 @@ fn acknowledged_writes_survive_kill_9() {
         assert_eq!(acc.usage.messages, msgs.len() as u64);
         // And the store is writable again.
         let a = store
-            .append(inbox.id, NewMessage { raw: body(1), flags: vec![], internal_date: 0 })
+            .append(
+                inbox.id,
+                NewMessage {
+                    raw: body(1),
+                    flags: vec![],
+                    internal_date: 0,
+                },
+            )
             .await
             .unwrap();
         assert!(a.uid >= inbox.uid_next);

@@ -368,3 +368,53 @@ async fn data_survives_reopen() {
     assert!(String::from_utf8_lossy(&store.raw_message(list[0].id).await.unwrap()).contains("persist"));
     assert_eq!(a.usage.messages, 1);
 }
+
+#[tokio::test]
+async fn outbound_messages_are_queued_durably() {
+    let (_d, store, _) = setup().await;
+    let m = OutboundMessage {
+        sender: "alice@example.test".into(),
+        recipients: vec![OutboundRecipient {
+            address: "x@remote.test".into(),
+            notify: None,
+            orcpt: None,
+        }],
+        raw: b"Subject: out\r\n\r\nhi\r\n".to_vec(),
+        envid: Some("E1".into()),
+        ret: None,
+    };
+    let id = store.enqueue(m).await.unwrap();
+    let q = store.list_queue().await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].id, id);
+    assert_eq!(q[0].recipients[0].address, "x@remote.test");
+    assert_eq!(q[0].size, 20);
+    let empty = OutboundMessage {
+        sender: String::new(),
+        recipients: vec![],
+        raw: vec![],
+        envid: None,
+        ret: None,
+    };
+    assert!(store.enqueue(empty).await.is_err());
+}
+
+#[tokio::test]
+async fn bare_lf_messages_are_stored_in_wire_form() {
+    let (_d, store, alice) = setup().await;
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    let m = NewMessage {
+        raw: b"Subject: lf\n\nline\n".to_vec(),
+        flags: vec![],
+        internal_date: 0,
+    };
+    store.append(inbox.id, m).await.unwrap();
+    let list = store.messages(inbox.id).await.unwrap();
+    assert_eq!(
+        *store.raw_message(list[0].id).await.unwrap(),
+        b"Subject: lf\r\n\r\nline\r\n"
+    );
+    assert_eq!(list[0].size, 21);
+    let info = store.message_info(list[0].id).await.unwrap();
+    assert_eq!(info.subject, "lf");
+}

@@ -10,6 +10,7 @@ mod directory;
 mod engine;
 mod mailboxes;
 mod messages;
+mod queue;
 mod schema;
 
 pub use messages::normalize_flags;
@@ -17,8 +18,8 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::{
     normalize_mailbox, Account, AccountId, Alias, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport,
-    DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage, Quota, Recipient, Result,
-    SpecialUse, Store, StoreError,
+    DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage, OutboundMessage,
+    QueueEntry, Quota, Recipient, Result, SpecialUse, Store, StoreError,
 };
 use async_trait::async_trait;
 use engine::Engine;
@@ -58,6 +59,14 @@ impl SqliteStore {
     }
 
     fn prepare(message: NewMessage) -> PreparedBody {
+        // Stored bytes are IMAP wire form (CRLF line ends): sizes and
+        // section offsets are computed on exactly what clients will get.
+        let raw = if has_bare_lf(&message.raw) {
+            letterbox_mail::to_wire(&message.raw)
+        } else {
+            message.raw
+        };
+        let message = NewMessage { raw, ..message };
         let hash = hex::encode(Sha256::digest(&message.raw));
         let info = letterbox_mail::analyze(&message.raw);
         // Serialising a plain struct of strings and numbers cannot fail.
@@ -76,6 +85,12 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Backend(format!("message analysis failed: {e}")))
     }
+}
+
+fn has_bare_lf(raw: &[u8]) -> bool {
+    raw.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'))
 }
 
 fn mailbox_event(account_id: AccountId, mailbox_id: Option<MailboxId>, kind: ChangeKind) -> ChangeEvent {
@@ -366,6 +381,16 @@ impl Store for SqliteStore {
                 Ok((copied, events))
             })
             .await
+    }
+
+    async fn enqueue(&self, message: OutboundMessage) -> Result<i64> {
+        self.engine
+            .write(move |c| Ok((queue::enqueue(c, &message)?, vec![])))
+            .await
+    }
+
+    async fn list_queue(&self) -> Result<Vec<QueueEntry>> {
+        self.engine.read(queue::list).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {

@@ -73,6 +73,25 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     "#,
+    // 2: outbound queue (delivery state is added by the delivery work).
+    r#"
+    CREATE TABLE queue(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        envid TEXT,
+        ret TEXT,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE queue_recipients(
+        queue_id INTEGER NOT NULL REFERENCES queue(id),
+        address TEXT NOT NULL,
+        notify TEXT,
+        orcpt TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        PRIMARY KEY(queue_id, address)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,92 @@
+//! The SMTP server: inbound MX (port 25), submission (587 with STARTTLS,
+//! 465 with implicit TLS) and local delivery into the store.
+//!
+//! Key design decision: one session type serves every role; the [`Role`]
+//! decides only policy (whether AUTH is offered or required, whether remote
+//! recipients are allowed, whether sender addresses are checked). Wire
+//! parsing is in `letterbox-smtp-proto`; this crate does I/O and policy.
+//! A message is answered `250` only after the store has committed it.
+
+mod auth;
+mod envelope;
+mod headers;
+mod message;
+mod session;
+
+pub use session::session;
+
+use letterbox_directory::Authenticator;
+use letterbox_net::TlsAcceptor;
+use letterbox_store::SharedStore;
+use std::time::Duration;
+
+/// Which listener a session came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Port 25: mail for local domains, no AUTH (RFC 5321).
+    Mx,
+    /// Port 587: STARTTLS, AUTH required (RFC 6409).
+    Submission,
+    /// Port 465: implicit TLS, AUTH required (RFC 8314 §3.3).
+    Submissions,
+}
+
+impl Role {
+    /// Whether this role is message submission (AUTH required, relaying allowed).
+    pub fn is_submission(self) -> bool {
+        !matches!(self, Role::Mx)
+    }
+}
+
+/// Limits and policy, all configurable.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Announced in the greeting, EHLO and Received headers.
+    pub hostname: String,
+    /// Largest message accepted, bytes (RFC 1870 SIZE).
+    pub max_message_size: usize,
+    /// Recipients per message (RFC 5321 §4.5.3.1.8 requires at least 100).
+    pub max_recipients: usize,
+    /// Messages per connection.
+    pub max_transactions: u32,
+    /// Bad commands before the connection is closed.
+    pub max_errors: u32,
+    /// Wait for each command or data line (RFC 5321 §4.5.3.2: 5 minutes).
+    pub command_timeout: Duration,
+    /// Total connection lifetime.
+    pub session_timeout: Duration,
+    /// Longest text line in DATA, terminator included (RFC 5321 §4.5.3.1.6).
+    pub max_data_line: usize,
+    /// Allow AUTH without TLS (loopback testing).
+    pub allow_plaintext_auth: bool,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            hostname: "localhost".into(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            max_transactions: 100,
+            max_errors: 10,
+            command_timeout: Duration::from_secs(300),
+            session_timeout: Duration::from_secs(3600),
+            max_data_line: 1000,
+            allow_plaintext_auth: false,
+        }
+    }
+}
+
+/// What every SMTP session shares.
+pub struct SmtpCtx {
+    pub store: SharedStore,
+    pub auth: Authenticator,
+    pub tls: TlsAcceptor,
+    pub config: SmtpConfig,
+}
+
+/// Longest command line; RFC 5321 §4.5.3.1.4 says 512, RFC 4954 §4 allows
+/// longer AUTH lines, and some clients exceed 512 with many parameters.
+pub(crate) const MAX_COMMAND_LINE: usize = 4096;
+/// RFC 4954 §4: AUTH responses may be up to 12288 octets.
+pub(crate) const MAX_AUTH_LINE: usize = 12288;

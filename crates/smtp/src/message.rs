@@ -1,0 +1,282 @@
+//! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), then delivery: local
+//! recipients in one store transaction, remote ones into the outbound queue.
+
+use crate::envelope::Transaction;
+use crate::headers::{header_facts, new_id, received, return_path, submission_additions, with_protocol, Trace};
+use crate::session::{Flow, ReadError, Reader, Session};
+use letterbox_net::LineError;
+use letterbox_smtp_proto::{DataError, DataReceiver, DataStep};
+use letterbox_store::{DeliveryTarget, NewMessage, OutboundMessage};
+
+/// Bytes read per step while draining a refused BDAT chunk.
+const DRAIN_CHUNK: usize = 64 * 1024;
+
+impl Session {
+    /// Common checks before message data; `None` when data may follow.
+    fn data_refusal(&self) -> Option<(u16, &'static str, &'static str)> {
+        match &self.tx {
+            None => Some((503, "5.5.1", "Need MAIL and RCPT first")),
+            // RFC 5321 §3.3: no valid recipients → 554 (or 503).
+            Some(tx) if tx.rcpt_count == 0 => Some((554, "5.5.1", "No valid recipients")),
+            Some(_) => None,
+        }
+    }
+
+    fn read_failed(&mut self, e: ReadError) -> Flow {
+        match e {
+            ReadError::Gone => {}
+            ReadError::Timeout => self.say(421, "4.4.2", "Timeout during message transfer, closing connection"),
+            ReadError::Shutdown => self.say(421, "4.3.2", "Service shutting down"),
+        }
+        Flow::Close
+    }
+
+    /// DATA: 354, then lines until `CRLF.CRLF`.
+    pub(crate) async fn data(&mut self, reader: &mut Reader) -> Flow {
+        if let Some((c, e, t)) = self.data_refusal() {
+            self.say(c, e, t);
+            return Flow::Continue;
+        }
+        if self.tx.as_ref().is_some_and(|t| t.chunks.is_some()) {
+            self.say(503, "5.5.1", "DATA cannot follow BDAT");
+            return Flow::Continue;
+        }
+        self.say(354, "2.0.0", "Start mail input; end with <CRLF>.<CRLF>");
+        let mut rx = DataReceiver::new(self.ctx.config.max_message_size);
+        let mut long_line = false;
+        loop {
+            match self.read_line(reader, self.ctx.config.max_data_line).await {
+                Ok(Ok(line)) => {
+                    if rx.line(&line.content, line.is_crlf()) == DataStep::Done {
+                        break;
+                    }
+                }
+                Ok(Err(_)) => long_line = true,
+                Err(e) => return self.read_failed(e),
+            }
+        }
+        let Some(tx) = self.tx.take() else {
+            return Flow::Continue;
+        };
+        self.transactions += 1;
+        match rx.finish() {
+            Err(DataError::TooLarge) => self.say(552, "5.3.4", "Message size exceeds fixed maximum message size"),
+            // RFC 5321 §2.3.8: lines end in CRLF only (this also defeats SMTP smuggling).
+            Err(DataError::BareLineEnding) => {
+                self.say(550, "5.6.0", "Message contains a bare CR or LF; use CRLF line endings")
+            }
+            Ok(_) if long_line => self.say(
+                550,
+                "5.6.0",
+                format!(
+                    "Message has a line longer than {} octets",
+                    self.ctx.config.max_data_line.saturating_sub(2)
+                ),
+            ),
+            Ok(raw) => self.finish_message(tx, raw).await,
+        }
+        Flow::Continue
+    }
+
+    /// BDAT: a chunk of exactly `size` octets; `LAST` ends the message.
+    pub(crate) async fn bdat(&mut self, reader: &mut Reader, size: u64, last: bool) -> Flow {
+        let max = self.ctx.config.max_message_size as u64;
+        let refusal = self.data_refusal();
+        let accept = refusal.is_none()
+            && self.tx.as_ref().is_some_and(|t| {
+                !t.chunks_too_large && t.chunks.as_ref().map_or(0, |c| c.len() as u64).saturating_add(size) <= max
+            });
+        if accept {
+            let Some(tx) = self.tx.as_mut() else {
+                return Flow::Continue;
+            };
+            let mut buf = tx.chunks.take().unwrap_or_default();
+            let read = tokio::time::timeout(
+                self.ctx.config.command_timeout,
+                reader.read_exact_into(size as usize, &mut buf),
+            );
+            let outcome = tokio::select! {
+                r = read => r,
+                _ = self.shutdown.wait() => return self.read_failed(ReadError::Shutdown),
+            };
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(LineError::Eof | LineError::Io(_) | LineError::TooLong { .. })) => return Flow::Close,
+                Err(_) => return self.read_failed(ReadError::Timeout),
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                tx.chunks = Some(buf);
+            }
+        } else {
+            // RFC 3030 §2: a refused chunk is still read, to stay in sync.
+            if let Err(e) = self.drain(reader, size).await {
+                return self.read_failed(e);
+            }
+            if let Some((c, e, t)) = refusal {
+                self.say(c, e, t);
+                return Flow::Continue;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                tx.chunks_too_large = true;
+                tx.chunks = Some(Vec::new());
+            }
+        }
+        if !last {
+            self.say(250, "2.0.0", format!("{size} octets received"));
+            return Flow::Continue;
+        }
+        let Some(mut tx) = self.tx.take() else {
+            return Flow::Continue;
+        };
+        self.transactions += 1;
+        if tx.chunks_too_large {
+            self.say(552, "5.3.4", "Message size exceeds fixed maximum message size");
+            return Flow::Continue;
+        }
+        let raw = tx.chunks.take().unwrap_or_default();
+        self.finish_message(tx, raw).await;
+        Flow::Continue
+    }
+
+    async fn drain(&mut self, reader: &mut Reader, mut size: u64) -> Result<(), ReadError> {
+        let mut scratch = Vec::with_capacity(DRAIN_CHUNK);
+        while size > 0 {
+            let n = size.min(DRAIN_CHUNK as u64) as usize;
+            scratch.clear();
+            let limit = self
+                .ctx
+                .config
+                .command_timeout
+                .min(self.deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match tokio::time::timeout(limit, reader.read_exact_into(n, &mut scratch)).await {
+                Ok(Ok(())) => size -= n as u64,
+                Ok(Err(_)) => return Err(ReadError::Gone),
+                Err(_) => return Err(ReadError::Timeout),
+            }
+        }
+        Ok(())
+    }
+
+    /// Add trace headers, check a submission's From:, store local copies in
+    /// one transaction, queue remote recipients, and answer.
+    async fn finish_message(&mut self, tx: Transaction, raw: Vec<u8>) {
+        let mut prefix = String::new();
+        if let Some(user) = self.user.clone().filter(|_| self.role.is_submission()) {
+            let facts = header_facts(&raw);
+            let own = match self.ctx.store.sender_addresses(user.account_id).await {
+                Ok(o) => o,
+                Err(e) => return self.store_failed(&e.to_string()),
+            };
+            if facts.from.is_empty() {
+                self.say(550, "5.7.1", "Message has no From: address");
+                return;
+            }
+            if let Some(bad) = facts
+                .from
+                .iter()
+                .find(|f| !own.iter().any(|o| o.eq_ignore_ascii_case(f)))
+            {
+                self.say(550, "5.7.1", format!("From: address <{bad}> is not yours"));
+                return;
+            }
+            prefix.push_str(&submission_additions(&facts, &self.ctx.config.hostname));
+        }
+        let id = new_id();
+        let single_rcpt = (tx.rcpt_count == 1).then(|| {
+            tx.local_rcpts
+                .first()
+                .cloned()
+                .or_else(|| tx.remote.first().map(|r| r.address.clone()))
+                .unwrap_or_default()
+        });
+        let tls = self.tls.as_ref().map(|t| (t.version.clone(), t.cipher.clone()));
+        let trace = Trace {
+            helo: self.helo.as_deref().unwrap_or("unknown"),
+            peer_ip: self.info.peer.ip().to_string(),
+            hostname: &self.ctx.config.hostname,
+            with: with_protocol(self.esmtp, tx.params.smtputf8, tls.is_some(), self.user.is_some()),
+            id: &id,
+            tls,
+            user: self.user.as_ref().map(|u| u.address.as_str()),
+            for_rcpt: single_rcpt.as_deref(),
+        };
+        let mut message = received(&trace).into_bytes();
+        message.extend_from_slice(prefix.as_bytes());
+        message.extend_from_slice(&raw);
+        let sender = tx.from.as_ref().map(|p| p.address()).unwrap_or_default();
+
+        let mut stored_anywhere = false;
+        if !tx.accounts.is_empty() {
+            let mut local = return_path(&sender).into_bytes();
+            local.extend_from_slice(&message);
+            let targets: Vec<DeliveryTarget> = tx
+                .accounts
+                .iter()
+                .map(|a| DeliveryTarget {
+                    account_id: *a,
+                    mailbox: "INBOX".into(),
+                    flags: vec![],
+                })
+                .collect();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            match self
+                .ctx
+                .store
+                .deliver(
+                    NewMessage {
+                        raw: local,
+                        flags: vec![],
+                        internal_date: now,
+                    },
+                    &targets,
+                )
+                .await
+            {
+                Ok(report) => {
+                    stored_anywhere |= !report.delivered.is_empty();
+                    if !report.over_quota.is_empty() {
+                        tracing::warn!(session = self.info.session_id, over_quota = ?report.over_quota, id = %id,
+                            "recipients over quota at delivery time");
+                        if report.delivered.is_empty() && tx.remote.is_empty() {
+                            let permanent = report.over_quota.iter().all(|(_, p)| *p);
+                            if permanent {
+                                self.say(552, "5.2.2", "Message exceeds the recipient's storage quota");
+                            } else {
+                                self.say(452, "4.2.2", "Mailbox full, try again later");
+                            }
+                            return;
+                        }
+                    }
+                }
+                Err(e) => return self.store_failed(&e.to_string()),
+            }
+        }
+        if !tx.remote.is_empty() {
+            let out = OutboundMessage {
+                sender,
+                recipients: tx.remote.clone(),
+                raw: message,
+                envid: tx.params.envid.clone(),
+                ret: tx.params.ret.map(|r| format!("{r:?}").to_uppercase()),
+            };
+            if let Err(e) = self.ctx.store.enqueue(out).await {
+                if !stored_anywhere {
+                    return self.store_failed(&e.to_string());
+                }
+                // Local copies are committed: answering 4xx would duplicate them on retry.
+                tracing::error!(session = self.info.session_id, error = %e, id = %id, "queueing remote recipients failed");
+            }
+        }
+        tracing::info!(session = self.info.session_id, peer = %self.info.peer, id = %id,
+            local = tx.accounts.len(), remote = tx.remote.len(), size = raw.len(), "message accepted");
+        self.say(250, "2.0.0", format!("OK: queued as {id}"));
+    }
+
+    fn store_failed(&mut self, error: &str) {
+        tracing::error!(session = self.info.session_id, peer = %self.info.peer, error, "store failure");
+        self.say(451, "4.3.0", "Local error in processing, try again later");
+    }
+}
