@@ -50,6 +50,22 @@ class Cli:
             self.run("domain", "add", domain, check=True)
         self.run("user", "add", address, input=password + "\n", check=True)
 
+    def deliver(self, address, message, mailbox=None):
+        """Store one message (bytes or str) via `letterbox deliver`."""
+        if isinstance(message, str):
+            message = message.encode()
+        cmd = [BIN]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        cmd += ["--data", str(self.data_dir), "deliver", address]
+        if mailbox:
+            cmd += ["--mailbox", mailbox]
+        e = {k: v for k, v in os.environ.items() if k not in ("LETTERBOX_DATA", "LETTERBOX_CONFIG")}
+        p = subprocess.run(cmd, input=message, capture_output=True, timeout=60, env=e)
+        if p.returncode != 0:
+            raise AssertionError(f"{cmd} failed ({p.returncode}): {p.stdout!r}{p.stderr!r}")
+        return p.stdout.decode()
+
 
 @pytest.fixture
 def cli(tmp_path):
@@ -84,7 +100,7 @@ class Server:
             if not line:
                 break
             self.output.append(line)
-            if "listening on" in line and self.ready():
+            if line.strip() == "letterbox: ready" and self.ready():
                 return self
         raise AssertionError("server did not start: " + "".join(self.output) + self.read_log())
 

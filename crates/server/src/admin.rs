@@ -1,10 +1,10 @@
 //! Management commands: domains, accounts, aliases.
 
-use crate::cli::{AliasCmd, DomainCmd, QuotaArgs, UserCmd};
+use crate::cli::{AliasCmd, DeliverArgs, DomainCmd, QuotaArgs, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
-use letterbox_store::{Quota, Store};
+use letterbox_store::{DeliveryTarget, NewMessage, Quota, Recipient, Store};
 use std::io::{BufRead, IsTerminal};
 
 /// Longest password accepted from stdin or a prompt.
@@ -185,4 +185,92 @@ pub async fn alias(cfg: &Config, cmd: AliasCmd) -> Result<()> {
     }
     store.close();
     Ok(())
+}
+
+/// Largest message `deliver` accepts on standard input.
+const MAX_DELIVER_SIZE: u64 = 64 * 1024 * 1024;
+
+/// `letterbox deliver`: store one message from standard input for a local
+/// address, through the same `Store::deliver` the SMTP server uses.
+pub async fn deliver(cfg: &Config, args: DeliverArgs) -> Result<()> {
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_DELIVER_SIZE + 1)
+        .read_to_end(&mut raw)
+        .context("cannot read the message from standard input")?;
+    if raw.len() as u64 > MAX_DELIVER_SIZE {
+        bail!("the message is larger than {MAX_DELIVER_SIZE} bytes");
+    }
+    if raw.is_empty() {
+        bail!("no message on standard input");
+    }
+    let store = open_store(cfg)?;
+    let result = deliver_to(&store, &args, to_crlf(raw)).await;
+    store.close();
+    result
+}
+
+async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Result<()> {
+    let address = letterbox_store::normalize_address(&args.address)?;
+    let accounts = match store.resolve_recipient(&address).await? {
+        Recipient::Local(r) => r.accounts,
+        Recipient::NotLocal => bail!("{address} is not in a local domain"),
+        Recipient::Unknown => bail!("no account or alias {address}"),
+    };
+    if accounts.is_empty() {
+        bail!("{address} only forwards to remote addresses; nothing to deliver locally");
+    }
+    let targets: Vec<DeliveryTarget> = accounts
+        .iter()
+        .map(|&account_id| DeliveryTarget {
+            account_id,
+            mailbox: args.mailbox.clone(),
+            flags: Vec::new(),
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let message = NewMessage {
+        raw,
+        flags: Vec::new(),
+        internal_date: now,
+    };
+    let report = store.deliver(message, &targets).await?;
+    for (_, mailbox, uid) in &report.delivered {
+        println!("delivered to {address} (mailbox id {mailbox}, uid {uid})");
+    }
+    if !report.over_quota.is_empty() {
+        bail!(
+            "{} receiving account(s) of {address} are over quota",
+            report.over_quota.len()
+        );
+    }
+    Ok(())
+}
+
+/// Turn bare LF line ends into CRLF, the form messages are stored in.
+fn to_crlf(raw: Vec<u8>) -> Vec<u8> {
+    if !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') && raw.first() != Some(&b'\n') {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bare_lf_becomes_crlf() {
+        assert_eq!(super::to_crlf(b"a\nb\r\nc\n".to_vec()), b"a\r\nb\r\nc\r\n");
+        assert_eq!(super::to_crlf(b"\nx".to_vec()), b"\r\nx");
+        assert_eq!(super::to_crlf(b"a\r\n".to_vec()), b"a\r\n");
+    }
 }

@@ -45,6 +45,20 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Deliver one RFC 5322 message, read from standard input, to a local
+    /// address (account, alias or catch-all), e.g. to import mail or to be
+    /// called as a local delivery agent. Bare LF line ends become CRLF.
+    /// Works while the server runs; POP3 sessions see it at their next login.
+    Deliver(DeliverArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DeliverArgs {
+    /// Recipient address.
+    pub address: String,
+    /// Target mailbox of each receiving account (missing ones fall back to INBOX).
+    #[arg(long, default_value = "INBOX")]
+    pub mailbox: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,5 +167,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Domain(c) => admin::domain(&cfg, c).await,
         Command::User(c) => admin::user(&cfg, c).await,
         Command::Alias(c) => admin::alias(&cfg, c).await,
+        Command::Deliver(a) => admin::deliver(&cfg, a).await,
     }
 }

@@ -31,6 +31,28 @@ pub struct FileConfig {
     pub quota: QuotaSection,
     #[serde(default)]
     pub listeners: ListenersSection,
+    #[serde(default)]
+    pub smtp: SmtpSection,
+}
+
+/// `[smtp]`: limits of the SMTP server (MX and submission).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    /// Largest message, bytes (default 50 MiB).
+    pub max_message_size: Option<usize>,
+    /// Recipients per message (default 100, RFC 5321 §4.5.3.1.8).
+    pub max_recipients: Option<usize>,
+    /// Messages per connection (default 100).
+    pub max_transactions: Option<u32>,
+    /// Bad commands before disconnect (default 10).
+    pub max_errors: Option<u32>,
+    /// Seconds to wait for a command or data line (default 300, RFC 5321 §4.5.3.2).
+    pub command_timeout_secs: Option<u64>,
+    /// Longest connection, seconds (default 3600).
+    pub session_timeout_secs: Option<u64>,
+    /// Longest DATA line including CRLF (default 1000, RFC 5321 §4.5.3.1.6).
+    pub max_line_length: Option<usize>,
 }
 
 /// `[tls]`
@@ -200,6 +222,8 @@ pub struct Config {
     /// Enabled listeners.
     pub listeners: Vec<(Service, SocketAddr)>,
     pub dev: bool,
+    /// SMTP server settings.
+    pub smtp: letterbox_smtp::SmtpConfig,
 }
 
 /// A configuration problem, naming the key.
@@ -349,7 +373,9 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         }
         listeners.push((s, addr));
     }
+    let smtp = smtp_config(&f.smtp, &hostname, f.auth.allow_plaintext.unwrap_or(o.dev))?;
     Ok(Config {
+        smtp,
         hostname,
         data_dir,
         tls_files,
@@ -365,6 +391,59 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         default_quota_messages: f.quota.default_messages.unwrap_or(0),
         listeners,
         dev: o.dev,
+    })
+}
+
+fn smtp_config(
+    s: &SmtpSection,
+    hostname: &str,
+    allow_plaintext_auth: bool,
+) -> Result<letterbox_smtp::SmtpConfig, ConfigError> {
+    let d = letterbox_smtp::SmtpConfig::default();
+    let nonzero = |key: &str, v: Option<u64>, default: u64| match v {
+        Some(0) => Err(invalid(key, "must be greater than 0")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let max_recipients = nonzero(
+        "smtp.max_recipients",
+        s.max_recipients.map(|v| v as u64),
+        d.max_recipients as u64,
+    )?;
+    let max_line = nonzero(
+        "smtp.max_line_length",
+        s.max_line_length.map(|v| v as u64),
+        d.max_data_line as u64,
+    )?;
+    if max_line < 80 {
+        return Err(invalid("smtp.max_line_length", "must be at least 80"));
+    }
+    Ok(letterbox_smtp::SmtpConfig {
+        hostname: hostname.to_string(),
+        max_message_size: nonzero(
+            "smtp.max_message_size",
+            s.max_message_size.map(|v| v as u64),
+            d.max_message_size as u64,
+        )? as usize,
+        max_recipients: max_recipients as usize,
+        max_transactions: nonzero(
+            "smtp.max_transactions",
+            s.max_transactions.map(u64::from),
+            d.max_transactions.into(),
+        )? as u32,
+        max_errors: nonzero("smtp.max_errors", s.max_errors.map(u64::from), d.max_errors.into())? as u32,
+        command_timeout: Duration::from_secs(nonzero(
+            "smtp.command_timeout_secs",
+            s.command_timeout_secs,
+            d.command_timeout.as_secs(),
+        )?),
+        session_timeout: Duration::from_secs(nonzero(
+            "smtp.session_timeout_secs",
+            s.session_timeout_secs,
+            d.session_timeout.as_secs(),
+        )?),
+        max_data_line: max_line as usize,
+        allow_plaintext_auth,
     })
 }
 

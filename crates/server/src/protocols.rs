@@ -20,13 +20,25 @@ pub struct Protocol {
 /// The protocol for a listener kind, `None` while it is not implemented.
 pub fn for_service(service: Service) -> Option<Protocol> {
     match service {
-        Service::Smtp
-        | Service::Submission
-        | Service::Submissions
-        | Service::Imap
-        | Service::Imaps
-        | Service::Pop3
-        | Service::Pop3s
-        | Service::Http => None,
+        Service::Smtp | Service::Submission | Service::Submissions => Some(Protocol {
+            // RFC 5321 §3.8: 421 when the service is not available.
+            refuse_line: b"421 4.7.0 Too many connections, try again later\r\n",
+            handler: |ctx, service, stream, info, shutdown| {
+                let role = match service {
+                    Service::Smtp => letterbox_smtp::Role::Mx,
+                    Service::Submission => letterbox_smtp::Role::Submission,
+                    _ => letterbox_smtp::Role::Submissions,
+                };
+                Box::pin(letterbox_smtp::session(ctx.smtp, role, stream, info, shutdown))
+            },
+        }),
+        Service::Imap | Service::Imaps | Service::Http => None,
+        Service::Pop3 | Service::Pop3s => Some(Protocol {
+            // RFC 3206 §4: temporary, the client may retry later.
+            refuse_line: b"-ERR [SYS/TEMP] too many connections\r\n",
+            handler: |ctx, _service, stream, info, shutdown| {
+                Box::pin(letterbox_pop3::session(ctx.pop3, stream, info, shutdown))
+            },
+        }),
     }
 }

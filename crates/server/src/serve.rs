@@ -19,12 +19,13 @@ const DEV_DOMAIN: &str = "example.test";
 const DEV_ACCOUNT: &str = "demo@example.test";
 
 /// Everything a protocol session needs from the server, shared by all.
+// Some fields are read only by protocols not written yet.
+#[allow(dead_code)]
 #[derive(Clone)]
 pub struct ServerCtx {
-    pub config: Arc<Config>,
-    pub store: SharedStore,
-    pub auth: Authenticator,
     pub tls: TlsAcceptor,
+    pub pop3: Arc<letterbox_pop3::Pop3Ctx>,
+    pub smtp: Arc<letterbox_smtp::SmtpCtx>,
 }
 
 /// Password lookups for the authenticator, served by the store.
@@ -105,12 +106,24 @@ pub async fn run(cfg: Config) -> Result<()> {
             window: cfg.auth_window,
         },
     );
-    let ctx = ServerCtx {
-        config: Arc::new(cfg.clone()),
+    let tls = TlsAcceptor::from(tls_config);
+    let pop3 = Arc::new(letterbox_pop3::Pop3Ctx::new(
+        store.clone(),
+        auth.clone(),
+        tls.clone(),
+        letterbox_pop3::Pop3Config {
+            hostname: cfg.hostname.clone(),
+            allow_plaintext_auth: cfg.allow_plaintext_auth,
+            ..Default::default()
+        },
+    ));
+    let smtp = Arc::new(letterbox_smtp::SmtpCtx {
         store: store.clone(),
-        auth,
-        tls: TlsAcceptor::from(tls_config),
-    };
+        auth: auth.clone(),
+        tls: tls.clone(),
+        config: cfg.smtp.clone(),
+    });
+    let ctx = ServerCtx { tls, pop3, smtp };
     let shutdown = Shutdown::new(cfg.shutdown_grace);
     let mut tasks = JoinSet::new();
     for (service, addr) in &cfg.listeners {
@@ -147,6 +160,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             shutdown.clone(),
         ));
     }
+    println!("letterbox: ready");
     wait_for_signal().await;
     tracing::info!(
         "shutting down: no new connections, sessions get {:?}",

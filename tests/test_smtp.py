@@ -1,0 +1,373 @@
+"""SMTP server over real sockets: smtplib and swaks sending to local users,
+relay and spoofing refusals, pipelining, BDAT, limits, smuggling, and
+durability across SIGKILL."""
+
+import email.message
+import os
+import signal
+import smtplib
+import socket
+import sqlite3
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+def stored(srv, address, mailbox="INBOX"):
+    """Raw bytes of every message in a mailbox, by UID (read straight from the store)."""
+    db = sqlite3.connect(f"file:{srv.cli.data_dir / 'letterbox.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT b.data FROM messages m JOIN blobs b ON b.hash = m.blob "
+            "JOIN mailboxes mb ON mb.id = m.mailbox_id JOIN accounts a ON a.id = mb.account_id "
+            "WHERE a.address = ? AND mb.name = ? ORDER BY m.uid",
+            (address, mailbox),
+        ).fetchall()
+    finally:
+        db.close()
+    return [bytes(r[0]) for r in rows]
+
+
+def body_of(raw):
+    return raw.split(b"\r\n\r\n", 1)[1]
+
+
+def headers_of(raw):
+    return raw.split(b"\r\n\r\n", 1)[0]
+
+
+def tls_ctx(srv):
+    return ssl.create_default_context(cafile=str(srv.cli.data_dir / "tls" / "cert.pem"))
+
+
+@pytest.fixture
+def mx(server_factory):
+    srv = server_factory()
+    srv.cli.add_user("alice@example.test", "alice-pw")
+    srv.cli.add_user("bob@example.test", "bob-pw")
+    srv.cli.run("alias", "add", "team@example.test", "alice@example.test", "bob@example.test", check=True)
+    return srv.start()
+
+
+def raw_session(port, lines, tls=False):
+    """Send raw bytes, return everything the server said until it closed or went quiet."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.settimeout(3)
+    out = b""
+    try:
+        out += s.recv(4096)
+        s.sendall(lines)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
+def test_smtplib_delivers_to_local_user_byte_exact(mx):
+    body = "Hello Alice,\r\n.leading dot\r\n..two dots\r\nUTF-8: Grüße, ☃\r\n.\r\nnot the end\r\n"
+    msg = (
+        "From: someone@remote.test\r\nTo: alice@example.test\r\nSubject: hi\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n" + body
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", mx.ports["smtp"], timeout=30) as c:
+        c.ehlo("client.test")
+        assert c.has_extn("pipelining") and c.has_extn("8bitmime") and c.has_extn("smtputf8")
+        assert c.has_extn("chunking") and c.has_extn("enhancedstatuscodes") and c.has_extn("starttls")
+        refused = c.sendmail("someone@remote.test", ["alice@example.test"], msg, mail_options=["BODY=8BITMIME"])
+        assert refused == {}
+    [raw] = stored(mx, "alice@example.test")
+    assert body_of(raw) == body.encode()
+    h = headers_of(raw).decode()
+    assert h.startswith("Return-Path: <someone@remote.test>\r\nReceived: from client.test ([127.0.0.1])")
+    assert "by localhost (Letterbox) with ESMTP id " in h
+    assert "for <alice@example.test>;" in h
+    assert "Subject: hi" in h
+
+
+def test_starttls_login_send_message_and_alias_expansion(mx):
+    m = email.message.EmailMessage()
+    m["From"] = "alice@example.test"
+    m["To"] = "team@example.test, carol@elsewhere.test"
+    m["Subject"] = "team news"
+    m.set_content("for the team\n")
+    with smtplib.SMTP("127.0.0.1", mx.ports["submission"], timeout=30) as c:
+        c.starttls(context=tls_ctx(mx))
+        c.login("alice@example.test", "alice-pw")
+        c.send_message(m)
+    # team@ expands to alice and bob; alice is deduplicated.
+    [a] = stored(mx, "alice@example.test")
+    [b] = stored(mx, "bob@example.test")
+    assert a == b
+    h = headers_of(a).decode()
+    assert "(authenticated as alice@example.test)" in h
+    assert "with ESMTPSA" in h and "(using TLSv1." in h
+    # The MSA adds Message-ID and Date when missing.
+    assert "\r\nMessage-ID: <" in h or h.startswith("Message-ID") or "Message-ID: <" in h
+    assert "Date: " in h
+    # The remote recipient is queued durably, not delivered locally.
+    db = sqlite3.connect(str(mx.cli.data_dir / "letterbox.db"))
+    rows = db.execute("SELECT address FROM queue_recipients").fetchall()
+    assert rows == [("carol@elsewhere.test",)]
+
+
+def test_implicit_tls_submission_port(mx):
+    with smtplib.SMTP_SSL("127.0.0.1", mx.ports["submissions"], context=tls_ctx(mx), timeout=30) as c:
+        code, caps = c.ehlo("client.test")
+        assert not c.has_extn("starttls")
+        c.login("bob@example.test", "bob-pw")
+        c.sendmail("bob@example.test", ["alice@example.test"], b"From: bob@example.test\r\nSubject: s\r\n\r\nx\r\n")
+    assert len(stored(mx, "alice@example.test")) == 1
+
+
+def test_relay_denied_on_port_25(mx):
+    with smtplib.SMTP("127.0.0.1", mx.ports["smtp"], timeout=30) as c:
+        c.ehlo("client.test")
+        c.mail("x@remote.test")
+        code, text = c.rcpt("victim@elsewhere.test")
+        assert code == 550 and b"5.7.1" in text
+        code, text = c.rcpt("nobody@example.test")
+        assert code == 550 and b"5.1.1" in text
+        code, _ = c.rcpt("alice@example.test")
+        assert code == 250
+
+
+
+def test_unauthenticated_mail_refused_and_auth_needs_tls(server_factory):
+    srv = server_factory("[auth]\nallow_plaintext = false")
+    srv.cli.add_user("alice@example.test", "alice-pw")
+    srv.start()
+    with smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=30) as c:
+        c.ehlo("client.test")
+        assert not c.has_extn("auth"), "AUTH must not be offered before TLS"
+        code, text = c.docmd("AUTH", "PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABhbGljZS1wdw==")
+        assert code == 538 and b"5.7.11" in text
+        code, text = c.mail("alice@example.test")
+        assert code == 530 and b"5.7.0" in text
+        c.starttls(context=tls_ctx(srv))
+        c.ehlo("client.test")
+        assert c.has_extn("auth")
+        c.login("alice@example.test", "alice-pw")
+        code, _ = c.mail("alice@example.test")
+        assert code == 250
+
+
+def test_sender_spoofing_refused(mx):
+    with smtplib.SMTP("127.0.0.1", mx.ports["submission"], timeout=30) as c:
+        c.starttls(context=tls_ctx(mx))
+        c.login("alice@example.test", "alice-pw")
+        code, text = c.mail("bob@example.test")
+        assert code == 550 and b"5.7.1" in text
+        c.rset()
+        assert c.mail("alice@example.test")[0] == 250
+        assert c.rcpt("bob@example.test")[0] == 250
+        code, text = c.data(b"From: bob@example.test\r\nSubject: spoof\r\n\r\nx\r\n")
+        assert code == 550 and b"5.7.1" in text
+    assert stored(mx, "bob@example.test") == []
+
+
+def test_wrong_password_is_535(mx):
+    with smtplib.SMTP("127.0.0.1", mx.ports["submission"], timeout=30) as c:
+        c.starttls(context=tls_ctx(mx))
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            c.login("alice@example.test", "nope")
+        assert e.value.smtp_code == 535
+
+
+def test_swaks_sends_20mb_attachment(mx, tmp_path):
+    att = tmp_path / "big.bin"
+    att.write_bytes(os.urandom(20 * 1024 * 1024))
+    p = subprocess.run(
+        ["swaks", "--server", "127.0.0.1", "--port", str(mx.ports["submission"]), "--tls",
+         "--tls-verify", "--tls-ca-path", str(mx.cli.data_dir / "tls" / "cert.pem"),
+         "--auth", "PLAIN", "--auth-user", "alice@example.test", "--auth-password", "alice-pw",
+         "--from", "alice@example.test", "--to", "bob@example.test", "--header", "Subject: big",
+         "--attach", f"@{att}", "--helo", "swaks.test", "--suppress-data"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    [raw] = stored(mx, "bob@example.test")
+    assert len(raw) > 20 * 1024 * 1024 * 4 // 3
+    assert b"Subject: big" in headers_of(raw)
+
+
+def test_swaks_pipelining_and_bdat(mx):
+    for extra in (["--pipeline"], ["--pipeline", "--quit-after", "RCPT"]):
+        p = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port", str(mx.ports["smtp"]), "--from", "x@remote.test",
+             "--to", "alice@example.test", "--helo", "swaks.test", *extra],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert len(stored(mx, "alice@example.test")) == 1
+
+
+def test_whole_transaction_pipelined_in_one_write(mx):
+    out = raw_session(
+        mx.ports["smtp"],
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        b"RCPT TO:<nobody@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+        b"Subject: pipelined\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+    )
+    codes = [l[:3] for l in out.split(b"\r\n") if l[:3].isdigit() and l[3:4] == b" "]
+    assert codes == [b"220", b"250", b"250", b"250", b"550", b"250", b"354", b"250", b"221"], out
+    assert len(stored(mx, "alice@example.test")) == 1
+    assert len(stored(mx, "bob@example.test")) == 1
+
+
+def test_bdat_chunks(mx):
+    part1 = b"Subject: chunked\r\n\r\nfirst "
+    part2 = b"second\r\n.\r\nbare\nlf kept\r\n"
+    out = raw_session(
+        mx.ports["smtp"],
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        + b"BDAT %d\r\n" % len(part1) + part1
+        + b"BDAT %d LAST\r\n" % len(part2) + part2 + b"QUIT\r\n",
+    )
+    assert b"250 2.0.0 %d octets received" % len(part1) in out, out
+    assert b"250 2.0.0 OK: queued as" in out, out
+    [raw] = stored(mx, "alice@example.test")
+    assert body_of(raw).startswith(b"first second\r\n.\r\n")
+
+
+def test_size_declared_too_big_refused(server_factory):
+    srv = server_factory("[smtp]\nmax_message_size = 10000")
+    srv.cli.add_user("alice@example.test", "pw")
+    srv.start()
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as c:
+        c.ehlo("c.test")
+        assert c.esmtp_features["size"] == "10000"
+        code, text = c.mail("x@remote.test", ["SIZE=20000"])
+        assert code == 552 and b"5.3.4" in text
+        assert c.mail("x@remote.test")[0] == 250
+        assert c.rcpt("alice@example.test")[0] == 250
+        code, text = c.data(b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 200 + (b"y" * 900 + b"\r\n") * 20)
+        assert code == 552 and b"5.3.4" in text
+        # The session is still usable.
+        assert c.noop()[0] == 250
+    assert stored(srv, "alice@example.test") == []
+
+
+def test_too_many_recipients(server_factory):
+    srv = server_factory("[smtp]\nmax_recipients = 3")
+    srv.cli.add_user("alice@example.test", "pw")
+    srv.cli.run("alias", "add", "@example.test", "alice@example.test", check=True)
+    srv.start()
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as c:
+        c.ehlo("c.test")
+        c.mail("x@remote.test")
+        for i in range(3):
+            assert c.rcpt(f"r{i}@example.test")[0] == 250
+        code, text = c.rcpt("r4@example.test")
+        assert code == 452 and b"4.5.3" in text
+
+
+def test_command_timeout_closes_idle_client(server_factory):
+    srv = server_factory("[smtp]\ncommand_timeout_secs = 2").start()
+    s = socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10)
+    greeting = s.recv(1000)
+    assert greeting.startswith(b"220 ")
+    started = time.time()
+    data = b""
+    while True:
+        chunk = s.recv(1000)
+        if not chunk:
+            break
+        data += chunk
+    assert b"421 4.4.2" in data
+    assert time.time() - started < 8
+    s.close()
+
+
+def test_smuggling_with_bare_lf_is_refused(mx):
+    # The classic smuggling attempt: "\n.\n" (or "\n.\r\n") then a second transaction.
+    payload = (
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n"
+        b"Subject: outer\r\n\r\nouter body\n.\nMAIL FROM:<admin@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+        b"DATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\nQUIT\r\n"
+    )
+    out = raw_session(mx.ports["smtp"], payload)
+    assert b"550 5.6.0" in out, out
+    assert stored(mx, "bob@example.test") == []
+    assert stored(mx, "alice@example.test") == []
+
+
+def test_overlong_command_and_data_lines(mx):
+    out = raw_session(mx.ports["smtp"], b"EHLO " + b"a" * 5000 + b"\r\nNOOP\r\nQUIT\r\n")
+    assert b"500 5.5.2 Line too long" in out and b"250 2.0.0 OK" in out and b"221 " in out
+    out = raw_session(
+        mx.ports["smtp"],
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n"
+        + b"Subject: long\r\n\r\n" + b"z" * 2000 + b"\r\n.\r\nQUIT\r\n",
+    )
+    assert b"550 5.6.0" in out and b"221 " in out
+    assert stored(mx, "alice@example.test") == []
+
+
+def test_bad_commands_get_codes_and_too_many_errors_disconnect(mx):
+    out = raw_session(
+        mx.ports["smtp"],
+        b"FOO\r\nMAIL FROM:<x@remote.test>\r\nEHLO c.test\r\nRCPT TO:<a@example.test>\r\n"
+        b"MAIL FROM:bad\r\nVRFY alice\r\nDATA\r\n" + b"BAD\r\n" * 12,
+    )
+    assert b"500 5.5.2" in out
+    assert b"503 5.5.1 Send EHLO" in out
+    assert b"503 5.5.1 Need MAIL" in out
+    assert b"501 5.5.4" in out
+    assert b"252 2.5.0" in out
+    assert b"421 4.7.0 Too many errors" in out
+
+
+def test_250_survives_sigkill_under_concurrent_load(mx):
+    n_threads, per_thread = 4, 10
+    acked = []
+    lock = threading.Lock()
+
+    def sender(t):
+        with smtplib.SMTP("127.0.0.1", mx.ports["smtp"], timeout=30) as c:
+            for i in range(per_thread):
+                c.sendmail("x@remote.test", ["alice@example.test"], f"Subject: {t}-{i}\r\n\r\nm {t}-{i}\r\n".encode())
+                with lock:
+                    acked.append(f"{t}-{i}")
+
+    threads = [threading.Thread(target=sender, args=(t,)) for t in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    mx.stop(signal.SIGKILL)
+    msgs = stored(mx, "alice@example.test")
+    assert len(msgs) == n_threads * per_thread
+    subjects = {headers_of(m).split(b"Subject: ")[1].split(b"\r\n")[0].decode() for m in msgs}
+    assert subjects == set(acked)
+
+
+def test_message_answered_then_killed_at_once(mx):
+    s = socket.create_connection(("127.0.0.1", mx.ports["smtp"]), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+    line = b""
+    while not line.startswith(b"354"):
+        line = f.readline()
+        assert line, "connection closed before 354"
+    s.sendall(b"Subject: last\r\n\r\nsurvive\r\n.\r\n")
+    reply = f.readline()
+    assert reply.startswith(b"250 ")
+    mx.proc.kill()
+    mx.proc.wait()
+    [raw] = stored(mx, "bob@example.test")
+    assert body_of(raw) == b"survive\r\n"
+    mx.output.clear()
+    mx.start()
+    assert len(stored(mx, "bob@example.test")) == 1
