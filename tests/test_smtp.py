@@ -371,3 +371,54 @@ def test_message_answered_then_killed_at_once(mx):
     mx.output.clear()
     mx.start()
     assert len(stored(mx, "bob@example.test")) == 1
+
+
+def test_smtputf8_address(server_factory):
+    srv = server_factory()
+    srv.cli.add_user("jörg@example.test", "pw")
+    srv.start()
+    msg = "From: jörg@remote.test\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\n\r\nHallo Jörg\r\n".encode()
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as c:
+        c.ehlo("c.test")
+        assert c.sendmail("jörg@remote.test", ["jörg@example.test"], msg, mail_options=["SMTPUTF8"]) == {}
+        # Without SMTPUTF8 a UTF-8 address is refused.
+        code, _ = c.docmd("MAIL FROM:<jörg@remote.test>")
+        assert code == 501
+    [raw] = stored(srv, "jörg@example.test")
+    assert body_of(raw) == "Hallo Jörg\r\n".encode()
+    assert b"with UTF8SMTP id" in raw
+
+
+def test_auth_login_mechanism(mx):
+    with smtplib.SMTP("127.0.0.1", mx.ports["submission"], timeout=30) as c:
+        c.starttls(context=tls_ctx(mx))
+        c.ehlo("c.test")
+        c.user, c.password = "alice@example.test", "alice-pw"
+        code, _ = c.auth("LOGIN", c.auth_login, initial_response_ok=False)
+        assert code == 235
+        # A cancelled exchange is a 501 and the session goes on.
+    with smtplib.SMTP("127.0.0.1", mx.ports["submission"], timeout=30) as c:
+        c.starttls(context=tls_ctx(mx))
+        c.ehlo("c.test")
+        assert c.docmd("AUTH", "LOGIN")[0] == 334
+        code, text = c.docmd("*")
+        assert code == 501
+        assert c.noop()[0] == 250
+
+
+def test_quota_full_refused_at_rcpt(server_factory):
+    srv = server_factory()
+    srv.cli.add_user("alice@example.test", "pw")
+    srv.cli.run("user", "quota", "alice@example.test", "--quota-messages", "1", check=True)
+    srv.start()
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as c:
+        c.sendmail("x@remote.test", ["alice@example.test"], b"Subject: 1\r\n\r\none\r\n")
+        c.mail("x@remote.test")
+        code, text = c.rcpt("alice@example.test")
+        assert code == 452 and b"4.2.2" in text
+        c.rset()
+        srv.cli.run("user", "quota", "alice@example.test", "--quota-messages", "0", "--quota-bytes", "100", check=True)
+        c.mail("x@remote.test", ["SIZE=5000"])
+        code, text = c.rcpt("alice@example.test")
+        assert code == 552 and b"5.2.2" in text
+    assert len(stored(srv, "alice@example.test")) == 1
