@@ -107,3 +107,16 @@ def test_data_dir_from_environment(tmp_path):
     p = subprocess.run([BIN, "domain", "add", "example.test"], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert (env_dir / "letterbox.db").exists()
+
+
+def test_config_check_validates_tls_files(tmp_path):
+    cfg = tmp_path / "tls.toml"
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    cfg.write_text(f'[tls]\ncert = "{tmp_path / "cert.pem"}"\nkey = "{tmp_path / "key.pem"}"\n')
+    p = subprocess.run([BIN, "--config", str(cfg), "config", "check"], capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "tls.cert" in p.stderr
+    cfg.write_text(f'[tls]\ncert = "{tmp_path / "missing.pem"}"\nkey = "{tmp_path / "key.pem"}"\n')
+    p = subprocess.run([BIN, "--config", str(cfg), "config", "check"], capture_output=True, text=True)
+    assert p.returncode != 0 and "missing.pem" in p.stderr

@@ -158,6 +158,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|| "defaults".into())
             );
+            if let Some((cert, key)) = &cfg.tls_files {
+                letterbox_net::tls::load_chain(cert).context("tls.cert")?;
+                letterbox_net::tls::load_key(key).context("tls.key")?;
+                println!("TLS certificate and key: OK");
+            }
             println!("data directory: {}", cfg.data_dir.display());
             for (s, a) in &cfg.listeners {
                 println!("listener {:<12} {a}", s.name());
