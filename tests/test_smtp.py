@@ -422,3 +422,20 @@ def test_quota_full_refused_at_rcpt(server_factory):
         code, text = c.rcpt("alice@example.test")
         assert code == 552 and b"5.2.2" in text
     assert len(stored(srv, "alice@example.test")) == 1
+
+
+def test_per_ip_connection_cap(server_factory):
+    srv = server_factory("[limits]\nmax_connections_per_ip = 2").start()
+    held = [socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10) for _ in range(2)]
+    for s in held:
+        assert s.recv(100).startswith(b"220 ")
+    extra = socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10)
+    assert extra.recv(100).startswith(b"421 4.7.0")
+    extra.close()
+    held.pop().close()
+    time.sleep(0.3)
+    again = socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10)
+    assert again.recv(100).startswith(b"220 ")
+    again.close()
+    for s in held:
+        s.close()
