@@ -206,7 +206,7 @@ pub async fn deliver(cfg: &Config, args: DeliverArgs) -> Result<()> {
         bail!("no message on standard input");
     }
     let store = open_store(cfg)?;
-    let result = deliver_to(&store, &args, to_crlf(raw)).await;
+    let result = deliver_to(&store, &args, raw).await;
     store.close();
     result
 }
@@ -248,29 +248,4 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
         );
     }
     Ok(())
-}
-
-/// Turn bare LF line ends into CRLF, the form messages are stored in.
-fn to_crlf(raw: Vec<u8>) -> Vec<u8> {
-    if !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') && raw.first() != Some(&b'\n') {
-        return raw;
-    }
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn bare_lf_becomes_crlf() {
-        assert_eq!(super::to_crlf(b"a\nb\r\nc\n".to_vec()), b"a\r\nb\r\nc\r\n");
-        assert_eq!(super::to_crlf(b"\nx".to_vec()), b"\r\nx");
-        assert_eq!(super::to_crlf(b"a\r\n".to_vec()), b"a\r\n");
-    }
 }

@@ -20,7 +20,6 @@ const DEV_ACCOUNT: &str = "demo@example.test";
 
 /// Everything a protocol session needs from the server, shared by all.
 // Some fields are read only by protocols not written yet.
-#[allow(dead_code)]
 #[derive(Clone)]
 pub struct ServerCtx {
     pub tls: TlsAcceptor,

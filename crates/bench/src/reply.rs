@@ -1,0 +1,70 @@
+//! Reading SMTP replies (RFC 5321 §4.2): `code-text` lines until `code text`.
+
+use anyhow::{bail, Result};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+/// Longest reply line accepted from a server.
+const MAX_LINE: usize = 4096;
+
+/// Parse one reply line: (code, is_last, text).
+pub fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let code: u16 = line.get(..3)?.parse().ok()?;
+    if !(200..600).contains(&code) && !(100..200).contains(&code) {
+        return None;
+    }
+    match line.as_bytes().get(3) {
+        None => Some((code, true, "")),
+        Some(b' ') => Some((code, true, &line[4..])),
+        Some(b'-') => Some((code, false, &line[4..])),
+        Some(_) => None,
+    }
+}
+
+/// Read a complete (possibly multi-line) reply.
+pub async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<(u16, String)> {
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).await?;
+        if n == 0 {
+            bail!("connection closed");
+        }
+        if line.len() > MAX_LINE {
+            bail!("reply line too long");
+        }
+        let Some((code, last, t)) = parse_line(&line) else {
+            bail!("malformed reply line: {line:?}");
+        };
+        text.push_str(t);
+        if last {
+            return Ok((code, text));
+        }
+        text.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        assert_eq!(parse_line("250 2.0.0 OK\r\n"), Some((250, true, "2.0.0 OK")));
+        assert_eq!(parse_line("250-PIPELINING\r\n"), Some((250, false, "PIPELINING")));
+        assert_eq!(parse_line("354\r\n"), Some((354, true, "")));
+        assert_eq!(parse_line("25x OK"), None);
+        assert_eq!(parse_line("250:OK"), None);
+        assert_eq!(parse_line("999 nope"), None);
+    }
+
+    #[tokio::test]
+    async fn multi_line_reply() {
+        let mut input: &[u8] = b"250-mx.test\r\n250-SIZE 10\r\n250 HELP\r\n220 next\r\n";
+        let (code, text) = read_reply(&mut input).await.unwrap();
+        assert_eq!(code, 250);
+        assert_eq!(text, "mx.test\nSIZE 10\nHELP");
+        assert_eq!(read_reply(&mut input).await.unwrap().0, 220);
+        assert!(read_reply(&mut input).await.is_err());
+    }
+}
