@@ -452,3 +452,19 @@ def test_fetchmail_keep_then_fetch_and_delete(srv, tmp_path):
     p = login_retrying(srv)
     assert p.stat() == (0, 0)
     p.quit()
+
+
+def test_idle_timeout_from_config_logs_out(server_factory):
+    srv = server_factory("[pop3]\nidle_timeout_secs = 2").start()
+    s = socket.create_connection(("127.0.0.1", srv.ports["pop3"]), timeout=10)
+    assert s.recv(200).startswith(b"+OK")
+    started = time.time()
+    data = b""
+    while True:
+        chunk = s.recv(200)
+        if not chunk:
+            break
+        data += chunk
+    assert time.time() - started < 8
+    assert data == b"" or data.startswith(b"-ERR")
+    s.close()

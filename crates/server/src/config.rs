@@ -33,6 +33,18 @@ pub struct FileConfig {
     pub listeners: ListenersSection,
     #[serde(default)]
     pub smtp: SmtpSection,
+    #[serde(default)]
+    pub pop3: Pop3Section,
+}
+
+/// `[pop3]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Section {
+    /// Inactivity autologout, seconds (default 600; RFC 1939 §3 asks for at least 600).
+    pub idle_timeout_secs: Option<u64>,
+    /// Bad commands before disconnect (default 10).
+    pub max_errors: Option<u32>,
 }
 
 /// `[smtp]`: limits of the SMTP server (MX and submission).
@@ -224,6 +236,8 @@ pub struct Config {
     pub dev: bool,
     /// SMTP server settings.
     pub smtp: letterbox_smtp::SmtpConfig,
+    /// POP3 server settings.
+    pub pop3: letterbox_pop3::Pop3Config,
 }
 
 /// A configuration problem, naming the key.
@@ -373,13 +387,31 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         }
         listeners.push((s, addr));
     }
-    let smtp = smtp_config(&f.smtp, &hostname, f.auth.allow_plaintext.unwrap_or(o.dev))?;
+    let allow_plaintext_auth = f.auth.allow_plaintext.unwrap_or(o.dev);
+    let smtp = smtp_config(&f.smtp, &hostname, allow_plaintext_auth)?;
+    let pop3_defaults = letterbox_pop3::Pop3Config::default();
+    let pop3 = letterbox_pop3::Pop3Config {
+        hostname: hostname.clone(),
+        allow_plaintext_auth,
+        idle_timeout: match f.pop3.idle_timeout_secs {
+            Some(0) => return Err(invalid("pop3.idle_timeout_secs", "must be greater than 0")),
+            Some(n) => Duration::from_secs(n),
+            None => pop3_defaults.idle_timeout,
+        },
+        max_errors: match f.pop3.max_errors {
+            Some(0) => return Err(invalid("pop3.max_errors", "must be greater than 0")),
+            Some(n) => n,
+            None => pop3_defaults.max_errors,
+        },
+        ..pop3_defaults
+    };
     Ok(Config {
         smtp,
+        pop3,
         hostname,
         data_dir,
         tls_files,
-        allow_plaintext_auth: f.auth.allow_plaintext.unwrap_or(o.dev),
+        allow_plaintext_auth,
         auth_failure_delay: Duration::from_millis(failure_delay_ms),
         max_failures_per_ip,
         max_failures_per_account,

@@ -110,11 +110,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         store.clone(),
         auth.clone(),
         tls.clone(),
-        letterbox_pop3::Pop3Config {
-            hostname: cfg.hostname.clone(),
-            allow_plaintext_auth: cfg.allow_plaintext_auth,
-            ..Default::default()
-        },
+        cfg.pop3.clone(),
     ));
     let smtp = Arc::new(letterbox_smtp::SmtpCtx {
         store: store.clone(),
