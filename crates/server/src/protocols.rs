@@ -32,7 +32,14 @@ pub fn for_service(service: Service) -> Option<Protocol> {
                 Box::pin(letterbox_smtp::session(ctx.smtp, role, stream, info, shutdown))
             },
         }),
-        Service::Imap | Service::Imaps | Service::Http => None,
+        Service::Imap | Service::Imaps => Some(Protocol {
+            // RFC 9051 §7.1.5: BYE when the server refuses a connection.
+            refuse_line: b"* BYE [UNAVAILABLE] too many connections, try again later\r\n",
+            handler: |ctx, _service, stream, info, shutdown| {
+                Box::pin(letterbox_imap::session(ctx.imap, stream, info, shutdown))
+            },
+        }),
+        Service::Http => None,
         Service::Pop3 | Service::Pop3s => Some(Protocol {
             // RFC 3206 §4: temporary, the client may retry later.
             refuse_line: b"-ERR [SYS/TEMP] too many connections\r\n",

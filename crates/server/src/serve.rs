@@ -25,6 +25,7 @@ pub struct ServerCtx {
     pub tls: TlsAcceptor,
     pub pop3: Arc<letterbox_pop3::Pop3Ctx>,
     pub smtp: Arc<letterbox_smtp::SmtpCtx>,
+    pub imap: Arc<letterbox_imap::ImapCtx>,
 }
 
 /// Password lookups for the authenticator, served by the store.
@@ -118,7 +119,17 @@ pub async fn run(cfg: Config) -> Result<()> {
         tls: tls.clone(),
         config: cfg.smtp.clone(),
     });
-    let ctx = ServerCtx { tls, pop3, smtp };
+    let imap = Arc::new(letterbox_imap::ImapCtx {
+        store: store.clone(),
+        auth: auth.clone(),
+        tls: tls.clone(),
+        config: letterbox_imap::ImapConfig {
+            hostname: cfg.hostname.clone(),
+            allow_plaintext_auth: cfg.allow_plaintext_auth,
+            ..Default::default()
+        },
+    });
+    let ctx = ServerCtx { tls, pop3, smtp, imap };
     let shutdown = Shutdown::new(cfg.shutdown_grace);
     let mut tasks = JoinSet::new();
     for (service, addr) in &cfg.listeners {

@@ -1,0 +1,542 @@
+//! Client commands (RFC 9051 §6) and their parser.
+
+use letterbox_mail::SectionSpec;
+use letterbox_store::{normalize_mailbox, FlagOp, SpecialUse};
+
+use super::parser::{Parser, SeqSet};
+use super::ParseError;
+
+/// RFC 9051 §6.3.11 STATUS data items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    /// RFC 3501 §6.3.10, rev1 only; always 0 here (no \Recent tracking).
+    Recent,
+}
+
+/// RFC 9051 §6.4.5 FETCH data items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAtt {
+    Envelope,
+    Flags,
+    InternalDate,
+    Rfc822Size,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    Body,
+    BodyStructure,
+    Uid,
+    /// `BODY[section]<partial>` / `BODY.PEEK[...]`.
+    Section {
+        peek: bool,
+        /// The section text as the client wrote it (echoed in the response).
+        text: String,
+        spec: SectionSpec,
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY[part]<partial>` / `BINARY.PEEK[...]` (RFC 3516).
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY.SIZE[part]`.
+    BinarySize(Vec<u32>),
+}
+
+/// A parsed client command; `uid` marks the `UID` forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Authenticate {
+        mechanism: String,
+        initial: Option<Vec<u8>>,
+    },
+    Login {
+        user: String,
+        password: String,
+    },
+    Id(Vec<(String, Option<String>)>),
+    Enable(Vec<String>),
+    Select {
+        mailbox: String,
+        read_only: bool,
+    },
+    Create {
+        mailbox: String,
+        special_use: Option<SpecialUse>,
+    },
+    Delete(String),
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe(String),
+    Unsubscribe(String),
+    List {
+        reference: String,
+        patterns: Vec<String>,
+    },
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
+    Namespace,
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        flags: Vec<String>,
+        date: Option<i64>,
+        message: Vec<u8>,
+    },
+    Idle,
+    Close,
+    Unselect,
+    Expunge {
+        uids: Option<SeqSet>,
+    },
+    Fetch {
+        uid: bool,
+        set: SeqSet,
+        atts: Vec<FetchAtt>,
+    },
+    Store {
+        uid: bool,
+        set: SeqSet,
+        op: FlagOp,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SeqSet,
+        mailbox: String,
+        is_move: bool,
+    },
+}
+
+impl Command {
+    /// Name for logs and error texts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Capability => "CAPABILITY",
+            Command::Noop => "NOOP",
+            Command::Logout => "LOGOUT",
+            Command::StartTls => "STARTTLS",
+            Command::Authenticate { .. } => "AUTHENTICATE",
+            Command::Login { .. } => "LOGIN",
+            Command::Id(_) => "ID",
+            Command::Enable(_) => "ENABLE",
+            Command::Select { read_only: false, .. } => "SELECT",
+            Command::Select { read_only: true, .. } => "EXAMINE",
+            Command::Create { .. } => "CREATE",
+            Command::Delete(_) => "DELETE",
+            Command::Rename { .. } => "RENAME",
+            Command::Subscribe(_) => "SUBSCRIBE",
+            Command::Unsubscribe(_) => "UNSUBSCRIBE",
+            Command::List { .. } => "LIST",
+            Command::Lsub { .. } => "LSUB",
+            Command::Namespace => "NAMESPACE",
+            Command::Status { .. } => "STATUS",
+            Command::Append { .. } => "APPEND",
+            Command::Idle => "IDLE",
+            Command::Close => "CLOSE",
+            Command::Unselect => "UNSELECT",
+            Command::Expunge { .. } => "EXPUNGE",
+            Command::Fetch { .. } => "FETCH",
+            Command::Store { .. } => "STORE",
+            Command::Copy { is_move: false, .. } => "COPY",
+            Command::Copy { is_move: true, .. } => "MOVE",
+        }
+    }
+}
+
+/// Parse the tag of a command, for error replies when the rest is bad.
+pub fn parse_tag(line: &[u8]) -> Option<String> {
+    let mut p = Parser::new(line);
+    let tag = p.tag().ok()?.to_string();
+    (p.peek() == Some(b' ')).then_some(tag)
+}
+
+/// Parse one complete command (literals inlined) into its tag and command.
+pub fn parse_command(input: &[u8]) -> Result<(String, Command), ParseError> {
+    let mut p = Parser::new(input);
+    let tag = p.tag()?.to_string();
+    p.sp()?;
+    let name = p.atom()?.to_ascii_uppercase();
+    let cmd = if name == "UID" {
+        p.sp()?;
+        let sub = p.atom()?.to_ascii_uppercase();
+        p.sp()?;
+        match sub.as_str() {
+            "FETCH" => fetch(&mut p, true)?,
+            "STORE" => store(&mut p, true)?,
+            "COPY" => copy(&mut p, true, false)?,
+            "MOVE" => copy(&mut p, true, true)?,
+            "EXPUNGE" => Command::Expunge {
+                uids: Some(p.seq_set()?),
+            },
+            _ => return Err(ParseError::Unknown(format!("UID {sub}"))),
+        }
+    } else {
+        command(&mut p, &name)?
+    };
+    p.end()?;
+    Ok((tag, cmd))
+}
+
+fn mailbox(p: &mut Parser<'_>) -> Result<String, ParseError> {
+    Ok(normalize_mailbox(&p.astring()?))
+}
+
+fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
+    Ok(match name {
+        "CAPABILITY" => Command::Capability,
+        "NOOP" => Command::Noop,
+        "LOGOUT" => Command::Logout,
+        "STARTTLS" => Command::StartTls,
+        "NAMESPACE" => Command::Namespace,
+        "IDLE" => Command::Idle,
+        "CLOSE" => Command::Close,
+        "UNSELECT" => Command::Unselect,
+        "EXPUNGE" => Command::Expunge { uids: None },
+        "AUTHENTICATE" => {
+            p.sp()?;
+            let mechanism = p.atom()?.to_ascii_uppercase();
+            // RFC 4959 SASL-IR: an initial response, `=` meaning empty.
+            let initial = if p.eat(b' ') {
+                Some(p.atom().map(|a| a.as_bytes().to_vec()).or_else(|_| {
+                    if p.eat(b'=') {
+                        Ok(b"=".to_vec())
+                    } else {
+                        Err(ParseError::Syntax("invalid initial response".into()))
+                    }
+                })?)
+            } else {
+                None
+            };
+            Command::Authenticate { mechanism, initial }
+        }
+        "LOGIN" => {
+            p.sp()?;
+            let user = p.astring()?;
+            p.sp()?;
+            let password = p.astring()?;
+            Command::Login { user, password }
+        }
+        "ID" => {
+            p.sp()?;
+            let mut fields = Vec::new();
+            if !p.keyword("NIL") {
+                p.expect(b'(')?;
+                while !p.eat(b')') {
+                    if !fields.is_empty() {
+                        p.sp()?;
+                    }
+                    let k = p.nstring()?.unwrap_or_default();
+                    p.sp()?;
+                    let v = p.nstring()?;
+                    // RFC 2971 §3.3: at most 30 field-value pairs.
+                    if fields.len() >= 30 {
+                        return Err(ParseError::Syntax("too many ID fields".into()));
+                    }
+                    fields.push((k, v));
+                }
+            }
+            Command::Id(fields)
+        }
+        "ENABLE" => {
+            let mut caps = Vec::new();
+            while p.eat(b' ') {
+                caps.push(p.atom()?.to_ascii_uppercase());
+            }
+            if caps.is_empty() {
+                return Err(ParseError::Syntax("ENABLE needs at least one capability".into()));
+            }
+            Command::Enable(caps)
+        }
+        "SELECT" | "EXAMINE" => {
+            p.sp()?;
+            Command::Select {
+                mailbox: mailbox(p)?,
+                read_only: name == "EXAMINE",
+            }
+        }
+        "CREATE" => {
+            p.sp()?;
+            let mailbox = mailbox(p)?;
+            // RFC 6154 §3: CREATE name (USE (\Sent)).
+            let special_use = if p.eat(b' ') {
+                p.expect(b'(')?;
+                if !p.keyword("USE") {
+                    return Err(ParseError::Syntax("unknown CREATE parameter".into()));
+                }
+                p.sp()?;
+                let flags = p.flag_list()?;
+                p.expect(b')')?;
+                match flags.as_slice() {
+                    [] => None,
+                    [one] => Some(SpecialUse::parse(one).ok_or(ParseError::UseAttr)?),
+                    _ => return Err(ParseError::UseAttr),
+                }
+            } else {
+                None
+            };
+            Command::Create { mailbox, special_use }
+        }
+        "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
+            p.sp()?;
+            let m = mailbox(p)?;
+            match name {
+                "DELETE" => Command::Delete(m),
+                "SUBSCRIBE" => Command::Subscribe(m),
+                _ => Command::Unsubscribe(m),
+            }
+        }
+        "RENAME" => {
+            p.sp()?;
+            let from = mailbox(p)?;
+            p.sp()?;
+            let to = mailbox(p)?;
+            Command::Rename { from, to }
+        }
+        "LIST" => {
+            p.sp()?;
+            let reference = p.astring()?;
+            p.sp()?;
+            let mut patterns = Vec::new();
+            if p.eat(b'(') {
+                // RFC 5258 §3 pattern list.
+                loop {
+                    patterns.push(p.list_mailbox()?);
+                    if p.eat(b')') {
+                        break;
+                    }
+                    p.sp()?;
+                }
+            } else {
+                patterns.push(p.list_mailbox()?);
+            }
+            Command::List { reference, patterns }
+        }
+        "LSUB" => {
+            p.sp()?;
+            let reference = p.astring()?;
+            p.sp()?;
+            let pattern = p.list_mailbox()?;
+            Command::Lsub { reference, pattern }
+        }
+        "STATUS" => {
+            p.sp()?;
+            let mailbox = mailbox(p)?;
+            p.sp()?;
+            p.expect(b'(')?;
+            let mut items = Vec::new();
+            loop {
+                let a = p.atom()?.to_ascii_uppercase();
+                items.push(match a.as_str() {
+                    "MESSAGES" => StatusItem::Messages,
+                    "UIDNEXT" => StatusItem::UidNext,
+                    "UIDVALIDITY" => StatusItem::UidValidity,
+                    "UNSEEN" => StatusItem::Unseen,
+                    "DELETED" => StatusItem::Deleted,
+                    "SIZE" => StatusItem::Size,
+                    "RECENT" => StatusItem::Recent,
+                    _ => return Err(ParseError::Syntax(format!("unknown STATUS item {a}"))),
+                });
+                if p.eat(b')') {
+                    break;
+                }
+                p.sp()?;
+            }
+            Command::Status { mailbox, items }
+        }
+        "APPEND" => {
+            p.sp()?;
+            let mailbox = mailbox(p)?;
+            p.sp()?;
+            let flags = if p.peek() == Some(b'(') {
+                let f = p.flag_list()?;
+                p.sp()?;
+                f
+            } else {
+                Vec::new()
+            };
+            let date = if p.peek() == Some(b'"') {
+                let d = p.date_time()?;
+                p.sp()?;
+                Some(d)
+            } else {
+                None
+            };
+            let message = p.literal_bytes()?.to_vec();
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            }
+        }
+        "FETCH" => {
+            p.sp()?;
+            fetch(p, false)?
+        }
+        "STORE" => {
+            p.sp()?;
+            store(p, false)?
+        }
+        "COPY" | "MOVE" => {
+            p.sp()?;
+            copy(p, false, name == "MOVE")?
+        }
+        _ => return Err(ParseError::Unknown(name.to_string())),
+    })
+}
+
+fn fetch(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
+    let set = p.seq_set()?;
+    p.sp()?;
+    let mut atts = Vec::new();
+    if p.eat(b'(') {
+        loop {
+            atts.push(fetch_att(p)?);
+            if p.eat(b')') {
+                break;
+            }
+            p.sp()?;
+        }
+    } else if p.keyword("ALL") {
+        atts = vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+            FetchAtt::Envelope,
+        ];
+    } else if p.keyword("FAST") {
+        atts = vec![FetchAtt::Flags, FetchAtt::InternalDate, FetchAtt::Rfc822Size];
+    } else if p.keyword("FULL") {
+        atts = vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+            FetchAtt::Envelope,
+            FetchAtt::Body,
+        ];
+    } else {
+        atts.push(fetch_att(p)?);
+    }
+    Ok(Command::Fetch { uid, set, atts })
+}
+
+fn partial(p: &mut Parser<'_>) -> Result<Option<(u32, u32)>, ParseError> {
+    if !p.eat(b'<') {
+        return Ok(None);
+    }
+    let start = p.number()?;
+    p.expect(b'.')?;
+    let len = p.nz_number()?;
+    p.expect(b'>')?;
+    Ok(Some((start, len)))
+}
+
+fn part_path(text: &str) -> Result<Vec<u32>, ParseError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split('.')
+        .map(|n| n.parse::<u32>().ok().filter(|&n| n > 0))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ParseError::Syntax("invalid part number".into()))
+}
+
+fn fetch_att(p: &mut Parser<'_>) -> Result<FetchAtt, ParseError> {
+    // Atoms stop at '[', which is an atom char; read the name by hand.
+    let name = p.att_name()?.to_ascii_uppercase();
+    Ok(match name.as_str() {
+        "ENVELOPE" => FetchAtt::Envelope,
+        "FLAGS" => FetchAtt::Flags,
+        "INTERNALDATE" => FetchAtt::InternalDate,
+        "RFC822.SIZE" => FetchAtt::Rfc822Size,
+        "RFC822" => FetchAtt::Rfc822,
+        "RFC822.HEADER" => FetchAtt::Rfc822Header,
+        "RFC822.TEXT" => FetchAtt::Rfc822Text,
+        "BODYSTRUCTURE" => FetchAtt::BodyStructure,
+        "UID" => FetchAtt::Uid,
+        "BODY" if p.peek() != Some(b'[') => FetchAtt::Body,
+        "BODY" | "BODY.PEEK" => {
+            p.expect(b'[')?;
+            let text = p.until(b']')?.to_string();
+            p.expect(b']')?;
+            let spec = SectionSpec::parse(&text).map_err(|e| ParseError::Syntax(e.to_string()))?;
+            FetchAtt::Section {
+                peek: name == "BODY.PEEK",
+                text,
+                spec,
+                partial: partial(p)?,
+            }
+        }
+        "BINARY" | "BINARY.PEEK" | "BINARY.SIZE" => {
+            p.expect(b'[')?;
+            let part = part_path(p.until(b']')?)?;
+            p.expect(b']')?;
+            if name == "BINARY.SIZE" {
+                FetchAtt::BinarySize(part)
+            } else {
+                FetchAtt::Binary {
+                    peek: name == "BINARY.PEEK",
+                    part,
+                    partial: partial(p)?,
+                }
+            }
+        }
+        _ => return Err(ParseError::Syntax(format!("unknown FETCH item {name}"))),
+    })
+}
+
+fn store(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
+    let set = p.seq_set()?;
+    p.sp()?;
+    let item = p.atom()?.to_ascii_uppercase();
+    let (op, rest) = match item.as_bytes().first() {
+        Some(b'+') => (FlagOp::Add, &item[1..]),
+        Some(b'-') => (FlagOp::Remove, &item[1..]),
+        _ => (FlagOp::Replace, item.as_str()),
+    };
+    let silent = match rest {
+        "FLAGS" => false,
+        "FLAGS.SILENT" => true,
+        _ => return Err(ParseError::Syntax(format!("unknown STORE item {item}"))),
+    };
+    p.sp()?;
+    let flags = p.store_flags()?;
+    Ok(Command::Store {
+        uid,
+        set,
+        op,
+        silent,
+        flags,
+    })
+}
+
+fn copy(p: &mut Parser<'_>, uid: bool, is_move: bool) -> Result<Command, ParseError> {
+    let set = p.seq_set()?;
+    p.sp()?;
+    Ok(Command::Copy {
+        uid,
+        set,
+        mailbox: mailbox(p)?,
+        is_move,
+    })
+}

@@ -1,0 +1,76 @@
+//! Commands valid in any state: CAPABILITY, NOOP, LOGOUT (RFC 9051 §6.1),
+//! ID (RFC 2971) and ENABLE (RFC 5161, valid once authenticated).
+
+use super::conn::Conn;
+use super::{Flow, Session, State};
+use crate::proto::push_string;
+
+impl Session {
+    /// RFC 9051 §6.1.1.
+    pub(super) fn capability(&mut self, conn: &mut Conn, tag: &str) -> Flow {
+        let caps = self.capabilities(conn);
+        conn.untagged(&format!("CAPABILITY {caps}"));
+        conn.tagged(tag, "OK", "CAPABILITY completed");
+        Flow::Continue
+    }
+
+    /// RFC 9051 §6.1.2: also the classic poll for mailbox updates.
+    pub(super) async fn noop(&mut self, conn: &mut Conn, tag: &str) -> Flow {
+        if let State::Selected(_, sel) = &mut self.state {
+            if let Err(e) = sel.sync(&self.ctx, conn, true).await {
+                return self.store_error(conn, tag, &e);
+            }
+        }
+        conn.tagged(tag, "OK", "NOOP completed");
+        Flow::Continue
+    }
+
+    /// RFC 9051 §6.1.3.
+    pub(super) fn logout(&mut self, conn: &mut Conn, tag: &str) -> Flow {
+        conn.untagged("BYE logging out");
+        conn.tagged(tag, "OK", "LOGOUT completed");
+        Flow::Close
+    }
+
+    /// RFC 2971 §3.1: log what the client says, answer with our name.
+    pub(super) fn id(&mut self, conn: &mut Conn, tag: &str, fields: &[(String, Option<String>)]) -> Flow {
+        let client: Vec<String> = fields
+            .iter()
+            .take(8)
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("NIL")))
+            .collect();
+        tracing::info!(client = %client.join(" "), "ID");
+        let mut out = b"* ID (".to_vec();
+        push_string(&mut out, b"name");
+        out.push(b' ');
+        push_string(&mut out, b"Letterbox");
+        out.push(b' ');
+        push_string(&mut out, b"version");
+        out.push(b' ');
+        push_string(&mut out, env!("CARGO_PKG_VERSION").as_bytes());
+        out.extend_from_slice(b")\r\n");
+        conn.out.extend_from_slice(&out);
+        conn.tagged(tag, "OK", "ID completed");
+        Flow::Continue
+    }
+
+    /// RFC 5161 §3.1: only after login; unknown capabilities are ignored.
+    pub(super) fn enable(&mut self, conn: &mut Conn, tag: &str, caps: &[String]) -> Flow {
+        if matches!(self.state, State::NotAuthenticated) {
+            return self.bad(conn, tag, "ENABLE is only valid after login");
+        }
+        let advertised = self.capabilities(conn);
+        let mut enabled = Vec::new();
+        for cap in caps {
+            // RFC 9051 §2.3.1: only what we advertise can be enabled.
+            let offered = advertised.split(' ').any(|c| c.eq_ignore_ascii_case(cap));
+            if cap == "IMAP4REV2" && offered && !self.rev2 {
+                self.rev2 = true;
+                enabled.push("IMAP4rev2");
+            }
+        }
+        conn.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end());
+        conn.tagged(tag, "OK", "ENABLE completed");
+        Flow::Continue
+    }
+}

@@ -1,0 +1,246 @@
+//! FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY). Structure
+//! items come precomputed from [`letterbox_mail::MessageInfo`]; sections are
+//! slices of the raw message. A non-PEEK body fetch sets `\Seen` first and
+//! then reports FLAGS with the data.
+
+use std::sync::Arc;
+
+use letterbox_mail::{binary, section, BinaryError, MessageInfo, SectionKind, SectionSpec};
+use letterbox_store::{FlagOp, MessageMeta, StoreError};
+
+use super::conn::Conn;
+use super::{Flow, Session, State};
+use crate::proto::{format_date_time, push_flags, push_literal, FetchAtt, SeqSet};
+
+const SEEN: &str = "\\Seen";
+
+/// Does fetching this item set `\Seen` (RFC 9051 §6.4.5)?
+fn sets_seen(att: &FetchAtt) -> bool {
+    matches!(
+        att,
+        FetchAtt::Rfc822
+            | FetchAtt::Rfc822Text
+            | FetchAtt::Section { peek: false, .. }
+            | FetchAtt::Binary { peek: false, .. }
+    )
+}
+
+fn needs_body(att: &FetchAtt) -> bool {
+    matches!(
+        att,
+        FetchAtt::Rfc822
+            | FetchAtt::Rfc822Header
+            | FetchAtt::Rfc822Text
+            | FetchAtt::Section { .. }
+            | FetchAtt::Binary { .. }
+            | FetchAtt::BinarySize(_)
+    )
+}
+
+fn needs_info(att: &FetchAtt) -> bool {
+    needs_body(att) || matches!(att, FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure)
+}
+
+/// `<start.len>` of a partial fetch.
+fn apply_partial(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    match partial {
+        None => data,
+        Some((start, len)) => {
+            let s = (start as usize).min(data.len());
+            let e = s.saturating_add(len as usize).min(data.len());
+            &data[s..e]
+        }
+    }
+}
+
+impl Session {
+    pub(super) async fn fetch(
+        &mut self,
+        conn: &mut Conn,
+        tag: &str,
+        uid: bool,
+        set: &SeqSet,
+        atts: &[FetchAtt],
+    ) -> Flow {
+        let State::Selected(_, sel) = &mut self.state else {
+            return Flow::Continue;
+        };
+        let idx = match sel.resolve(set, uid) {
+            Ok(i) => i,
+            Err(text) => return self.bad(conn, tag, &text),
+        };
+        let store = self.ctx.store.clone();
+        // Set \Seen before answering, so the FLAGS we send are the truth.
+        let mut seen_now = Vec::new();
+        if !sel.read_only && atts.iter().any(sets_seen) {
+            let unseen: Vec<u32> = idx
+                .iter()
+                .map(|&i| &sel.msgs[i])
+                .filter(|m| !m.flags.iter().any(|f| f == SEEN) && !sel.gone.contains(&m.uid))
+                .map(|m| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                match store
+                    .store_flags(sel.mailbox.id, &unseen, FlagOp::Add, &[SEEN.to_string()])
+                    .await
+                {
+                    Ok(changed) => {
+                        for m in changed {
+                            if let Some(i) = sel.index_of_uid(m.uid) {
+                                sel.msgs[i] = m;
+                            }
+                        }
+                        seen_now = unseen;
+                    }
+                    Err(e) => return self.store_error(conn, tag, &e),
+                }
+            }
+        }
+        let mut missing = false;
+        for i in idx {
+            let meta = sel.msgs[i].clone();
+            let report_flags = seen_now.binary_search(&meta.uid).is_ok() && !atts.contains(&FetchAtt::Flags);
+            match fetch_one(&store, &meta, i + 1, uid, atts, report_flags).await {
+                Ok(line) => conn.out.extend_from_slice(&line),
+                Err(StoreError::NotFound(_)) => missing = true,
+                Err(e) => return self.store_error(conn, tag, &e),
+            }
+            // Large fetches go out as they are built.
+            if conn.out.len() >= 256 * 1024 && conn.flush().await.is_err() {
+                return Flow::Close;
+            }
+        }
+        let State::Selected(_, sel) = &mut self.state else {
+            return Flow::Continue;
+        };
+        if let Err(e) = sel.sync(&self.ctx, conn, false).await {
+            return self.store_error(conn, tag, &e);
+        }
+        if missing {
+            conn.tagged(tag, "NO", "[EXPUNGEISSUED] some messages were expunged meanwhile");
+        } else {
+            conn.tagged(tag, "OK", "FETCH completed");
+        }
+        Flow::Continue
+    }
+}
+
+/// Build `* n FETCH (...)` for one message.
+async fn fetch_one(
+    store: &letterbox_store::SharedStore,
+    meta: &MessageMeta,
+    seq: usize,
+    uid: bool,
+    atts: &[FetchAtt],
+    report_flags: bool,
+) -> Result<Vec<u8>, StoreError> {
+    let info: Option<Arc<MessageInfo>> = if atts.iter().any(needs_info) {
+        Some(store.message_info(meta.id).await?)
+    } else {
+        None
+    };
+    let raw: Option<Arc<Vec<u8>>> = if atts.iter().any(needs_body) {
+        Some(store.raw_message(meta.id).await?)
+    } else {
+        None
+    };
+    let empty = Vec::new();
+    let raw_bytes: &[u8] = raw.as_deref().unwrap_or(&empty);
+    let mut items: Vec<Vec<u8>> = Vec::new();
+    // RFC 9051 §6.4.9: UID FETCH always returns UID.
+    if uid && !atts.contains(&FetchAtt::Uid) {
+        items.push(format!("UID {}", meta.uid).into_bytes());
+    }
+    for att in atts {
+        let mut it = Vec::new();
+        match att {
+            FetchAtt::Uid => it.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+            FetchAtt::Flags => {
+                it.extend_from_slice(b"FLAGS ");
+                push_flags(&mut it, &meta.flags);
+            }
+            FetchAtt::InternalDate => {
+                it.extend_from_slice(b"INTERNALDATE ");
+                it.extend_from_slice(format_date_time(meta.internal_date).as_bytes());
+            }
+            FetchAtt::Rfc822Size => it.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
+            FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
+                let Some(info) = &info else { continue };
+                let (name, value) = match att {
+                    FetchAtt::Envelope => ("ENVELOPE ", &info.envelope),
+                    FetchAtt::Body => ("BODY ", &info.body),
+                    _ => ("BODYSTRUCTURE ", &info.bodystructure),
+                };
+                it.extend_from_slice(name.as_bytes());
+                it.extend_from_slice(value);
+            }
+            FetchAtt::Rfc822 | FetchAtt::Rfc822Header | FetchAtt::Rfc822Text => {
+                let Some(info) = &info else { continue };
+                let (name, kind) = match att {
+                    FetchAtt::Rfc822 => ("RFC822 ", SectionKind::Full),
+                    FetchAtt::Rfc822Header => ("RFC822.HEADER ", SectionKind::Header),
+                    _ => ("RFC822.TEXT ", SectionKind::Text),
+                };
+                let spec = SectionSpec { part: Vec::new(), kind };
+                it.extend_from_slice(name.as_bytes());
+                push_literal(&mut it, &section(raw_bytes, info, &spec).unwrap_or_default());
+            }
+            FetchAtt::Section {
+                text, spec, partial, ..
+            } => {
+                let Some(info) = &info else { continue };
+                // A part that does not exist is empty (as Dovecot answers).
+                let data = section(raw_bytes, info, spec).unwrap_or_default();
+                it.extend_from_slice(format!("BODY[{text}]").as_bytes());
+                if let Some((start, _)) = partial {
+                    it.extend_from_slice(format!("<{start}>").as_bytes());
+                }
+                it.push(b' ');
+                push_literal(&mut it, apply_partial(&data, *partial));
+            }
+            FetchAtt::Binary { part, partial, .. } => {
+                let Some(info) = &info else { continue };
+                let data = binary_or_err(raw_bytes, info, part)?;
+                it.extend_from_slice(format!("BINARY[{}]", dotted(part)).as_bytes());
+                if let Some((start, _)) = partial {
+                    it.extend_from_slice(format!("<{start}>").as_bytes());
+                }
+                it.push(b' ');
+                let data = apply_partial(&data, *partial);
+                // RFC 3516 §4.2: literal8 only when the data has NULs.
+                if data.contains(&0) {
+                    it.push(b'~');
+                }
+                push_literal(&mut it, data);
+            }
+            FetchAtt::BinarySize(part) => {
+                let Some(info) = &info else { continue };
+                let data = binary_or_err(raw_bytes, info, part)?;
+                it.extend_from_slice(format!("BINARY.SIZE[{}] {}", dotted(part), data.len()).as_bytes());
+            }
+        }
+        items.push(it);
+    }
+    if report_flags {
+        let mut it = b"FLAGS ".to_vec();
+        push_flags(&mut it, &meta.flags);
+        items.push(it);
+    }
+    let mut line = format!("* {seq} FETCH (").into_bytes();
+    line.extend_from_slice(&items.join(&b' '));
+    line.extend_from_slice(b")\r\n");
+    Ok(line)
+}
+
+fn dotted(part: &[u32]) -> String {
+    part.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// BINARY content; undecodable parts are reported as empty rather than
+/// failing the whole FETCH.
+fn binary_or_err(raw: &[u8], info: &MessageInfo, part: &[u32]) -> Result<Vec<u8>, StoreError> {
+    match binary(raw, info, part) {
+        Ok(d) => Ok(d),
+        Err(BinaryError::NoSuchPart | BinaryError::UnknownCte(_) | BinaryError::Invalid(_)) => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,280 @@
+//! Authenticated-state commands on mailboxes (RFC 9051 §6.3): CREATE,
+//! DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with SPECIAL-USE and
+//! CHILDREN attributes), LSUB (rev1), NAMESPACE (RFC 2342), STATUS, APPEND.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use letterbox_store::{Mailbox, NewMessage, HIERARCHY_DELIMITER};
+
+use super::conn::Conn;
+use super::{Flow, Session, State, User};
+use crate::proto::{push_astring, Command, StatusItem};
+
+impl Session {
+    pub(super) async fn authenticated(&mut self, conn: &mut Conn, tag: &str, user: &User, cmd: Command) -> Flow {
+        let store = self.ctx.store.clone();
+        let result = match cmd {
+            Command::Select { mailbox, read_only } => return self.select(conn, tag, user, &mailbox, read_only).await,
+            Command::Create { mailbox, special_use } => {
+                // RFC 9051 §6.3.4: a trailing delimiter only says "will have children".
+                let name = mailbox.trim_end_matches(HIERARCHY_DELIMITER);
+                if name.is_empty() || name == "INBOX" {
+                    conn.tagged(tag, "NO", "[ALREADYEXISTS] cannot create that name");
+                    return Flow::Continue;
+                }
+                store.create_mailbox(user.id, name, special_use).await.map(|_| ())
+            }
+            Command::Delete(name) => store.delete_mailbox(user.id, &name).await,
+            Command::Rename { from, to } => store.rename_mailbox(user.id, &from, &to).await,
+            Command::Subscribe(name) => store.set_subscribed(user.id, &name, true).await,
+            Command::Unsubscribe(name) => store.set_subscribed(user.id, &name, false).await,
+            Command::List { reference, patterns } => return self.list(conn, tag, user, &reference, &patterns).await,
+            Command::Lsub { reference, pattern } => return self.lsub(conn, tag, user, &reference, &pattern).await,
+            Command::Namespace => {
+                // RFC 2342 §5: one personal namespace, no others.
+                conn.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                Ok(())
+            }
+            Command::Status { mailbox, items } => return self.status(conn, tag, user, &mailbox, &items).await,
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => return self.append(conn, tag, user, &mailbox, flags, date, message).await,
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                conn.tagged(tag, "OK", "completed");
+                Flow::Continue
+            }
+            Err(e) => self.store_error(conn, tag, &e),
+        }
+    }
+
+    /// RFC 9051 §6.3.9 LIST: `*` matches anything, `%` stops at the
+    /// delimiter; an empty pattern asks for the delimiter.
+    async fn list(&mut self, conn: &mut Conn, tag: &str, user: &User, reference: &str, patterns: &[String]) -> Flow {
+        if patterns.len() == 1 && patterns[0].is_empty() {
+            conn.untagged("LIST (\\Noselect) \"/\" \"\"");
+            conn.tagged(tag, "OK", "LIST completed");
+            return Flow::Continue;
+        }
+        let boxes = match self.ctx.store.list_mailboxes(user.id).await {
+            Ok(b) => b,
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
+        let names: Vec<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
+        let mut out: Vec<(String, Vec<&str>)> = Vec::new();
+        for pattern in patterns {
+            let full = letterbox_store::normalize_mailbox(&format!("{reference}{pattern}"));
+            for b in &boxes {
+                if matches(&full, &b.name) && !out.iter().any(|(n, _)| *n == b.name) {
+                    out.push((b.name.clone(), attributes(b, &names)));
+                }
+            }
+            // RFC 3501 §6.3.8: a trailing `%` also returns the levels above
+            // existing mailboxes, as \Noselect when they do not exist.
+            if full.ends_with('%') {
+                for name in &names {
+                    for (i, _) in name.match_indices(HIERARCHY_DELIMITER) {
+                        let parent = &name[..i];
+                        if !names.contains(&parent) && matches(&full, parent) && !out.iter().any(|(n, _)| n == parent) {
+                            let none = if self.rev2 { "\\NonExistent" } else { "\\Noselect" };
+                            out.push((parent.to_string(), vec![none, "\\HasChildren"]));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
+        for (name, attrs) in out {
+            let mut line = format!("* LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
+            push_astring(&mut line, &name);
+            line.extend_from_slice(b"\r\n");
+            conn.out.extend_from_slice(&line);
+        }
+        conn.tagged(tag, "OK", "LIST completed");
+        Flow::Continue
+    }
+
+    /// RFC 3501 §6.3.9 LSUB: subscribed names, `\Noselect` when missing.
+    async fn lsub(&mut self, conn: &mut Conn, tag: &str, user: &User, reference: &str, pattern: &str) -> Flow {
+        let store = &self.ctx.store;
+        let (subs, boxes) = match tokio::try_join!(store.subscriptions(user.id), store.list_mailboxes(user.id)) {
+            Ok(x) => x,
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
+        let full = letterbox_store::normalize_mailbox(&format!("{reference}{pattern}"));
+        let mut subs: Vec<String> = subs.into_iter().filter(|s| matches(&full, s)).collect();
+        subs.sort();
+        subs.dedup();
+        for name in subs {
+            let attr = if boxes.iter().any(|b| b.name == name) {
+                ""
+            } else {
+                "\\Noselect"
+            };
+            let mut line = format!("* LSUB ({attr}) \"/\" ").into_bytes();
+            push_astring(&mut line, &name);
+            line.extend_from_slice(b"\r\n");
+            conn.out.extend_from_slice(&line);
+        }
+        conn.tagged(tag, "OK", "LSUB completed");
+        Flow::Continue
+    }
+
+    /// RFC 9051 §6.3.11 STATUS.
+    async fn status(&mut self, conn: &mut Conn, tag: &str, user: &User, name: &str, items: &[StatusItem]) -> Flow {
+        let store = &self.ctx.store;
+        let mailbox = match store.mailbox(user.id, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                conn.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
+                return Flow::Continue;
+            }
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
+        let deleted = if items.contains(&StatusItem::Deleted) {
+            match store.messages(mailbox.id).await {
+                Ok(msgs) => msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted")).count(),
+                Err(e) => return self.store_error(conn, tag, &e),
+            }
+        } else {
+            0
+        };
+        let mut parts = Vec::new();
+        for item in items {
+            parts.push(match item {
+                StatusItem::Messages => format!("MESSAGES {}", mailbox.messages),
+                StatusItem::UidNext => format!("UIDNEXT {}", mailbox.uid_next),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", mailbox.uid_validity),
+                StatusItem::Unseen => format!("UNSEEN {}", mailbox.unseen),
+                StatusItem::Deleted => format!("DELETED {deleted}"),
+                StatusItem::Size => format!("SIZE {}", mailbox.size),
+                StatusItem::Recent => "RECENT 0".to_string(),
+            });
+        }
+        let mut line = b"* STATUS ".to_vec();
+        push_astring(&mut line, &mailbox.name);
+        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+        conn.out.extend_from_slice(&line);
+        conn.tagged(tag, "OK", "STATUS completed");
+        Flow::Continue
+    }
+
+    /// RFC 9051 §6.3.12 APPEND with RFC 4315 APPENDUID.
+    #[allow(clippy::too_many_arguments)]
+    async fn append(
+        &mut self,
+        conn: &mut Conn,
+        tag: &str,
+        user: &User,
+        name: &str,
+        flags: Vec<String>,
+        date: Option<i64>,
+        message: Vec<u8>,
+    ) -> Flow {
+        let store = self.ctx.store.clone();
+        let mailbox = match store.mailbox(user.id, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                // RFC 9051 §6.3.12: TRYCREATE tells the client CREATE may help.
+                conn.tagged(tag, "NO", "[TRYCREATE] no such mailbox");
+                return Flow::Continue;
+            }
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
+        let internal_date = date.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+        });
+        // \Recent is not a flag a client can set (RFC 3501 §2.3.2).
+        let flags = flags
+            .into_iter()
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .collect();
+        let new = NewMessage {
+            raw: message,
+            flags,
+            internal_date,
+        };
+        match store.append(mailbox.id, new).await {
+            Ok(a) => {
+                if let State::Selected(_, sel) = &mut self.state {
+                    if sel.mailbox.id == mailbox.id {
+                        if let Err(e) = sel.sync(&self.ctx, conn, true).await {
+                            return self.store_error(conn, tag, &e);
+                        }
+                    }
+                }
+                conn.tagged(
+                    tag,
+                    "OK",
+                    &format!("[APPENDUID {} {}] APPEND completed", a.uid_validity, a.uid),
+                );
+                Flow::Continue
+            }
+            Err(e) => self.store_error(conn, tag, &e),
+        }
+    }
+}
+
+/// LIST attributes: special use and CHILDREN (RFC 6154, RFC 3348).
+fn attributes<'a>(b: &'a Mailbox, names: &[&str]) -> Vec<&'a str> {
+    let prefix = format!("{}{HIERARCHY_DELIMITER}", b.name);
+    let children = names.iter().any(|n| n.starts_with(&prefix));
+    let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
+    if let Some(u) = b.special_use {
+        attrs.push(u.as_str());
+    }
+    attrs
+}
+
+/// Match a LIST pattern (`*` anything, `%` anything but the delimiter).
+pub fn matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('%', rest)) => {
+                let stop = n.iter().position(|&c| c == HIERARCHY_DELIMITER).unwrap_or(n.len());
+                (0..=stop).any(|i| go(rest, &n[i..]))
+            }
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    // Bound the backtracking: patterns come from the client.
+    if pattern.len() > 1024 || pattern.matches(['*', '%']).count() > 16 {
+        return false;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn list_patterns() {
+        let cases = [
+            ("*", "a/b/c", true),
+            ("%", "a", true),
+            ("%", "a/b", false),
+            ("a/%", "a/b", true),
+            ("a/%", "a/b/c", false),
+            ("a*", "a/b/c", true),
+            ("INBOX", "INBOX", true),
+            ("In%", "INBOX", false),
+            ("%/%", "a/b", true),
+            ("*c", "a/b/c", true),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(matches(p, n), want, "{p} vs {n}");
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! One IMAP session: the state machine of RFC 9051 §3. Commands live in one
+//! module per group: [`any`] (any state), [`auth`] (not authenticated),
+//! [`mailboxes`] (authenticated), [`selected`] (mailbox state and sync),
+//! [`fetch`] and [`messages`] (selected).
+
+mod any;
+mod auth;
+mod conn;
+mod fetch;
+mod mailboxes;
+mod messages;
+mod selected;
+
+use std::sync::Arc;
+
+use letterbox_net::{ConnInfo, MaybeTls, Shutdown};
+use letterbox_store::{AccountId, StoreError};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::proto::{parse_command, parse_tag, Command, ParseError};
+use crate::ImapCtx;
+use conn::{Conn, Input};
+use selected::Selected;
+
+/// The logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: AccountId,
+    pub address: String,
+}
+
+/// RFC 9051 §3 states. Logout has no variant: the loop ends with it.
+enum State {
+    NotAuthenticated,
+    Authenticated(User),
+    Selected(User, Box<Selected>),
+}
+
+/// What the loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// Flush and close (LOGOUT, too many errors).
+    Close,
+    /// The tagged OK to STARTTLS is queued: flush and handshake.
+    StartTls,
+}
+
+struct Session {
+    ctx: Arc<ImapCtx>,
+    info: ConnInfo,
+    state: State,
+    errors: u32,
+    /// RFC 9051 / RFC 5161: the client enabled IMAP4rev2.
+    rev2: bool,
+}
+
+/// Serve one IMAP connection until LOGOUT, disconnect, autologout or shutdown.
+pub async fn session(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
+    let span = info_span!("imap", session_id = info.session_id, peer = %info.peer);
+    run(ctx, stream, info, shutdown).instrument(span).await;
+}
+
+async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
+    let mut conn = Conn::new(stream, ctx.config.idle_timeout, shutdown);
+    let mut s = Session {
+        ctx,
+        info,
+        state: State::NotAuthenticated,
+        errors: 0,
+        rev2: false,
+    };
+    // RFC 9051 §7.1.1 greeting with the capabilities, saving a round trip.
+    let caps = s.capabilities(&conn);
+    conn.untagged(&format!(
+        "OK [CAPABILITY {caps}] {} Letterbox IMAP ready",
+        s.ctx.config.hostname
+    ));
+    loop {
+        let flow = match conn.read_command(&s.ctx.config).await {
+            Err(end) => {
+                debug!(?end, "session over");
+                break;
+            }
+            Ok(Input::Refused { tag, text, toobig }) => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                if toobig {
+                    // RFC 9051 §7.1: a literal we will not take is a NO.
+                    conn.tagged(&tag, "NO", &text);
+                    Flow::Continue
+                } else {
+                    s.bad(&mut conn, &tag, &text)
+                }
+            }
+            Ok(Input::Command(line)) => match parse_command(&line) {
+                Ok((tag, cmd)) => s.dispatch(&mut conn, &tag, cmd).await,
+                Err(ParseError::UseAttr) => {
+                    let tag = parse_tag(&line).unwrap_or_else(|| "*".into());
+                    conn.tagged(&tag, "NO", "[USEATTR] unsupported special-use attribute");
+                    Flow::Continue
+                }
+                Err(e) => {
+                    let tag = parse_tag(&line).unwrap_or_else(|| "*".into());
+                    s.bad(&mut conn, &tag, &e.to_string())
+                }
+            },
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::Close => {
+                conn.close().await;
+                break;
+            }
+            Flow::StartTls => {
+                let Some(upgraded) = conn.start_tls(&s.ctx.tls).await else {
+                    break;
+                };
+                conn = upgraded;
+                debug!("STARTTLS: TLS established");
+            }
+        }
+    }
+}
+
+impl Session {
+    async fn dispatch(&mut self, conn: &mut Conn, tag: &str, cmd: Command) -> Flow {
+        debug!(command = cmd.name(), "command");
+        match cmd {
+            Command::Capability => self.capability(conn, tag),
+            Command::Noop => self.noop(conn, tag).await,
+            Command::Logout => self.logout(conn, tag),
+            Command::Id(fields) => self.id(conn, tag, &fields),
+            Command::StartTls | Command::Login { .. } | Command::Authenticate { .. } => {
+                if !matches!(self.state, State::NotAuthenticated) {
+                    return self.bad(conn, tag, &format!("{} is only valid before login", cmd.name()));
+                }
+                self.not_authenticated(conn, tag, cmd).await
+            }
+            Command::Enable(caps) => self.enable(conn, tag, &caps),
+            Command::Select { .. }
+            | Command::Create { .. }
+            | Command::Delete(_)
+            | Command::Rename { .. }
+            | Command::Subscribe(_)
+            | Command::Unsubscribe(_)
+            | Command::List { .. }
+            | Command::Lsub { .. }
+            | Command::Namespace
+            | Command::Status { .. }
+            | Command::Append { .. } => {
+                let user = match &self.state {
+                    State::NotAuthenticated => return self.bad(conn, tag, "log in first"),
+                    State::Authenticated(u) | State::Selected(u, _) => u.clone(),
+                };
+                self.authenticated(conn, tag, &user, cmd).await
+            }
+            Command::Idle
+            | Command::Close
+            | Command::Unselect
+            | Command::Expunge { .. }
+            | Command::Fetch { .. }
+            | Command::Store { .. }
+            | Command::Copy { .. } => {
+                if !matches!(self.state, State::Selected(..)) {
+                    return self.bad(conn, tag, &format!("{} needs a selected mailbox", cmd.name()));
+                }
+                self.selected(conn, tag, cmd).await
+            }
+        }
+    }
+
+    /// RFC 9051 §7.2.2 capability list for the current state.
+    fn capabilities(&self, conn: &Conn) -> String {
+        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
+        match self.state {
+            State::NotAuthenticated => {
+                if !conn.is_tls() {
+                    caps.push("STARTTLS");
+                }
+                if conn.is_tls() || self.ctx.config.allow_plaintext_auth {
+                    caps.extend(["AUTH=PLAIN", "AUTH=LOGIN"]);
+                } else {
+                    // RFC 9051 §6.2.3: no LOGIN/AUTHENTICATE until STARTTLS.
+                    caps.push("LOGINDISABLED");
+                }
+            }
+            _ => caps.extend([
+                "NAMESPACE",
+                "UNSELECT",
+                "CHILDREN",
+                "SPECIAL-USE",
+                "CREATE-SPECIAL-USE",
+                "UIDPLUS",
+                "MOVE",
+            ]),
+        }
+        caps.join(" ")
+    }
+
+    /// Passwords may travel on this connection (RFC 9051 §11.1).
+    fn plaintext_ok(&self, conn: &Conn) -> bool {
+        conn.is_tls() || self.ctx.config.allow_plaintext_auth
+    }
+
+    /// `BAD` for a malformed or misplaced command; BYE after too many.
+    fn bad(&mut self, conn: &mut Conn, tag: &str, text: &str) -> Flow {
+        self.errors += 1;
+        conn.tagged(tag, "BAD", text);
+        if self.errors >= self.ctx.config.max_errors {
+            info!(errors = self.errors, "too many bad commands; closing");
+            conn.untagged("BYE too many invalid commands");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// `NO` with a response code for a store failure (RFC 5530).
+    fn store_error(&self, conn: &mut Conn, tag: &str, e: &StoreError) -> Flow {
+        let code = match e {
+            StoreError::NotFound(_) => "NONEXISTENT",
+            StoreError::AlreadyExists(_) => "ALREADYEXISTS",
+            StoreError::QuotaExceeded { .. } => "OVERQUOTA",
+            StoreError::Invalid(_) => "CANNOT",
+            StoreError::Backend(_) | StoreError::Closed => {
+                warn!(error = %e, "store failure");
+                "UNAVAILABLE"
+            }
+        };
+        conn.tagged(tag, "NO", &format!("[{code}] {e}"));
+        Flow::Continue
+    }
+}

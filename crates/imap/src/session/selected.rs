@@ -1,0 +1,218 @@
+//! The selected mailbox: SELECT/EXAMINE, CLOSE, UNSELECT (RFC 9051
+//! §6.3.2, §6.3.3, §6.4.1, §6.4.2) and the message-number map that is kept
+//! in step with the store.
+//!
+//! Key decision: the session holds the UIDs and flags it has told the
+//! client about. `sync` asks the store what changed since the modseq it last
+//! saw and reports it as EXISTS / FETCH / EXPUNGE. Expunges by others are
+//! held back (`gone`) while `allow_expunge` is false — during FETCH, STORE
+//! and SEARCH, RFC 9051 §7.5.1 — so message numbers never shift under a
+//! command the client has pipelined.
+
+use std::collections::BTreeSet;
+
+use letterbox_store::{Mailbox, MessageMeta, Result as StoreResult};
+
+use super::conn::Conn;
+use super::{Flow, Session, State, User};
+use crate::proto::{push_flags, SeqSet};
+use crate::ImapCtx;
+
+/// System flags, the FLAGS list of every mailbox (RFC 9051 §2.3.2).
+pub const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
+pub struct Selected {
+    pub mailbox: Mailbox,
+    pub read_only: bool,
+    /// What the client knows, by ascending UID; sequence number = index + 1.
+    pub msgs: Vec<MessageMeta>,
+    /// UIDs expunged elsewhere, not yet reported to the client.
+    pub gone: BTreeSet<u32>,
+    /// The store modseq our view reflects.
+    pub modseq: u64,
+}
+
+impl Selected {
+    pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
+        self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Message indexes a set addresses, ascending. Sequence numbers beyond
+    /// the mailbox are an error (RFC 9051 §9 `seq-number`); UIDs that do not
+    /// exist are ignored.
+    pub fn resolve(&self, set: &SeqSet, uid: bool) -> Result<Vec<usize>, String> {
+        if uid {
+            let star = self.msgs.last().map_or(0, |m| m.uid);
+            return Ok((0..self.msgs.len())
+                .filter(|&i| set.contains(self.msgs[i].uid, star))
+                .collect());
+        }
+        let n = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
+        let too_big = set.0.iter().any(|&(a, b)| {
+            [a, b]
+                .iter()
+                .any(|s| matches!(s, crate::proto::SeqNum::Num(x) if *x > n))
+        });
+        if too_big || n == 0 {
+            return Err("invalid message sequence number".into());
+        }
+        Ok((0..self.msgs.len())
+            .filter(|&i| set.contains(i as u32 + 1, n))
+            .collect())
+    }
+
+    /// Report changes made elsewhere (RFC 9051 §7.5.1). Expunges are sent
+    /// only when `allow_expunge`.
+    pub async fn sync(&mut self, ctx: &ImapCtx, conn: &mut Conn, allow_expunge: bool) -> StoreResult<()> {
+        let ch = ctx.store.changes(self.mailbox.id, self.modseq).await?;
+        for uid in ch.expunged {
+            if self.index_of_uid(uid).is_some() {
+                self.gone.insert(uid);
+            }
+        }
+        let before = self.msgs.len();
+        for m in ch.changed {
+            match self.msgs.binary_search_by_key(&m.uid, |x| x.uid) {
+                Ok(i) => {
+                    let report = self.msgs[i].flags != m.flags && !self.gone.contains(&m.uid);
+                    self.msgs[i] = m;
+                    if report {
+                        let mut line = format!("{} FETCH (UID {} FLAGS ", i + 1, self.msgs[i].uid).into_bytes();
+                        push_flags(&mut line, &self.msgs[i].flags);
+                        line.push(b')');
+                        conn.untagged(&String::from_utf8_lossy(&line));
+                    }
+                }
+                // New UIDs are always above the ones we know.
+                Err(i) if i == self.msgs.len() => self.msgs.push(m),
+                // Added and expunged before we looked: never seen.
+                Err(_) => {}
+            }
+        }
+        if self.msgs.len() != before {
+            conn.untagged(&format!("{} EXISTS", self.msgs.len()));
+        }
+        if allow_expunge {
+            self.flush_expunges(conn);
+        }
+        self.modseq = self.modseq.max(ch.highest_modseq);
+        Ok(())
+    }
+
+    /// Report held-back expunges, highest first so numbers stay valid.
+    fn flush_expunges(&mut self, conn: &mut Conn) {
+        while let Some(uid) = self.gone.pop_last() {
+            if let Some(i) = self.index_of_uid(uid) {
+                self.msgs.remove(i);
+                conn.untagged(&format!("{} EXPUNGE", i + 1));
+            }
+        }
+    }
+
+    /// Keywords in use plus the system flags.
+    fn all_flags(&self) -> Vec<String> {
+        let mut keywords = BTreeSet::new();
+        for m in &self.msgs {
+            for f in &m.flags {
+                if !f.starts_with('\\') {
+                    keywords.insert(f.clone());
+                }
+            }
+        }
+        SYSTEM_FLAGS.iter().map(|s| s.to_string()).chain(keywords).collect()
+    }
+}
+
+impl Session {
+    /// RFC 9051 §6.3.2 SELECT / §6.3.3 EXAMINE.
+    pub(super) async fn select(
+        &mut self,
+        conn: &mut Conn,
+        tag: &str,
+        user: &User,
+        name: &str,
+        read_only: bool,
+    ) -> Flow {
+        if matches!(self.state, State::Selected(..)) {
+            // Leaving the old mailbox happens even if the new one fails.
+            self.state = State::Authenticated(user.clone());
+            if self.rev2 {
+                conn.untagged("OK [CLOSED] previous mailbox closed");
+            }
+        }
+        let store = &self.ctx.store;
+        let opened = async {
+            let Some(mailbox) = store.mailbox(user.id, name).await? else {
+                return Ok(None);
+            };
+            let msgs = store.messages(mailbox.id).await?;
+            Ok(Some((mailbox, msgs)))
+        };
+        let (mailbox, msgs) = match opened.await {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                conn.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
+                return Flow::Continue;
+            }
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
+        let sel = Selected {
+            modseq: mailbox.highest_modseq,
+            mailbox,
+            read_only,
+            msgs,
+            gone: BTreeSet::new(),
+        };
+        let mut flags = b"FLAGS ".to_vec();
+        push_flags(&mut flags, &sel.all_flags());
+        conn.untagged(&String::from_utf8_lossy(&flags));
+        conn.untagged(&format!("{} EXISTS", sel.msgs.len()));
+        if !self.rev2 {
+            // No \Recent tracking in the store yet: nothing is recent.
+            conn.untagged("0 RECENT");
+            if let Some(i) = sel.msgs.iter().position(|m| !m.flags.iter().any(|f| f == "\\Seen")) {
+                conn.untagged(&format!("OK [UNSEEN {}] first unseen", i + 1));
+            }
+        }
+        let mut perm = b"OK [PERMANENTFLAGS ".to_vec();
+        if read_only {
+            perm.extend_from_slice(b"()");
+        } else {
+            let mut all = sel.all_flags();
+            all.push("\\*".into());
+            push_flags(&mut perm, &all);
+        }
+        perm.extend_from_slice(b"] flags permitted");
+        conn.untagged(&String::from_utf8_lossy(&perm));
+        conn.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.mailbox.uid_validity));
+        let uid_next = sel
+            .msgs
+            .last()
+            .map_or(sel.mailbox.uid_next, |m| sel.mailbox.uid_next.max(m.uid + 1));
+        conn.untagged(&format!("OK [UIDNEXT {uid_next}] predicted next UID"));
+        let (code, cmd) = if read_only {
+            ("READ-ONLY", "EXAMINE")
+        } else {
+            ("READ-WRITE", "SELECT")
+        };
+        conn.tagged(tag, "OK", &format!("[{code}] {cmd} completed"));
+        self.state = State::Selected(user.clone(), Box::new(sel));
+        Flow::Continue
+    }
+
+    /// RFC 9051 §6.4.1 CLOSE (silent expunge) and RFC 3691 UNSELECT.
+    pub(super) async fn close(&mut self, conn: &mut Conn, tag: &str, expunge: bool) -> Flow {
+        let State::Selected(user, sel) = &self.state else {
+            return Flow::Continue;
+        };
+        if expunge && !sel.read_only {
+            if let Err(e) = self.ctx.store.expunge(sel.mailbox.id, None).await {
+                return self.store_error(conn, tag, &e);
+            }
+        }
+        self.state = State::Authenticated(user.clone());
+        let name = if expunge { "CLOSE" } else { "UNSELECT" };
+        conn.tagged(tag, "OK", &format!("{name} completed"));
+        Flow::Continue
+    }
+}

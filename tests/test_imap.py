@@ -1,0 +1,391 @@
+"""IMAP end to end: greeting and capabilities, LOGIN/AUTHENTICATE/STARTTLS
+and implicit TLS, plaintext refusal, mailbox commands, FETCH/STORE/COPY/
+MOVE/EXPUNGE/APPEND with exact responses, untagged updates between two
+sessions, literals (synchronising, LITERAL+, too big) and bad input."""
+
+import base64
+import imaplib
+import re
+import socket
+import ssl
+
+import pytest
+
+USER = "alice@example.test"
+PW = "alice-pw"
+BASE_CAPS = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE"
+AUTH_CAPS = BASE_CAPS + " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MOVE"
+
+
+def msg(i, body="body"):
+    return f"From: sender@example.test\r\nTo: {USER}\r\nSubject: message {i}\r\n\r\n{body} {i}\r\n"
+
+
+def cafile_context(srv):
+    ctx = ssl.create_default_context(cafile=str(srv.cli.data_dir / "tls" / "cert.pem"))
+    ctx.check_hostname = True
+    return ctx
+
+
+@pytest.fixture
+def srv(server_factory):
+    s = server_factory("[auth]\nfailure_delay_ms = 10")
+    s.cli.add_user(USER, PW)
+    return s.start()
+
+
+def imap(srv):
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=30)
+    c.login(USER, PW)
+    return c
+
+
+class Raw:
+    """Line-level IMAP client, for asserting on exact bytes."""
+
+    def __init__(self, port, tls=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        if tls:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
+        self.f = self.sock.makefile("rwb")
+        self.greeting = self.line()
+
+    def line(self):
+        return self.f.readline()
+
+    def send(self, data):
+        self.f.write(data)
+        self.f.flush()
+
+    def until(self, tag):
+        """Lines up to and including the tagged response for `tag`."""
+        out = []
+        while True:
+            line = self.line()
+            assert line, "connection closed: " + repr(out)
+            out.append(line)
+            if line.startswith(tag.encode() + b" "):
+                return out
+
+    def cmd(self, tag, text):
+        self.send(f"{tag} {text}\r\n".encode())
+        return self.until(tag)
+
+    def close(self):
+        self.sock.close()
+
+
+def login_raw(srv):
+    r = Raw(srv.ports["imap"])
+    assert r.cmd("l", f"LOGIN {USER} {PW}")[-1].startswith(b"l OK")
+    return r
+
+
+def test_greeting_capability_noop_logout(srv):
+    r = Raw(srv.ports["imap"])
+    assert r.greeting == (
+        f"* OK [CAPABILITY {BASE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN] localhost Letterbox IMAP ready\r\n"
+    ).encode()
+    assert r.cmd("a", "CAPABILITY") == [
+        f"* CAPABILITY {BASE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN\r\n".encode(),
+        b"a OK CAPABILITY completed\r\n",
+    ]
+    assert r.cmd("b", "NOOP") == [b"b OK NOOP completed\r\n"]
+    assert r.cmd("c", f"LOGIN {USER} {PW}") == [f"c OK [CAPABILITY {AUTH_CAPS}] logged in\r\n".encode()]
+    assert r.cmd("d", "LOGOUT") == [b"* BYE logging out\r\n", b"d OK LOGOUT completed\r\n"]
+    assert r.line() == b""
+
+
+def test_login_failures_and_wrong_state(srv):
+    r = Raw(srv.ports["imap"])
+    assert r.cmd("a", f"LOGIN {USER} wrong") == [b"a NO [AUTHENTICATIONFAILED] invalid credentials\r\n"]
+    assert r.cmd("b", "SELECT INBOX") == [b"b BAD log in first\r\n"]
+    assert r.cmd("c", "FETCH 1 FLAGS") == [b"c BAD FETCH needs a selected mailbox\r\n"]
+    assert r.cmd("d", "ENABLE IMAP4rev2") == [b"d BAD ENABLE is only valid after login\r\n"]
+    assert r.cmd("e", f'LOGIN "{USER}" "{PW}"')[-1].startswith(b"e OK")
+    assert r.cmd("f", f"LOGIN {USER} {PW}") == [b"f BAD LOGIN is only valid before login\r\n"]
+    assert r.cmd("g", "FETCH 1 FLAGS") == [b"g BAD FETCH needs a selected mailbox\r\n"]
+
+
+def test_logindisabled_without_tls_then_starttls(server_factory):
+    s = server_factory("[auth]\nallow_plaintext = false\nfailure_delay_ms = 10")
+    s.cli.add_user(USER, PW)
+    s.start()
+    r = Raw(s.ports["imap"])
+    assert f"{BASE_CAPS} STARTTLS LOGINDISABLED]".encode() in r.greeting
+    assert r.cmd("a", f"LOGIN {USER} {PW}") == [b"a NO [PRIVACYREQUIRED] use STARTTLS first\r\n"]
+    assert r.cmd("b", "AUTHENTICATE PLAIN") == [b"b NO [PRIVACYREQUIRED] use STARTTLS first\r\n"]
+    c = imaplib.IMAP4("127.0.0.1", s.ports["imap"], timeout=30)
+    c.starttls(cafile_context(s))
+    typ, caps = c.capability()
+    assert caps == [f"{BASE_CAPS} AUTH=PLAIN AUTH=LOGIN".encode()]
+    assert c.login(USER, PW)[0] == "OK"
+    c.logout()
+    # Implicit TLS.
+    c = imaplib.IMAP4_SSL("127.0.0.1", s.ports["imaps"], ssl_context=cafile_context(s), timeout=30)
+    assert c.login(USER, PW)[0] == "OK"
+    c.logout()
+
+
+def test_starttls_refuses_pipelined_plaintext(srv):
+    r = Raw(srv.ports["imap"])
+    r.send(b"a STARTTLS\r\nb NOOP\r\n")
+    assert r.until("a") == [b"a BAD no commands may follow STARTTLS before the handshake\r\n"]
+    assert r.line() == b"* BYE protocol violation\r\n"
+    assert r.line() == b""
+
+
+def test_authenticate_plain_login_and_sasl_ir(srv):
+    ir = base64.b64encode(f"\0{USER}\0{PW}".encode()).decode()
+    r = Raw(srv.ports["imap"])
+    assert r.cmd("a", f"AUTHENTICATE PLAIN {ir}")[-1].startswith(b"a OK [CAPABILITY")
+    r = Raw(srv.ports["imap"])
+    r.send(b"a AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ \r\n"
+    r.send(ir.encode() + b"\r\n")
+    assert r.until("a")[-1].startswith(b"a OK")
+    r = Raw(srv.ports["imap"])
+    r.send(b"a AUTHENTICATE LOGIN\r\n")
+    assert r.line() == b"+ VXNlcm5hbWU6\r\n"
+    r.send(base64.b64encode(USER.encode()) + b"\r\n")
+    assert r.line() == b"+ UGFzc3dvcmQ6\r\n"
+    r.send(base64.b64encode(PW.encode()) + b"\r\n")
+    assert r.until("a")[-1].startswith(b"a OK")
+    r = Raw(srv.ports["imap"])
+    r.send(b"a AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ \r\n"
+    r.send(b"*\r\n")
+    assert r.until("a") == [b"a BAD authentication cancelled\r\n"]
+    assert r.cmd("b", "AUTHENTICATE CRAM-MD5") == [b"b NO unsupported SASL mechanism CRAM-MD5\r\n"]
+    # imaplib's own AUTHENTICATE.
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=30)
+    assert c.authenticate("PLAIN", lambda _: f"\0{USER}\0{PW}".encode())[0] == "OK"
+
+
+def test_id_enable_namespace(srv):
+    r = login_raw(srv)
+    assert r.cmd("a", 'ID ("name" "test")') == [
+        b'* ID ("name" "Letterbox" "version" "0.1.0")\r\n',
+        b"a OK ID completed\r\n",
+    ]
+    # IMAP4rev2 is not advertised yet, so ENABLE ignores it.
+    assert r.cmd("b", "ENABLE IMAP4rev2 FOO") == [b"* ENABLED\r\n", b"b OK ENABLE completed\r\n"]
+    assert r.cmd("c", "NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL\r\n', b"c OK completed\r\n"]
+
+
+def test_bad_commands_and_bye_after_too_many(srv):
+    r = Raw(srv.ports["imap"])
+    cases = [
+        (b"a FROB\r\n", b"a BAD unknown command FROB\r\n"),
+        (b"b NOOP extra\r\n", b"b BAD syntax error: unexpected text at end of command\r\n"),
+        (b"c LOGIN \"unterminated\r\n", b"c BAD syntax error: unterminated quoted string\r\n"),
+        (b"\r\n", b"* BAD syntax error: missing or invalid tag\r\n"),
+        (b"d FETCH 1 (FLAGS\r\n", b"d BAD syntax error: expected ' '\r\n"),
+    ]
+    for line, want in cases:
+        r.send(line)
+        assert r.line() == want
+    for i in range(4):
+        r.send(b"x BOGUS\r\n")
+        assert r.line() == b"x BAD unknown command BOGUS\r\n"
+    r.send(b"y BOGUS\r\n")
+    assert r.line() == b"y BAD unknown command BOGUS\r\n"
+    assert r.line() == b"* BYE too many invalid commands\r\n"
+    assert r.line() == b""
+
+
+def test_literals_sync_nonsync_and_too_big(srv):
+    r = Raw(srv.ports["imap"])
+    r.send(f"a LOGIN {{{len(USER)}}}\r\n".encode())
+    assert r.line() == b"+ Ready\r\n"
+    r.send(f"{USER} {{{len(PW)}+}}\r\n{PW}\r\n".encode())
+    assert r.until("a")[-1].startswith(b"a OK")
+    # A synchronising literal over the limit is refused before it is sent.
+    r.send(b"b APPEND INBOX {999999999999}\r\n")
+    assert r.line() == b"b NO [TOOBIG] literal too large (limit 67108864 octets)\r\n"
+    assert r.cmd("c", "NOOP") == [b"c OK NOOP completed\r\n"]
+    # A non-synchronising one over the limit is on its way: BAD and BYE.
+    r.send(b"d LOGIN {100000+}\r\n")
+    assert r.line() == b"d BAD [TOOBIG] literal too large\r\n"
+    assert r.line() == b"* BYE [TOOBIG] literal too large; closing\r\n"
+
+
+def test_select_examine_close_unselect(srv):
+    for i in range(1, 4):
+        srv.cli.deliver(USER, msg(i))
+    r = login_raw(srv)
+    lines = r.cmd("a", "SELECT inbox")
+    assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+    assert lines[1] == b"* 3 EXISTS\r\n"
+    assert lines[2] == b"* 0 RECENT\r\n"
+    assert lines[3] == b"* OK [UNSEEN 1] first unseen\r\n"
+    assert lines[4] == b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted\r\n"
+    assert re.fullmatch(rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n", lines[5])
+    assert lines[6] == b"* OK [UIDNEXT 4] predicted next UID\r\n"
+    assert lines[7] == b"a OK [READ-WRITE] SELECT completed\r\n"
+    assert r.cmd("b", "STORE 1 +FLAGS (\\Deleted)")[-1] == b"b OK STORE completed\r\n"
+    assert r.cmd("c", "UNSELECT") == [b"c OK UNSELECT completed\r\n"]
+    lines = r.cmd("d", "EXAMINE INBOX")
+    assert lines[1] == b"* 3 EXISTS\r\n"
+    assert b"* OK [PERMANENTFLAGS ()] flags permitted\r\n" in lines
+    assert lines[-1] == b"d OK [READ-ONLY] EXAMINE completed\r\n"
+    assert r.cmd("e", "STORE 1 +FLAGS (\\Seen)") == [b"e NO [READ-ONLY] mailbox is read-only\r\n"]
+    assert r.cmd("f", "CLOSE") == [b"f OK CLOSE completed\r\n"]  # read-only: no expunge
+    assert r.cmd("g", "SELECT INBOX")[1] == b"* 3 EXISTS\r\n"
+    assert r.cmd("h", "CLOSE") == [b"h OK CLOSE completed\r\n"]
+    assert r.cmd("i", "SELECT INBOX")[1] == b"* 2 EXISTS\r\n"
+    assert r.cmd("j", "SELECT nosuch") == [b"j NO [NONEXISTENT] no such mailbox\r\n"]
+    assert r.cmd("k", "FETCH 1 FLAGS") == [b"k BAD FETCH needs a selected mailbox\r\n"]
+
+
+def test_list_lsub_create_rename_delete_subscribe_status(srv):
+    c = imap(srv)
+    typ, data = c.list()
+    assert data == [
+        b'(\\HasNoChildren) "/" INBOX',
+        b'(\\HasNoChildren \\Archive) "/" Archive',
+        b'(\\HasNoChildren \\Drafts) "/" Drafts',
+        b'(\\HasNoChildren \\Junk) "/" Junk',
+        b'(\\HasNoChildren \\Sent) "/" Sent',
+        b'(\\HasNoChildren \\Trash) "/" Trash',
+    ]
+    assert c.list('""', '""')[1] == [b'(\\Noselect) "/" ""']
+    assert c.create("Work/Projects")[0] == "OK"
+    assert c.create('"My Box"')[0] == "OK"
+    assert c.create("INBOX")[0] == "NO"
+    assert c.create("Sent") == ("NO", [b"[ALREADYEXISTS] mailbox Sent already exists"])
+    assert c.list('""', "W%")[1] == [b'(\\Noselect \\HasChildren) "/" Work']
+    assert c.list('""', "Work/%")[1] == [b'(\\HasNoChildren) "/" Work/Projects']
+    assert c.list('""', '"My Box"')[1] == [b'(\\HasNoChildren) "/" "My Box"']
+    assert c.rename("Work/Projects", "Done")[0] == "OK"
+    assert c.list('""', "Done")[1] == [b'(\\HasNoChildren) "/" Done']
+    assert c.list('""', "Work*")[1] == [None]
+    assert c.subscribe("Done")[0] == "OK"
+    assert c.subscribe("Ghost")[0] == "OK"
+    typ, data = c.lsub('""', "*")
+    assert b'() "/" Done' in data and b'(\\Noselect) "/" Ghost' in data
+    assert c.unsubscribe("Ghost")[0] == "OK"
+    assert b'(\\Noselect) "/" Ghost' not in c.lsub('""', "*")[1]
+    srv.cli.deliver(USER, msg(1))
+    typ, data = c.status("INBOX", "(MESSAGES UIDNEXT UNSEEN DELETED SIZE RECENT)")
+    assert data == [f"INBOX (MESSAGES 1 UIDNEXT 2 UNSEEN 1 DELETED 0 SIZE {len(msg(1))} RECENT 0)".encode()]
+    assert c.status("nosuch", "(MESSAGES)")[0] == "NO"
+    assert c.delete("Done")[0] == "OK"
+    assert c.delete("INBOX")[0] == "NO"
+    assert c.list('""', "Done")[1] == [None]
+    typ, data = c._simple_command("CREATE", "Old", "(USE (\\Archive))"), None
+    assert typ[0] == "OK"
+    assert c.list('""', "Old")[1] == [b'(\\HasNoChildren \\Archive) "/" Old']
+    typ = c._simple_command("CREATE", "Bad", "(USE (\\Bogus))")
+    assert typ[0] == "NO"
+
+
+def test_fetch_items_and_seen(srv):
+    body = "From: Sender <sender@example.test>\r\nTo: alice@example.test\r\nSubject: hello\r\n" \
+           "Date: Mon, 4 Mar 2024 10:00:00 +0000\r\nMessage-ID: <m1@example.test>\r\n\r\nline one\r\nline two\r\n"
+    srv.cli.deliver(USER, body)
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    raw = r.cmd("a", "FETCH 1 (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert raw[0] == f"* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {len(body)} BODY[HEADER.FIELDS (Subject)] {{18}}\r\n".encode()
+    assert raw[1] == b"Subject: hello\r\n"
+    assert raw[2] == b"\r\n"
+    assert raw[3] == b")\r\n"
+    assert raw[4] == b"a OK FETCH completed\r\n"
+    lines = r.cmd("b", "FETCH 1 (ENVELOPE BODYSTRUCTURE)")
+    assert lines[0] == (
+        b'* 1 FETCH (ENVELOPE ("Mon, 4 Mar 2024 10:00:00 +0000" "hello" (("Sender" NIL "sender" "example.test")) '
+        b'(("Sender" NIL "sender" "example.test")) (("Sender" NIL "sender" "example.test")) '
+        b'((NIL NIL "alice" "example.test")) NIL NIL NIL "<m1@example.test>") '
+        b'BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 20 2 NIL NIL NIL NIL))\r\n'
+    )
+    lines = r.cmd("c", "UID FETCH 1 (BODY[TEXT]<5.8>)")
+    assert lines == [b"* 1 FETCH (UID 1 BODY[TEXT]<5> {8}\r\n", b"one\r\n", b"lin FLAGS (\\Seen))\r\n",
+                     b"c OK FETCH completed\r\n"]
+    # The non-PEEK fetch set \Seen and reported it.
+    assert r.cmd("d", "FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen))\r\n", b"d OK FETCH completed\r\n"]
+    r.cmd("e", "STORE 1 -FLAGS.SILENT (\\Seen)")
+    lines = r.cmd("f", "FETCH 1 BINARY[1]")
+    assert lines == [b"* 1 FETCH (BINARY[1] {20}\r\n", b"line one\r\n", b"line two\r\n",
+                     b" FLAGS (\\Seen))\r\n", b"f OK FETCH completed\r\n"]
+    assert r.cmd("g", "FETCH 1 BINARY.SIZE[1]") == [b"* 1 FETCH (BINARY.SIZE[1] 20)\r\n", b"g OK FETCH completed\r\n"]
+    c = imap(srv)
+    c.select("INBOX")
+    typ, data = c.fetch("1", "(RFC822)")
+    assert data[0][1] == body.encode()
+    typ, data = c.fetch("1", "(INTERNALDATE)")
+    assert re.fullmatch(rb'1 \(INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000"\)', data[0])
+    assert r.cmd("h", "FETCH 2 FLAGS") == [b"h BAD invalid message sequence number\r\n"]
+    assert r.cmd("i", "UID FETCH 2:* FLAGS") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n", b"i OK FETCH completed\r\n"]
+
+
+def test_store_copy_move_expunge_append(srv):
+    for i in range(1, 5):
+        srv.cli.deliver(USER, msg(i))
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    assert r.cmd("a", "STORE 1:2 +FLAGS (\\Flagged $Work)") == [
+        b"* 1 FETCH (FLAGS ($Work \\Flagged))\r\n",
+        b"* 2 FETCH (FLAGS ($Work \\Flagged))\r\n",
+        b"a OK STORE completed\r\n",
+    ]
+    assert r.cmd("b", "UID STORE 2 FLAGS.SILENT (\\Deleted)") == [b"b OK STORE completed\r\n"]
+    lines = r.cmd("c", "COPY 1:2 Archive")
+    assert re.fullmatch(rb"c OK \[COPYUID \d+ 1:2 1:2\] COPY completed\r\n", lines[-1])
+    lines = r.cmd("d", "UID MOVE 3 Trash")
+    assert re.fullmatch(rb"\* OK \[COPYUID \d+ 3 1\] moved\r\n", lines[0])
+    assert lines[1:] == [b"* 3 EXPUNGE\r\n", b"d OK MOVE completed\r\n"]
+    assert r.cmd("e", "EXPUNGE") == [b"* 2 EXPUNGE\r\n", b"e OK EXPUNGE completed\r\n"]
+    assert r.cmd("f", "UID FETCH 1:* FLAGS") == [
+        b"* 1 FETCH (UID 1 FLAGS ($Work \\Flagged))\r\n",
+        b"* 2 FETCH (UID 4 FLAGS ())\r\n",
+        b"f OK FETCH completed\r\n",
+    ]
+    r.cmd("g", "STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+    assert r.cmd("h", "UID EXPUNGE 4") == [b"* 2 EXPUNGE\r\n", b"h OK EXPUNGE completed\r\n"]
+    assert r.cmd("i", "COPY 1 Nosuch") == [b"i NO [TRYCREATE] no such mailbox\r\n"]
+    r.send(b"j APPEND INBOX (\\Seen) \"05-Mar-2024 10:00:00 +0100\" {12}\r\n")
+    assert r.line() == b"+ Ready\r\n"
+    r.send(b"Subject: x\r\n\r\n")
+    lines = r.until("j")
+    assert lines[0] == b"* 2 EXISTS\r\n"
+    assert re.fullmatch(rb"j OK \[APPENDUID \d+ 5\] APPEND completed\r\n", lines[1])
+    assert r.cmd("k", "FETCH 2 (UID FLAGS INTERNALDATE)") == [
+        b'* 2 FETCH (UID 5 FLAGS (\\Seen) INTERNALDATE "05-Mar-2024 09:00:00 +0000")\r\n',
+        b"k OK FETCH completed\r\n",
+    ]
+    assert r.cmd("l", "APPEND Nosuch {1+}\r\nx") == [b"l NO [TRYCREATE] no such mailbox\r\n"]
+    c = imap(srv)
+    typ, data = c.append("Drafts", "(\\Draft)", None, b"Subject: draft\r\n\r\nhi\r\n")
+    assert typ == "OK" and re.fullmatch(rb"\[APPENDUID \d+ 1\] APPEND completed", data[0])
+    c.select("Archive")
+    assert c.fetch("1:*", "(FLAGS)")[1] == [b"1 (FLAGS ($Work \\Flagged))", b"2 (FLAGS (\\Deleted))"]
+
+
+def test_updates_between_sessions(srv):
+    for i in range(1, 4):
+        srv.cli.deliver(USER, msg(i))
+    a = login_raw(srv)
+    b = login_raw(srv)
+    a.cmd("s", "SELECT INBOX")
+    b.cmd("s", "SELECT INBOX")
+    b.cmd("x", "STORE 2 +FLAGS.SILENT (\\Deleted \\Seen)")
+    assert b.cmd("y", "EXPUNGE") == [b"* 2 EXPUNGE\r\n", b"y OK EXPUNGE completed\r\n"]
+    srv.cli.deliver(USER, msg(4))
+    b.cmd("z", "STORE 1 +FLAGS.SILENT (\\Answered)")
+    # FETCH must not report the expunge; the flag change and new message may go out.
+    lines = a.cmd("a", "FETCH 1:3 (UID)")
+    assert lines[:3] == [b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 2)\r\n", b"* 3 FETCH (UID 3)\r\n"]
+    assert b"* 2 EXPUNGE\r\n" not in lines
+    assert lines[-1] == b"a OK FETCH completed\r\n"
+    assert b"* 1 FETCH (UID 1 FLAGS (\\Answered))\r\n" in lines and b"* 4 EXISTS\r\n" in lines
+    assert a.cmd("n", "NOOP") == [b"* 2 EXPUNGE\r\n", b"n OK NOOP completed\r\n"]
+    assert a.cmd("f", "FETCH 1:* (UID)") == [
+        b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 3)\r\n", b"* 3 FETCH (UID 4)\r\n", b"f OK FETCH completed\r\n"
+    ]
+
+
+def test_shutdown_says_bye(srv):
+    r = login_raw(srv)
+    srv.stop()
+    assert r.line() == b"* BYE [UNAVAILABLE] server shutting down\r\n"
