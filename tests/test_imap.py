@@ -14,7 +14,7 @@ import pytest
 USER = "alice@example.test"
 PW = "alice-pw"
 BASE_CAPS = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE"
-AUTH_CAPS = BASE_CAPS + " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MOVE"
+AUTH_CAPS = BASE_CAPS + " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MOVE IDLE"
 
 
 def msg(i, body="body"):
@@ -389,3 +389,62 @@ def test_shutdown_says_bye(srv):
     r = login_raw(srv)
     srv.stop()
     assert r.line() == b"* BYE [UNAVAILABLE] server shutting down\r\n"
+
+
+def read_until(r, pattern, timeout=3.0):
+    """Lines until one matches `pattern` (bytes regex), within `timeout` seconds."""
+    import time
+
+    r.sock.settimeout(timeout)
+    seen = []
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            line = r.line()
+            if not line:
+                break
+            seen.append(line)
+            if re.search(pattern, line):
+                return seen
+    except (socket.timeout, OSError):
+        pass
+    finally:
+        r.sock.settimeout(30)
+    raise AssertionError(f"{pattern!r} not seen within {timeout}s: {seen!r}")
+
+
+def test_idle_pushes_new_mail_flags_and_expunges(srv):
+    srv.cli.deliver(USER, msg(1))
+    srv.cli.deliver(USER, msg(2))
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    r.send(b"i IDLE\r\n")
+    assert r.line() == b"+ idling\r\n"
+    # New mail from another process (the CLI) arrives within about a second.
+    srv.cli.deliver(USER, msg(3))
+    read_until(r, rb"^\* 3 EXISTS\r\n$")
+    # A flag set by another session.
+    other = imap(srv)
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "\\Flagged")
+    read_until(r, rb"^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)\r\n$")
+    # An expunge by another session is allowed during IDLE.
+    other.store("2", "+FLAGS", "\\Deleted")
+    other.expunge()
+    read_until(r, rb"^\* 2 EXPUNGE\r\n$")
+    other.logout()
+    r.send(b"DONE\r\n")
+    assert r.until("i")[-1] == b"i OK IDLE terminated\r\n"
+    # The session goes on normally afterwards.
+    assert r.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    r.close()
+
+
+def test_idle_ends_with_bad_on_other_input(srv):
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    r.send(b"i IDLE\r\n")
+    assert r.line() == b"+ idling\r\n"
+    r.send(b"NOT-DONE\r\n")
+    assert r.until("i")[-1].startswith(b"i BAD")
+    r.close()

@@ -468,3 +468,35 @@ def test_idle_timeout_from_config_logs_out(server_factory):
     assert time.time() - started < 8
     assert data == b"" or data.startswith(b"-ERR")
     s.close()
+
+
+def test_pop3_delete_reaches_idling_imap_session(srv):
+    for i in (1, 2):
+        srv.cli.deliver(USER, msg(i))
+    s = socket.create_connection(("127.0.0.1", srv.ports["imap"]), timeout=10)
+    f = s.makefile("rwb")
+
+    def until(prefix):
+        while True:
+            line = f.readline()
+            assert line, "IMAP connection closed"
+            if line.startswith(prefix):
+                return line
+
+    f.readline()
+    f.write(f"a LOGIN {USER} {PW}\r\nb SELECT INBOX\r\nc IDLE\r\n".encode())
+    f.flush()
+    until(b"a OK")
+    until(b"b OK")
+    assert until(b"+") == b"+ idling\r\n"
+    p = pop(srv)
+    p.dele(1)
+    started = time.time()
+    p.quit()
+    s.settimeout(3)
+    assert until(b"* ") == b"* 1 EXPUNGE\r\n"
+    assert time.time() - started < 3
+    f.write(b"DONE\r\n")
+    f.flush()
+    assert until(b"c ").startswith(b"c OK")
+    s.close()

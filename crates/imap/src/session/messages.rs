@@ -28,7 +28,7 @@ impl Session {
                 mailbox,
                 is_move,
             } => self.copy(conn, tag, uid, &set, &mailbox, is_move).await,
-            // IDLE is not advertised yet.
+            Command::Idle => self.idle(conn, tag).await,
             other => self.bad(conn, tag, &format!("{} is not supported", other.name())),
         }
     }

@@ -7,6 +7,7 @@ mod any;
 mod auth;
 mod conn;
 mod fetch;
+mod idle;
 mod mailboxes;
 mod messages;
 mod selected;
@@ -192,6 +193,7 @@ impl Session {
                 "CREATE-SPECIAL-USE",
                 "UIDPLUS",
                 "MOVE",
+                "IDLE",
             ]),
         }
         caps.join(" ")

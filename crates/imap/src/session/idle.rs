@@ -1,0 +1,80 @@
+//! IDLE, RFC 2177 / RFC 9051 §6.3.13: push mailbox changes until `DONE`.
+//!
+//! Changes committed in this process arrive on the store's broadcast; those
+//! made by other processes (the CLI) or, later, other nodes are found by
+//! polling `Store::changes` every [`POLL`], so a client hears of any change
+//! within about a second either way.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::conn::Conn;
+use super::{Flow, Session, State};
+
+/// How often the store is polled while idling.
+const POLL: Duration = Duration::from_secs(1);
+/// Longest line accepted while idling (`DONE`).
+const MAX_IDLE_LINE: usize = 1024;
+
+impl Session {
+    /// Run one IDLE command; returns after `DONE`, a bad line, or the end
+    /// of the connection.
+    pub(super) async fn idle(&mut self, conn: &mut Conn, tag: &str) -> Flow {
+        let ctx = self.ctx.clone();
+        let State::Selected(user, sel) = &mut self.state else {
+            return self.bad(conn, tag, "IDLE needs a selected mailbox");
+        };
+        let account = user.id;
+        let mut events = ctx.store.subscribe();
+        if sel.sync(&ctx, conn, true).await.is_err() {
+            conn.tagged(tag, "NO", "[UNAVAILABLE] cannot read the mailbox");
+            return Flow::Continue;
+        }
+        conn.out.extend_from_slice(b"+ idling\r\n");
+        if conn.flush().await.is_err() {
+            return Flow::Close;
+        }
+        // RFC 9051 §5.4: the autologout timer keeps running while idling.
+        let deadline = Instant::now() + ctx.config.idle_timeout;
+        loop {
+            let mut changed = false;
+            tokio::select! {
+                line = conn.read_line(MAX_IDLE_LINE) => {
+                    return match line {
+                        Ok(Ok(l)) if l.as_bytes().trim_ascii().eq_ignore_ascii_case(b"DONE") => {
+                            conn.tagged(tag, "OK", "IDLE terminated");
+                            Flow::Continue
+                        }
+                        Ok(_) => self.bad(conn, tag, "expected DONE"),
+                        // The farewell (BYE) was already sent where due.
+                        Err(_) => Flow::Close,
+                    };
+                }
+                ev = events.recv() => match ev {
+                    Ok(e) => changed = e.account_id == account
+                        && e.mailbox_id.is_none_or(|m| m == sel.mailbox.id),
+                    Err(RecvError::Lagged(_)) => changed = true,
+                    Err(RecvError::Closed) => {}
+                },
+                () = tokio::time::sleep(POLL) => {
+                    if Instant::now() >= deadline {
+                        conn.untagged("BYE autologout; idle for too long");
+                        return Flow::Close;
+                    }
+                    changed = true;
+                }
+            }
+            if changed {
+                if sel.sync(&ctx, conn, true).await.is_err() {
+                    conn.untagged("BYE [UNAVAILABLE] cannot read the mailbox");
+                    return Flow::Close;
+                }
+                if conn.flush().await.is_err() {
+                    return Flow::Close;
+                }
+            }
+        }
+    }
+}
