@@ -448,3 +448,48 @@ def test_idle_ends_with_bad_on_other_input(srv):
     r.send(b"NOT-DONE\r\n")
     assert r.until("i")[-1].startswith(b"i BAD")
     r.close()
+
+
+def test_search_and_uid_search(srv):
+    srv.cli.deliver(USER, "From: Ann Smith <ann@example.test>\r\nTo: bob@x.test\r\nSubject: Quarterly report\r\n"
+                          "Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nX-Priority: 1\r\n\r\nNumbers inside.\r\n")
+    srv.cli.deliver(USER, "From: carol@example.test\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\n"
+                          "hello " + "x" * 3000 + "\r\n")
+    srv.cli.deliver(USER, msg(3))
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    r.cmd("f", "STORE 2 +FLAGS (\\Flagged $Work)")
+    r.cmd("d", "STORE 3 +FLAGS (\\Deleted)")
+
+    def search(q):
+        lines = r.cmd("q", q)
+        assert lines[-1].startswith(b"q OK"), lines
+        [res] = [l for l in lines if l.startswith(b"* SEARCH")]
+        return res.strip().decode()
+
+    assert search("SEARCH ALL") == "* SEARCH 1 2 3"
+    assert search("SEARCH FROM smith") == "* SEARCH 1"
+    assert search("SEARCH SUBJECT REPORT") == "* SEARCH 1"
+    assert search('SEARCH CHARSET UTF-8 SUBJECT "grüSSe"') == "* SEARCH"
+    assert search('SEARCH CHARSET UTF-8 SUBJECT "GRÜßE"') == "* SEARCH 2"
+    assert search("SEARCH FLAGGED") == "* SEARCH 2"
+    assert search("SEARCH KEYWORD $Work") == "* SEARCH 2"
+    assert search("SEARCH UNDELETED") == "* SEARCH 1 2"
+    assert search("SEARCH OR DELETED FLAGGED") == "* SEARCH 2 3"
+    assert search("SEARCH NOT OR DELETED FLAGGED") == "* SEARCH 1"
+    assert search("SEARCH LARGER 2000") == "* SEARCH 2"
+    assert search("SEARCH SMALLER 2000 NOT DELETED") == "* SEARCH 1"
+    assert search("SEARCH BODY numbers") == "* SEARCH 1"
+    assert search("SEARCH TEXT x-priority") == "* SEARCH 1"
+    assert search("SEARCH HEADER X-Priority 1") == "* SEARCH 1"
+    assert search('SEARCH HEADER X-Priority ""') == "* SEARCH 1"
+    assert search("SEARCH SENTBEFORE 1-Jan-2000") == "* SEARCH 1"
+    assert search("SEARCH SENTON 8-Feb-1994") == "* SEARCH 1"
+    assert search("SEARCH SINCE 1-Jan-2020") == "* SEARCH 1 2 3"
+    assert search("SEARCH BEFORE 1-Jan-2020") == "* SEARCH"
+    assert search("SEARCH 2:*") == "* SEARCH 2 3"
+    assert search("UID SEARCH UID 2:3 UNFLAGGED") == "* SEARCH 3"
+    assert search("SEARCH (FROM carol) (SEEN)") == "* SEARCH"
+    assert r.cmd("b", "SEARCH FROBNICATE")[-1].startswith(b"b BAD")
+    assert r.cmd("c", "SEARCH CHARSET KOI8-R ALL")[-1].startswith(b"c NO [BADCHARSET")
+    r.close()

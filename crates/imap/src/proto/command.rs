@@ -102,6 +102,12 @@ pub enum Command {
         message: Vec<u8>,
     },
     Idle,
+    /// RFC 9051 §6.4.4 SEARCH / UID SEARCH.
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        key: super::SearchKey,
+    },
     Close,
     Unselect,
     Expunge {
@@ -155,6 +161,7 @@ impl Command {
             Command::Close => "CLOSE",
             Command::Unselect => "UNSELECT",
             Command::Expunge { .. } => "EXPUNGE",
+            Command::Search { .. } => "SEARCH",
             Command::Fetch { .. } => "FETCH",
             Command::Store { .. } => "STORE",
             Command::Copy { is_move: false, .. } => "COPY",
@@ -182,6 +189,7 @@ pub fn parse_command(input: &[u8]) -> Result<(String, Command), ParseError> {
         p.sp()?;
         match sub.as_str() {
             "FETCH" => fetch(&mut p, true)?,
+            "SEARCH" => search(&mut p, true)?,
             "STORE" => store(&mut p, true)?,
             "COPY" => copy(&mut p, true, false)?,
             "MOVE" => copy(&mut p, true, true)?,
@@ -393,6 +401,10 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
             p.sp()?;
             fetch(p, false)?
         }
+        "SEARCH" => {
+            p.sp()?;
+            search(p, false)?
+        }
         "STORE" => {
             p.sp()?;
             store(p, false)?
@@ -403,6 +415,11 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
         }
         _ => return Err(ParseError::Unknown(name.to_string())),
     })
+}
+
+fn search(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
+    let (charset, key) = super::search::search_program(p)?;
+    Ok(Command::Search { uid, charset, key })
 }
 
 fn fetch(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {

@@ -4,12 +4,14 @@
 
 mod command;
 mod parser;
+mod search;
 #[cfg(test)]
 mod tests;
 
 pub use command::{parse_command, parse_tag, Command, FetchAtt, StatusItem};
 pub(crate) use parser::MONTHS;
 pub use parser::{SeqNum, SeqSet};
+pub use search::SearchKey;
 
 /// Why a command could not be parsed; the text goes into `BAD`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

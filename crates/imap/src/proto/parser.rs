@@ -389,7 +389,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn parse_date(s: &str) -> Option<i64> {
+pub(crate) fn parse_date(s: &str) -> Option<i64> {
     let mut it = s.split('-');
     let (d, m, y) = (it.next()?, it.next()?, it.next()?);
     if it.next().is_some() || d.is_empty() || d.len() > 2 || y.len() != 4 {

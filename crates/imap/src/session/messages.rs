@@ -29,6 +29,7 @@ impl Session {
                 is_move,
             } => self.copy(conn, tag, uid, &set, &mailbox, is_move).await,
             Command::Idle => self.idle(conn, tag).await,
+            Command::Search { uid, charset, key } => self.search(conn, tag, uid, charset.as_deref(), &key).await,
             other => self.bad(conn, tag, &format!("{} is not supported", other.name())),
         }
     }

@@ -10,6 +10,7 @@ mod fetch;
 mod idle;
 mod mailboxes;
 mod messages;
+mod search;
 mod selected;
 
 use std::sync::Arc;
@@ -156,6 +157,7 @@ impl Session {
                 self.authenticated(conn, tag, &user, cmd).await
             }
             Command::Idle
+            | Command::Search { .. }
             | Command::Close
             | Command::Unselect
             | Command::Expunge { .. }

@@ -1,0 +1,221 @@
+//! SEARCH and UID SEARCH, RFC 9051 §6.4.4. Flags, dates and sizes come from
+//! the session's view; address and subject keys from the decoded summary in
+//! `MessageInfo`; HEADER, BODY and TEXT from the raw message. Matching is
+//! case-insensitive substring matching, as the RFC asks.
+
+use letterbox_mail::MessageInfo;
+use letterbox_store::{MessageMeta, Result as StoreResult, SharedStore};
+use std::sync::Arc;
+
+use super::conn::Conn;
+use super::{Flow, Session, State};
+use crate::proto::SearchKey;
+
+const DAY: i64 = 86_400;
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    needle.is_empty() || hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn bytes_contains_ci(hay: &[u8], needle: &str) -> bool {
+    needle.is_empty() || contains_ci(&String::from_utf8_lossy(hay), needle)
+}
+
+/// What evaluating a key needs beyond the metadata.
+fn needs(k: &SearchKey) -> (bool, bool) {
+    use SearchKey::*;
+    match k {
+        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | SentBefore(_) | SentOn(_) | SentSince(_) => (true, false),
+        Body(_) | Text(_) | Header(..) => (false, true),
+        Not(k) => needs(k),
+        Or(a, b) => {
+            let (x, y) = (needs(a), needs(b));
+            (x.0 || y.0, x.1 || y.1)
+        }
+        And(ks) => ks
+            .iter()
+            .map(needs)
+            .fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1)),
+        _ => (false, false),
+    }
+}
+
+/// The header block of a raw message (without the blank line).
+fn header_block(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |i| i + 2);
+    &raw[..end]
+}
+
+/// RFC 9051 §6.4.4 HEADER: fields named `name` whose (unfolded) value
+/// contains `value`; an empty value matches any such field.
+fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
+    let text = String::from_utf8_lossy(header_block(raw));
+    let mut fields: Vec<String> = Vec::new();
+    for line in text.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.push_str(line);
+            }
+        } else if !line.is_empty() {
+            fields.push(line.to_string());
+        }
+    }
+    fields.iter().any(|f| {
+        f.split_once(':')
+            .is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case(name) && contains_ci(v, value))
+    })
+}
+
+struct Msg<'a> {
+    meta: &'a MessageMeta,
+    seq: u32,
+    max_seq: u32,
+    max_uid: u32,
+    info: Option<Arc<MessageInfo>>,
+    raw: Option<Arc<Vec<u8>>>,
+}
+
+fn day(t: i64) -> i64 {
+    t.div_euclid(DAY) * DAY
+}
+
+fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
+    use SearchKey::*;
+    let has = |f: &str| m.meta.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+    let info = |f: fn(&MessageInfo) -> &str, s: &str| m.info.as_ref().is_some_and(|i| contains_ci(f(i), s));
+    let sent = |cmp: fn(i64, i64) -> bool, d: i64| m.info.as_ref().and_then(|i| i.date).is_some_and(|t| cmp(day(t), d));
+    match k {
+        All => true,
+        Flag(f) => has(f),
+        NoFlag(f) => !has(f),
+        // \Recent is not tracked: no message is recent to this session.
+        New | Recent => false,
+        Old => true,
+        Bcc(s) => info(|i| &i.bcc, s),
+        Cc(s) => info(|i| &i.cc, s),
+        From(s) => info(|i| &i.from, s),
+        To(s) => info(|i| &i.to, s),
+        Subject(s) => info(|i| &i.subject, s),
+        Body(s) => m
+            .raw
+            .as_ref()
+            .is_some_and(|r| bytes_contains_ci(&r[header_block(r).len()..], s)),
+        Text(s) => m.raw.as_ref().is_some_and(|r| bytes_contains_ci(r, s)),
+        Header(n, v) => m.raw.as_ref().is_some_and(|r| header_matches(r, n, v)),
+        Before(d) => day(m.meta.internal_date) < *d,
+        On(d) => day(m.meta.internal_date) == *d,
+        Since(d) => day(m.meta.internal_date) >= *d,
+        SentBefore(d) => sent(|a, b| a < b, *d),
+        SentOn(d) => sent(|a, b| a == b, *d),
+        SentSince(d) => sent(|a, b| a >= b, *d),
+        Larger(n) => m.meta.size > *n,
+        Smaller(n) => m.meta.size < *n,
+        Uid(set) => set.contains(m.meta.uid, m.max_uid),
+        Seq(set) => set.contains(m.seq, m.max_seq),
+        Not(k) => !eval(k, m),
+        Or(a, b) => eval(a, m) || eval(b, m),
+        And(ks) => ks.iter().all(|k| eval(k, m)),
+    }
+}
+
+async fn load(
+    store: &SharedStore,
+    meta: &MessageMeta,
+    info: bool,
+    raw: bool,
+) -> StoreResult<(Option<Arc<MessageInfo>>, Option<Arc<Vec<u8>>>)> {
+    let i = if info {
+        Some(store.message_info(meta.id).await?)
+    } else {
+        None
+    };
+    let r = if raw {
+        Some(store.raw_message(meta.id).await?)
+    } else {
+        None
+    };
+    Ok((i, r))
+}
+
+impl Session {
+    /// RFC 9051 §6.4.4. Expunges by others stay held back (§7.5.1).
+    pub(super) async fn search(
+        &mut self,
+        conn: &mut Conn,
+        tag: &str,
+        uid: bool,
+        charset: Option<&str>,
+        key: &SearchKey,
+    ) -> Flow {
+        if let Some(cs) = charset {
+            if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
+                conn.tagged(tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                return Flow::Continue;
+            }
+        }
+        let store = self.ctx.store.clone();
+        let State::Selected(_, sel) = &mut self.state else {
+            return Flow::Continue;
+        };
+        let (want_info, want_raw) = needs(key);
+        let max_seq = u32::try_from(sel.msgs.len()).unwrap_or(u32::MAX);
+        let max_uid = sel.msgs.last().map_or(0, |m| m.uid);
+        let mut hits = Vec::new();
+        for (i, meta) in sel.msgs.iter().enumerate() {
+            let (info, raw) = if want_info || want_raw {
+                match load(&store, meta, want_info, want_raw).await {
+                    Ok(x) => x,
+                    // Expunged meanwhile: it cannot match.
+                    Err(letterbox_store::StoreError::NotFound(_)) => continue,
+                    Err(e) => return self.store_error(conn, tag, &e),
+                }
+            } else {
+                (None, None)
+            };
+            let m = Msg {
+                meta,
+                seq: i as u32 + 1,
+                max_seq,
+                max_uid,
+                info,
+                raw,
+            };
+            if eval(key, &m) {
+                hits.push(if uid { meta.uid } else { i as u32 + 1 });
+            }
+        }
+        let mut line = String::from("SEARCH");
+        for h in hits {
+            line.push(' ');
+            line.push_str(&h.to_string());
+        }
+        conn.untagged(&line);
+        conn.tagged(
+            tag,
+            "OK",
+            if uid {
+                "UID SEARCH completed"
+            } else {
+                "SEARCH completed"
+            },
+        );
+        Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_field_matching_unfolds_and_ignores_case() {
+        let raw = b"Subject: hello\r\nX-Tag: one\r\n two\r\n\r\nX-Tag: body\r\n";
+        assert!(header_matches(raw, "x-tag", "ONE TWO"));
+        assert!(header_matches(raw, "X-TAG", ""));
+        assert!(!header_matches(raw, "X-Tag", "body"));
+        assert!(!header_matches(raw, "X-Missing", ""));
+    }
+}
