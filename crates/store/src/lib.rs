@@ -124,6 +124,24 @@ pub trait Store: Send + Sync + 'static {
     async fn enqueue(&self, message: OutboundMessage) -> Result<i64>;
     /// Queued messages, oldest first.
     async fn list_queue(&self) -> Result<Vec<QueueEntry>>;
+    /// One queued message.
+    async fn queue_entry(&self, id: i64) -> Result<Option<QueueEntry>>;
+    /// The bytes of a queued message.
+    async fn queue_raw(&self, id: i64) -> Result<Vec<u8>>;
+    /// Lease up to `limit` entries due at `now` to `owner` for `lease_secs`.
+    async fn claim_queue(&self, owner: &str, now: i64, lease_secs: i64, limit: usize) -> Result<Vec<QueueEntry>>;
+    /// Durably record recipient outcomes during an attempt (only pending
+    /// recipients change).
+    async fn record_outcomes(&self, id: i64, outcomes: Vec<RecipientOutcome>) -> Result<()>;
+    /// End an attempt held by `owner`: record the last outcomes, then remove
+    /// the entry when nothing is pending (returns true) or reschedule it.
+    async fn finish_attempt(&self, id: i64, owner: &str, end: AttemptEnd) -> Result<bool>;
+    /// Make one entry (or every entry) due now; returns how many.
+    async fn retry_queue(&self, id: Option<i64>) -> Result<usize>;
+    /// Remove an entry without delivering it; false if there was none.
+    async fn delete_queued(&self, id: i64) -> Result<bool>;
+    /// Release every lease `owner` holds (its worker restarted).
+    async fn release_leases(&self, owner: &str) -> Result<usize>;
 
     // ---- notifications ----
 

@@ -286,6 +286,8 @@ pub enum ChangeKind {
     Mailboxes,
     /// The account itself was removed.
     AccountRemoved,
+    /// A message was added to the outbound queue (account id 0).
+    Queued,
 }
 
 /// One recipient of an outbound message.
@@ -314,17 +316,104 @@ pub struct OutboundMessage {
     pub ret: Option<String>,
 }
 
-/// A queued outbound message as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where one recipient of a queued message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientStatus {
+    /// Not delivered yet; will be tried again.
+    Pending,
+    /// Accepted by the next hop.
+    Delivered,
+    /// Given up on; a bounce was sent if asked for.
+    Failed,
+}
+
+impl RecipientStatus {
+    /// Name stored in the database and shown by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Pending => "pending",
+            RecipientStatus::Delivered => "delivered",
+            RecipientStatus::Failed => "failed",
+        }
+    }
+
+    /// Parse a stored name; anything unknown counts as pending so it is retried, not lost.
+    pub fn parse(s: &str) -> RecipientStatus {
+        match s {
+            "delivered" => RecipientStatus::Delivered,
+            "failed" => RecipientStatus::Failed,
+            _ => RecipientStatus::Pending,
+        }
+    }
+}
+
+/// One recipient of a queued message with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRecipient {
+    /// Remote address.
+    pub address: String,
+    /// RFC 3461 NOTIFY as given, if any.
+    pub notify: Option<String>,
+    /// RFC 3461 ORCPT, if any.
+    pub orcpt: Option<String>,
+    /// Current state.
+    pub status: RecipientStatus,
+    /// The last failure (an SMTP reply or a local reason), if any.
+    pub last_error: Option<String>,
+    /// The host that gave the last answer, if one did.
+    pub remote_mta: Option<String>,
+}
+
+/// A queued outbound message with its schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {
     /// Queue id.
     pub id: i64,
-    /// Envelope sender.
+    /// Envelope sender; empty for the null reverse-path.
     pub sender: String,
+    /// RFC 3461 ENVID, if given.
+    pub envid: Option<String>,
+    /// RFC 3461 RET, if given.
+    pub ret: Option<String>,
     /// Recipients and their state.
-    pub recipients: Vec<OutboundRecipient>,
+    pub recipients: Vec<QueueRecipient>,
     /// Size in bytes.
     pub size: u64,
     /// Unix seconds it was queued.
     pub created: i64,
+    /// Delivery attempts finished so far.
+    pub attempts: u32,
+    /// Unix seconds of the next attempt.
+    pub next_attempt: i64,
+    /// Whether a delay warning was sent.
+    pub warned: bool,
+    /// Worker holding the entry, while its lease runs.
+    pub lease_owner: Option<String>,
+    /// Unix seconds the lease ends.
+    pub lease_until: i64,
+}
+
+/// The result of trying one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    /// Recipient address as queued.
+    pub address: String,
+    /// New state.
+    pub status: RecipientStatus,
+    /// Reply or reason, for pending and failed recipients.
+    pub error: Option<String>,
+    /// Host that answered, if any.
+    pub remote_mta: Option<String>,
+}
+
+/// How a worker ends one attempt on a queue entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptEnd {
+    /// Outcomes not recorded yet.
+    pub outcomes: Vec<RecipientOutcome>,
+    /// When to try the pending recipients again.
+    pub next_attempt: i64,
+    /// Set when a delay warning went out with this attempt.
+    pub warned: bool,
 }

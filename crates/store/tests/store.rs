@@ -418,3 +418,102 @@ async fn bare_lf_messages_are_stored_in_wire_form() {
     let info = store.message_info(list[0].id).await.unwrap();
     assert_eq!(info.subject, "lf");
 }
+
+fn outbound(rcpts: &[&str]) -> OutboundMessage {
+    OutboundMessage {
+        sender: "alice@example.test".into(),
+        recipients: rcpts
+            .iter()
+            .map(|a| OutboundRecipient {
+                address: a.to_string(),
+                notify: None,
+                orcpt: None,
+            })
+            .collect(),
+        raw: b"Subject: out\r\n\r\nhi\r\n".to_vec(),
+        envid: None,
+        ret: None,
+    }
+}
+
+#[tokio::test]
+async fn queue_lease_outcomes_and_schedule() {
+    let (_d, store, _) = setup().await;
+    let id = store.enqueue(outbound(&["a@r.test", "b@r.test", "c@s.test"])).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Due at once; a claim leases it, so a second worker gets nothing.
+    let got = store.claim_queue("w1", now, 60, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].recipients.len(), 3);
+    assert!(store.claim_queue("w2", now, 60, 10).await.unwrap().is_empty());
+    // The lease expires: another worker may take it.
+    assert_eq!(store.claim_queue("w2", now + 61, 60, 10).await.unwrap().len(), 1);
+    // The old owner cannot finish any more.
+    let end = AttemptEnd {
+        outcomes: vec![],
+        next_attempt: now + 100,
+        warned: false,
+    };
+    assert!(!store.finish_attempt(id, "w1", end.clone()).await.unwrap());
+    assert_eq!(store.queue_entry(id).await.unwrap().unwrap().lease_owner.as_deref(), Some("w2"));
+    let outcome = |a: &str, s| RecipientOutcome {
+        address: a.into(),
+        status: s,
+        error: Some("451 4.3.0 later".into()),
+        remote_mta: Some("mx.r.test".into()),
+    };
+    store
+        .record_outcomes(id, vec![outcome("a@r.test", RecipientStatus::Delivered)])
+        .await
+        .unwrap();
+    let end = AttemptEnd {
+        outcomes: vec![
+            outcome("b@r.test", RecipientStatus::Failed),
+            outcome("c@s.test", RecipientStatus::Pending),
+            // A late report cannot undo a final state.
+            outcome("a@r.test", RecipientStatus::Pending),
+        ],
+        next_attempt: now + 100,
+        warned: true,
+    };
+    assert!(!store.finish_attempt(id, "w2", end).await.unwrap());
+    let e = store.queue_entry(id).await.unwrap().unwrap();
+    assert_eq!(e.attempts, 1);
+    assert_eq!(e.next_attempt, now + 100);
+    assert!(e.warned);
+    assert_eq!(e.lease_owner, None);
+    let st: Vec<_> = e.recipients.iter().map(|r| (r.address.as_str(), r.status)).collect();
+    assert_eq!(
+        st,
+        vec![
+            ("a@r.test", RecipientStatus::Delivered),
+            ("b@r.test", RecipientStatus::Failed),
+            ("c@s.test", RecipientStatus::Pending)
+        ]
+    );
+    assert_eq!(e.recipients[2].last_error.as_deref(), Some("451 4.3.0 later"));
+    // Not due before next_attempt; retry makes it due.
+    assert!(store.claim_queue("w1", now + 1, 60, 10).await.unwrap().is_empty());
+    assert_eq!(store.retry_queue(Some(id)).await.unwrap(), 1);
+    assert_eq!(store.claim_queue("w1", now + 1, 60, 10).await.unwrap().len(), 1);
+    // A restarted worker drops its leases.
+    assert_eq!(store.release_leases("w1").await.unwrap(), 1);
+    let got = store.claim_queue("w3", now + 1, 60, 10).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(store.queue_raw(id).await.unwrap(), b"Subject: out\r\n\r\nhi\r\n");
+    // The last pending recipient done: the entry goes.
+    let end = AttemptEnd {
+        outcomes: vec![outcome("c@s.test", RecipientStatus::Delivered)],
+        next_attempt: 0,
+        warned: false,
+    };
+    assert!(store.finish_attempt(id, "w3", end).await.unwrap());
+    assert!(store.queue_entry(id).await.unwrap().is_none());
+    assert!(store.list_queue().await.unwrap().is_empty());
+    let id2 = store.enqueue(outbound(&["x@r.test"])).await.unwrap();
+    assert!(store.delete_queued(id2).await.unwrap());
+    assert!(!store.delete_queued(id2).await.unwrap());
+}

@@ -17,9 +17,9 @@ pub use messages::normalize_flags;
 pub use schema::SCHEMA_VERSION;
 
 use crate::{
-    normalize_mailbox, Account, AccountId, Alias, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport,
+    normalize_mailbox, Account, AttemptEnd, AccountId, Alias, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport,
     DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage, OutboundMessage,
-    QueueEntry, Quota, Recipient, Result, SpecialUse, Store, StoreError,
+    QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store, StoreError,
 };
 use async_trait::async_trait;
 use engine::Engine;
@@ -385,12 +385,63 @@ impl Store for SqliteStore {
 
     async fn enqueue(&self, message: OutboundMessage) -> Result<i64> {
         self.engine
-            .write(move |c| Ok((queue::enqueue(c, &message)?, vec![])))
+            .write(move |c| {
+                let id = queue::enqueue(c, &message)?;
+                let event = ChangeEvent {
+                    account_id: 0,
+                    mailbox_id: None,
+                    kind: ChangeKind::Queued,
+                };
+                Ok((id, vec![event]))
+            })
             .await
     }
 
     async fn list_queue(&self) -> Result<Vec<QueueEntry>> {
         self.engine.read(queue::list).await
+    }
+
+    async fn queue_entry(&self, id: i64) -> Result<Option<QueueEntry>> {
+        self.engine.read(move |c| queue::get(c, id)).await
+    }
+
+    async fn queue_raw(&self, id: i64) -> Result<Vec<u8>> {
+        self.engine.read(move |c| queue::raw(c, id)).await
+    }
+
+    async fn claim_queue(&self, owner: &str, now: i64, lease_secs: i64, limit: usize) -> Result<Vec<QueueEntry>> {
+        let owner = owner.to_string();
+        self.engine
+            .write(move |c| Ok((queue::claim(c, &owner, now, lease_secs, limit)?, vec![])))
+            .await
+    }
+
+    async fn record_outcomes(&self, id: i64, outcomes: Vec<RecipientOutcome>) -> Result<()> {
+        self.engine
+            .write(move |c| Ok((queue::record(c, id, &outcomes)?, vec![])))
+            .await
+    }
+
+    async fn finish_attempt(&self, id: i64, owner: &str, end: AttemptEnd) -> Result<bool> {
+        let owner = owner.to_string();
+        self.engine
+            .write(move |c| Ok((queue::finish(c, id, &owner, &end)?, vec![])))
+            .await
+    }
+
+    async fn retry_queue(&self, id: Option<i64>) -> Result<usize> {
+        self.engine.write(move |c| Ok((queue::retry(c, id)?, vec![]))).await
+    }
+
+    async fn delete_queued(&self, id: i64) -> Result<bool> {
+        self.engine.write(move |c| Ok((queue::delete(c, id)?, vec![]))).await
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<usize> {
+        let owner = owner.to_string();
+        self.engine
+            .write(move |c| Ok((queue::release(c, &owner)?, vec![])))
+            .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {

@@ -92,6 +92,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(queue_id, address)
     );
     "#,
+    // 3: delivery state: schedule, lease (which worker holds the entry, until
+    // when), per-recipient outcome.
+    r#"
+    ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue ADD COLUMN lease_owner TEXT;
+    ALTER TABLE queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE queue_recipients ADD COLUMN last_error TEXT;
+    ALTER TABLE queue_recipients ADD COLUMN remote_mta TEXT;
+    ALTER TABLE queue_recipients ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX queue_due ON queue(next_attempt);
+    "#,
 ];
 
 /// The schema version this build writes.
