@@ -6,20 +6,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 /// Longest reply line accepted from a server.
 const MAX_LINE: usize = 4096;
 
-/// Parse one reply line: (code, is_last, text).
-pub fn parse_line(line: &str) -> Option<(u16, bool, &str)> {
-    let line = line.trim_end_matches(['\r', '\n']);
-    let code: u16 = line.get(..3)?.parse().ok()?;
-    if !(200..600).contains(&code) && !(100..200).contains(&code) {
-        return None;
-    }
-    match line.as_bytes().get(3) {
-        None => Some((code, true, "")),
-        Some(b' ') => Some((code, true, &line[4..])),
-        Some(b'-') => Some((code, false, &line[4..])),
-        Some(_) => None,
-    }
-}
+pub use letterbox_smtp_proto::client::parse_reply_line as parse_line;
 
 /// Read a complete (possibly multi-line) reply.
 pub async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<(u16, String)> {

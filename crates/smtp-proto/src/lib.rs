@@ -7,10 +7,12 @@
 //! bare CR is refused for the whole message (RFC 5321 §2.3.8, §4.1.1.4), so
 //! no "end of data" hidden behind a bare LF can smuggle a second message.
 
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod reply;
 
+pub use client::{Capabilities, ReplyAssembler, ServerReply};
 pub use command::{parse_command, Command, CommandError, MailParams, Path, RcptParams};
 pub use data::{DataError, DataReceiver, DataStep};
 pub use reply::Reply;
