@@ -17,7 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+python3 -c 'import pytest, dnslib, dkim, nacl' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl
 
 cargo build --workspace --bins
 cargo test --workspace

@@ -21,7 +21,9 @@ pub mod tls;
 pub use line::{Line, LineEnding, LineError, LineReader};
 pub use listener::{serve, ConnInfo, ListenerLimits, Shutdown};
 pub use stream::{MaybeTls, TlsInfo};
-pub use tls::{install_crypto_provider, load_or_generate, TlsError, TlsFiles};
+pub use tls::{
+    install_crypto_provider, load_or_generate, opportunistic_client_config, system_client_config, TlsError, TlsFiles,
+};
 
 /// Re-exported so callers need not depend on tokio-rustls directly.
 pub use tokio_rustls::TlsAcceptor;

@@ -121,6 +121,84 @@ pub fn client_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, rustls::
     Ok(Arc::new(config))
 }
 
+/// Client config for opportunistic TLS between mail servers (RFC 7435,
+/// RFC 3207 §4.1): encrypt, but accept any certificate, because an MTA that
+/// cannot authenticate the peer would otherwise send in plaintext. Policies
+/// that authenticate the peer (MTA-STS, DANE, smarthost) use
+/// [`system_client_config`] instead.
+pub fn opportunistic_client_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = provider();
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Client config verifying peers against the system's trust store (and
+/// `extra` PEM roots, if given).
+pub fn system_client_config(extra: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        warn!(error = %e, "cannot load a system CA certificate");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra {
+        for cert in load_chain(path)? {
+            roots.add(cert).map_err(|e| TlsError::Pem {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+        }
+    }
+    client_config(roots).map_err(|e| TlsError::Pem {
+        path: extra.map(Path::to_path_buf).unwrap_or_default(),
+        detail: e.to_string(),
+    })
+}
+
+/// Accepts every server certificate but still checks handshake signatures,
+/// so the session key really belongs to whoever holds the certificate's key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Read a whole PEM file, refusing absurd sizes before allocating.
 fn read_pem_file(path: &Path) -> Result<Vec<u8>, TlsError> {
     let read_err = |source| TlsError::Read {

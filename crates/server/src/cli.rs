@@ -4,7 +4,7 @@
 //! immediately.
 
 use crate::config::{self, Config, Overrides};
-use crate::{admin, serve};
+use crate::{admin, queue_cmd, serve};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,6 +45,9 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Inspect and manage the outbound queue (works while the server runs).
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Deliver one RFC 5322 message, read from standard input, to a local
     /// address (account, alias or catch-all), e.g. to import mail or to be
     /// called as a local delivery agent. Bare LF line ends become CRLF.
@@ -119,6 +122,27 @@ pub enum AliasCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum QueueCmd {
+    /// List queued messages with their recipients' state.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one queued message: envelope, schedule, each recipient's state and last error.
+    Show { id: i64 },
+    /// Make a message due now (or every message with --all).
+    Retry {
+        #[arg(required_unless_present = "all")]
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Remove a message from the queue without delivering or bouncing it.
+    Delete { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ConfigCmd {
     /// Validate the configuration without starting anything.
     Check,
@@ -173,5 +197,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(c) => admin::user(&cfg, c).await,
         Command::Alias(c) => admin::alias(&cfg, c).await,
         Command::Deliver(a) => admin::deliver(&cfg, a).await,
+        Command::Queue(c) => queue_cmd::run(&cfg, c).await,
     }
 }

@@ -1,6 +1,9 @@
 //! `letterbox.toml`: every key optional with a sane default, unknown keys
 //! refused, and each validation error naming the key and the problem.
 
+mod delivery;
+
+pub use delivery::{DeliverySection, DkimSection, DkimSettings};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,10 @@ pub struct FileConfig {
     pub smtp: SmtpSection,
     #[serde(default)]
     pub pop3: Pop3Section,
+    #[serde(default)]
+    pub delivery: DeliverySection,
+    #[serde(default)]
+    pub dkim: DkimSection,
 }
 
 /// `[pop3]`
@@ -238,6 +245,10 @@ pub struct Config {
     pub smtp: letterbox_smtp::SmtpConfig,
     /// POP3 server settings.
     pub pop3: letterbox_pop3::Pop3Config,
+    /// Outbound queue settings.
+    pub delivery: letterbox_delivery::DeliveryConfig,
+    /// DKIM signing settings.
+    pub dkim: DkimSettings,
 }
 
 /// A configuration problem, naming the key.
@@ -405,9 +416,13 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         },
         ..pop3_defaults
     };
+    let delivery = delivery::delivery_config(&f.delivery, &hostname)?;
+    let dkim = delivery::dkim_settings(&f.dkim)?;
     Ok(Config {
         smtp,
         pop3,
+        delivery,
+        dkim,
         hostname,
         data_dir,
         tls_files,
@@ -524,6 +539,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("listeners.pop3:"), "{e}");
+    }
+
+    #[test]
+    fn delivery_section() {
+        let c = check(
+            "[delivery]\nport = 2525\nretry_schedule_secs = [1, 2]\nwarn_after_secs = 0\n\
+             [delivery.routes]\n\"B.test\" = \"127.0.0.1:2626\"\n\"c.test\" = [\"mx1.c.test\", \"[::1]:26\"]\n\
+             [delivery.smarthost]\naddress = \"relay.test\"\ntls = \"none\"\n",
+        )
+        .unwrap();
+        let d = &c.delivery;
+        assert_eq!(d.port, 2525);
+        assert_eq!(d.warn_after, None);
+        assert_eq!(d.retry_delay(5), Duration::from_secs(2));
+        assert_eq!(d.routes["b.test"][0].port, 2626);
+        assert_eq!(d.routes["c.test"][0].port, 2525);
+        assert_eq!(d.routes["c.test"][1].host, "::1");
+        let s = d.smarthost.as_ref().unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("relay.test", 587));
+        let e = check("[delivery.smarthost]\naddress = \"r:1\"\ntls = \"maybe\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("delivery.smarthost.tls:"), "{e}");
+        let e = check("[delivery]\nretry_schedule_secs = []").unwrap_err().to_string();
+        assert!(e.starts_with("delivery.retry_schedule_secs:"), "{e}");
+        let e = check("[dkim]\nselector = \"a b\"").unwrap_err().to_string();
+        assert!(e.starts_with("dkim.selector:"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod config;
 mod protocols;
+mod queue_cmd;
 mod serve;
 
 use clap::Parser;

@@ -132,6 +132,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     let ctx = ServerCtx { tls, pop3, smtp, imap };
     let shutdown = Shutdown::new(cfg.shutdown_grace);
     let mut tasks = JoinSet::new();
+    let worker = delivery_worker(&cfg, store.clone())?;
+    let queue_task = tokio::spawn(worker.run(shutdown.clone()));
     for (service, addr) in &cfg.listeners {
         let Some(protocol) = crate::protocols::for_service(*service) else {
             tracing::warn!(listener = service.name(), "not implemented yet; listener not started");
@@ -174,10 +176,37 @@ pub async fn run(cfg: Config) -> Result<()> {
     );
     shutdown.trigger();
     while tasks.join_next().await.is_some() {}
+    let _ = queue_task.await;
     // Sessions are gone; flush the writer so the database closes cleanly.
     store.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The outbound queue worker with its DNS and TLS set-up.
+fn delivery_worker(cfg: &Config, store: SharedStore) -> Result<Arc<letterbox_delivery::Worker>> {
+    use letterbox_delivery::client::Tls;
+    let d = &cfg.delivery;
+    let dns = letterbox_delivery::HickoryDns::new(d.dns_server).context("DNS resolver set-up failed")?;
+    let opportunistic = Tls::new(letterbox_net::opportunistic_client_config().context("TLS client set-up failed")?);
+    let smarthost_tls = match &d.smarthost {
+        Some(s) if s.tls != letterbox_delivery::SmarthostTls::None => Some(if s.verify {
+            Tls::new(
+                letterbox_net::system_client_config(s.ca_file.as_deref())
+                    .context("delivery.smarthost: TLS set-up failed")?,
+            )
+        } else {
+            opportunistic.clone()
+        }),
+        _ => None,
+    };
+    Ok(letterbox_delivery::Worker::new(
+        store,
+        d.clone(),
+        Arc::new(dns),
+        opportunistic,
+        smarthost_tls,
+    ))
 }
 
 async fn wait_for_signal() {
