@@ -232,6 +232,7 @@ mod tests {
 
     #[test]
     fn report_parses_as_multipart_report() {
+        use mail_parser::MimeHeaders;
         let raw = b"From: a@x.test\r\nSubject: hello\r\n\r\nsecret body\r\n";
         let report = build_report(
             "mx.x.test",

@@ -1,6 +1,6 @@
 //! Management commands: domains, accounts, aliases.
 
-use crate::cli::{AliasCmd, DeliverArgs, DomainCmd, QuotaArgs, UserCmd};
+use crate::cli::{AliasCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
@@ -80,7 +80,9 @@ pub async fn domain(cfg: &Config, cmd: DomainCmd) -> Result<()> {
     match cmd {
         DomainCmd::Add { name } => {
             store.add_domain(&name).await?;
-            println!("domain {} added", name.trim().to_lowercase());
+            let name = name.trim().to_lowercase();
+            letterbox_mailauth::generate(&cfg.data_dir, &name, false)?;
+            println!("domain {name} added; publish its DNS records (`letterbox dns {name}`)");
         }
         DomainCmd::List => {
             for d in store.list_domains().await? {
@@ -247,5 +249,36 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
             report.over_quota.len()
         );
     }
+    Ok(())
+}
+
+pub fn dkim(cfg: &Config, cmd: DkimCmd) -> Result<()> {
+    match cmd {
+        DkimCmd::Generate { domain, replace } => {
+            let domain = domain.trim().to_lowercase();
+            if letterbox_mailauth::generate(&cfg.data_dir, &domain, replace)? {
+                println!("DKIM keys for {domain} generated; publish them (`letterbox dns {domain}`)");
+            } else {
+                println!("{domain} already has DKIM keys (use --replace to make new ones)");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn dns(cfg: &Config, domain: &str) -> Result<()> {
+    let store = open_store(cfg)?;
+    let domain = domain.trim().to_lowercase();
+    let known = store.list_domains().await?.iter().any(|d| d.name == domain);
+    store.close();
+    if !known {
+        bail!("{domain} is not a local domain (add it with `letterbox domain add {domain}`)");
+    }
+    let keys = letterbox_mailauth::DkimKeys::load(&cfg.data_dir, &domain)?;
+    let selectors = letterbox_mailauth::Selectors::from_prefix(&cfg.dkim.selector);
+    print!(
+        "{}",
+        letterbox_mailauth::dns_records(&domain, &cfg.hostname, keys.as_ref(), &selectors)?
+    );
     Ok(())
 }

@@ -45,6 +45,12 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(DkimCmd),
+    /// Print the DNS records a domain should publish: MX, SPF, DKIM, DMARC,
+    /// and the SRV/autoconfig records mail clients use to find the server.
+    Dns { domain: String },
     /// Inspect and manage the outbound queue (works while the server runs).
     #[command(subcommand)]
     Queue(QueueCmd),
@@ -119,6 +125,17 @@ pub enum AliasCmd {
     List,
     /// Remove an alias.
     Remove { source: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DkimCmd {
+    /// Create a domain's keys (ed25519 and rsa 2048); `domain add` does this too.
+    Generate {
+        domain: String,
+        /// Replace existing keys (publish the new DNS records first!).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,5 +215,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Alias(c) => admin::alias(&cfg, c).await,
         Command::Deliver(a) => admin::deliver(&cfg, a).await,
         Command::Queue(c) => queue_cmd::run(&cfg, c).await,
+        Command::Dkim(c) => admin::dkim(&cfg, c),
+        Command::Dns { domain } => admin::dns(&cfg, &domain).await,
     }
 }

@@ -28,6 +28,15 @@ pub struct ServerCtx {
     pub imap: Arc<letterbox_imap::ImapCtx>,
 }
 
+/// DKIM signing for the SMTP submission path.
+struct DkimAdapter(letterbox_mailauth::DkimSigner);
+
+impl letterbox_smtp::MessageSigner for DkimAdapter {
+    fn sign(&self, domain: &str, message: &[u8]) -> Result<Option<String>, String> {
+        self.0.sign(domain, message)
+    }
+}
+
 /// Password lookups for the authenticator, served by the store.
 struct StoreLookup(SharedStore);
 
@@ -45,6 +54,7 @@ async fn ensure_dev_account(store: &dyn Store, cfg: &Config) -> Result<()> {
     }
     if !store.list_domains().await?.iter().any(|d| d.name == DEV_DOMAIN) {
         store.add_domain(DEV_DOMAIN).await?;
+        letterbox_mailauth::generate(&cfg.data_dir, DEV_DOMAIN, false)?;
     }
     let password: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
@@ -118,6 +128,12 @@ pub async fn run(cfg: Config) -> Result<()> {
         auth: auth.clone(),
         tls: tls.clone(),
         config: cfg.smtp.clone(),
+        signer: cfg.dkim.sign.then(|| {
+            Arc::new(DkimAdapter(letterbox_mailauth::DkimSigner::new(
+                cfg.data_dir.clone(),
+                letterbox_mailauth::Selectors::from_prefix(&cfg.dkim.selector),
+            ))) as Arc<dyn letterbox_smtp::MessageSigner>
+        }),
     });
     let imap = Arc::new(letterbox_imap::ImapCtx {
         store: store.clone(),

@@ -77,12 +77,22 @@ impl Default for SmtpConfig {
     }
 }
 
+/// Signs mail that local users submit (DKIM); the server provides it.
+pub trait MessageSigner: Send + Sync {
+    /// Header fields to put on top of `message`, sent as `domain`; `None`
+    /// when the domain has no keys. Errors are logged, and the message goes
+    /// out unsigned rather than being refused.
+    fn sign(&self, domain: &str, message: &[u8]) -> Result<Option<String>, String>;
+}
+
 /// What every SMTP session shares.
 pub struct SmtpCtx {
     pub store: SharedStore,
     pub auth: Authenticator,
     pub tls: TlsAcceptor,
     pub config: SmtpConfig,
+    /// DKIM signing of submitted mail, when enabled.
+    pub signer: Option<std::sync::Arc<dyn MessageSigner>>,
 }
 
 /// Longest command line; RFC 5321 §4.5.3.1.4 says 512, RFC 4954 §4 allows

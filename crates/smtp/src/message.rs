@@ -180,6 +180,19 @@ impl Session {
                 return;
             }
             prefix.push_str(&submission_additions(&facts, &self.ctx.config.hostname));
+            if let (Some(signer), Some(from)) = (&self.ctx.signer, facts.from.first()) {
+                // RFC 6376: sign as the From: domain, so DMARC alignment holds.
+                let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                let mut signed = prefix.clone().into_bytes();
+                signed.extend_from_slice(&raw);
+                match signer.sign(domain, &signed) {
+                    Ok(Some(fields)) => prefix.insert_str(0, &fields),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(session = self.info.session_id, domain, error = %e, "DKIM signing failed")
+                    }
+                }
+            }
         }
         let id = new_id();
         let single_rcpt = (tx.rcpt_count == 1).then(|| {
