@@ -542,3 +542,95 @@ def test_smarthost_with_auth_plain(make_a, dns):
         assert ("relayuser", "relay-pw") in relay.auths
         wait_until(lambda: queue(a) == [], what="the queue to empty")
         assert not [q for q in dns.queries if q[0].endswith(("one.example", "two.test"))], "a smarthost needs no MX lookups"
+
+
+# ---- i. what the client negotiates -------------------------------------------------------
+
+
+def submit_with(srv, rcpts, raw, mail_options=(), rcpt_options=()):
+    with smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=30) as c:
+        c.starttls(context=tls_ctx(srv))
+        c.login("alice@a.test", "alice-pw")
+        assert c.sendmail("alice@a.test", rcpts, raw, mail_options=list(mail_options),
+                          rcpt_options=list(rcpt_options)) == {}
+
+
+def test_starttls_bdat_and_dsn_parameters_are_used_when_offered(make_a):
+    with ScriptedSmtp(starttls=True, chunking=True) as p:
+        a = make_a(routes={"b.test": f"127.0.0.1:{p.port}"})
+        token, raw = make_message("alice@a.test", ["bob@b.test"])
+        submit_with(a, ["bob@b.test"], raw, mail_options=["BODY=8BITMIME", "RET=HDRS", "ENVID=env-" + token],
+                    rcpt_options=["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;bob@b.test"])
+        [t] = wait_until(lambda: with_token(p.accepted, token), what="delivery to the peer")
+        assert t.tls, "STARTTLS was offered, so the message must travel encrypted"
+        assert t.via == "BDAT", "CHUNKING was offered"
+        assert t.data.split(b"\r\n\r\n", 1)[1] == raw.split(b"\r\n\r\n", 1)[1]
+        params = {k.upper(): v for k, v in t.mail_params.items()}
+        assert params.get("BODY") == "8BITMIME" and params.get("RET") == "HDRS", params
+        assert params.get("ENVID") == "env-" + token and int(params["SIZE"]) == len(t.data), params
+        rp = {k.upper(): v for k, v in t.rcpt_params["bob@b.test"].items()}
+        assert rp.get("NOTIFY") == "FAILURE,DELAY" and rp.get("ORCPT", "").lower() == "rfc822;bob@b.test", rp
+
+
+def test_plain_data_with_dot_stuffing_and_no_dsn_params_when_not_offered(make_a):
+    with ScriptedSmtp(extensions=["PIPELINING", "8BITMIME"]) as p:
+        a = make_a(routes={"b.test": f"127.0.0.1:{p.port}"})
+        token, raw = make_message("alice@a.test", ["bob@b.test"], body="line\r\n.dot line\r\n..two\r\n")
+        submit_with(a, ["bob@b.test"], raw, rcpt_options=["NOTIFY=FAILURE"])
+        [t] = wait_until(lambda: with_token(p.accepted, token), what="delivery to the peer")
+        assert t.via == "DATA" and not t.tls
+        assert t.data.endswith(b"line\r\n.dot line\r\n..two\r\n"), t.data[-40:]
+        assert "NOTIFY" not in {k.upper() for k in t.rcpt_params["bob@b.test"]}
+        assert "SIZE" not in {k.upper() for k in t.mail_params}
+
+
+def test_connection_is_reused_for_the_next_message(make_a):
+    with ScriptedSmtp() as p:
+        a = make_a(routes={"b.test": f"127.0.0.1:{p.port}"})
+        t1, _ = submit(a, "alice@a.test", "alice-pw", ["bob@b.test"])
+        wait_until(lambda: with_token(p.accepted, t1), what="the first message")
+        t2, _ = submit(a, "alice@a.test", "alice-pw", ["carol@b.test"])
+        wait_until(lambda: with_token(p.accepted, t2), what="the second message")
+        assert p.connections == 1, f"the second message should reuse the idle connection ({p.connections})"
+
+
+def test_message_needing_smtputf8_bounces_at_a_server_without_it(make_a):
+    with ScriptedSmtp(extensions=["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"]) as p:
+        a = make_a(routes={"b.test": f"127.0.0.1:{p.port}"})
+        token, raw = make_message("alice@a.test", ["jöran@b.test"])
+        with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as c:
+            c.starttls(context=tls_ctx(a))
+            c.login("alice@a.test", "alice-pw")
+            assert c.sendmail("alice@a.test", ["jöran@b.test"], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"]) == {}
+        [bounce] = wait_until(lambda: stored(a, "alice@a.test"), what="the bounce")
+        _, _, recipients, _ = parse_bounce(bounce)
+        assert [r["status"] for r in recipients] == ["5.6.7"], recipients
+        assert p.transactions == [], "nothing may be sent to a server that cannot take it"
+        assert queue(a) == []
+
+
+def test_delay_warning_once_then_delivery(make_a, peer):
+    peer.rcpt_reply = (451, "4.7.1 try again later")
+    a = make_a(routes={"b.test": f"127.0.0.1:{peer.port}"}, retry_schedule_secs=[1], warn_after_secs=1)
+    token, _ = submit(a, "alice@a.test", "alice-pw", ["bob@b.test"])
+    [warning] = wait_until(lambda: stored(a, "alice@a.test"), what="the delay warning")
+    msg, per_message, recipients, _ = parse_bounce(warning)
+    assert [r["action"] for r in recipients] == ["delayed"], recipients
+    assert recipients[0]["status"] == "4.7.1" and "will-retry-until" in recipients[0], recipients
+    assert "451" in recipients[0]["diagnostic-code"]
+    wait_until(lambda: len([x for x in peer.rcpt_log if x[2] == "bob@b.test"]) >= 4, what="more attempts")
+    peer.rcpt_reply = (250, "2.1.5 OK")
+    wait_until(lambda: with_token(peer.accepted, token), what="the delivery")
+    wait_until(lambda: queue(a) == [], what="the queue to empty")
+    assert len(stored(a, "alice@a.test")) == 1, "one delay warning only"
+
+
+def test_success_notify_to_a_server_without_dsn_gives_a_relayed_report(make_a):
+    with ScriptedSmtp(extensions=["PIPELINING", "8BITMIME"]) as p:
+        a = make_a(routes={"b.test": f"127.0.0.1:{p.port}"})
+        token, raw = make_message("alice@a.test", ["bob@b.test"])
+        submit_with(a, ["bob@b.test"], raw, rcpt_options=["NOTIFY=SUCCESS"])
+        wait_until(lambda: with_token(p.accepted, token), what="delivery to the peer")
+        [report] = wait_until(lambda: stored(a, "alice@a.test"), what="the relayed report")
+        _, _, recipients, _ = parse_bounce(report)
+        assert [(r["final-recipient"], r["action"]) for r in recipients] == [("rfc822; bob@b.test", "relayed")]

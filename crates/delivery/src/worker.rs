@@ -85,6 +85,9 @@ pub struct Worker {
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
     pool: Mutex<HashMap<PoolKey, Vec<(Client, Instant)>>>,
     wake: Notify,
+    /// Entries being worked on here. A claim of one of them (its lease ran
+    /// out during a long attempt) only renews the lease.
+    in_flight: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Worker {
@@ -106,6 +109,7 @@ impl Worker {
             per_domain: Mutex::new(HashMap::new()),
             pool: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            in_flight: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -163,6 +167,14 @@ impl Worker {
             }
         };
         for entry in entries {
+            if !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(entry.id)
+            {
+                continue;
+            }
             let Ok(permit) = self.total.clone().acquire_owned().await else {
                 return;
             };
@@ -172,6 +184,7 @@ impl Worker {
                 if let Err(e) = me.attempt(entry).await {
                     tracing::error!(queue_id = id, error = %e, "delivery attempt failed to complete");
                 }
+                me.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 drop(permit);
                 me.wake.notify_one();
             });

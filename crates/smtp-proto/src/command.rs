@@ -49,6 +49,16 @@ pub enum Ret {
     Headers,
 }
 
+impl Ret {
+    /// The keyword as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ret::Full => "FULL",
+            Ret::Headers => "HDRS",
+        }
+    }
+}
+
 /// Parameters of MAIL FROM.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MailParams {

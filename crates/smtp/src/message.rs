@@ -273,7 +273,7 @@ impl Session {
                 recipients: tx.remote.clone(),
                 raw: message,
                 envid: tx.params.envid.clone(),
-                ret: tx.params.ret.map(|r| format!("{r:?}").to_uppercase()),
+                ret: tx.params.ret.map(|r| r.as_str().to_string()),
             };
             if let Err(e) = self.ctx.store.enqueue(out).await {
                 if !stored_anywhere {

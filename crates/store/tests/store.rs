@@ -439,7 +439,10 @@ fn outbound(rcpts: &[&str]) -> OutboundMessage {
 #[tokio::test]
 async fn queue_lease_outcomes_and_schedule() {
     let (_d, store, _) = setup().await;
-    let id = store.enqueue(outbound(&["a@r.test", "b@r.test", "c@s.test"])).await.unwrap();
+    let id = store
+        .enqueue(outbound(&["a@r.test", "b@r.test", "c@s.test"]))
+        .await
+        .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -458,7 +461,10 @@ async fn queue_lease_outcomes_and_schedule() {
         warned: false,
     };
     assert!(!store.finish_attempt(id, "w1", end.clone()).await.unwrap());
-    assert_eq!(store.queue_entry(id).await.unwrap().unwrap().lease_owner.as_deref(), Some("w2"));
+    assert_eq!(
+        store.queue_entry(id).await.unwrap().unwrap().lease_owner.as_deref(),
+        Some("w2")
+    );
     let outcome = |a: &str, s| RecipientOutcome {
         address: a.into(),
         status: s,

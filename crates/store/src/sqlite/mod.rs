@@ -17,9 +17,9 @@ pub use messages::normalize_flags;
 pub use schema::SCHEMA_VERSION;
 
 use crate::{
-    normalize_mailbox, Account, AttemptEnd, AccountId, Alias, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport,
-    DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage, OutboundMessage,
-    QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store, StoreError,
+    normalize_mailbox, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes, Copied,
+    DeliveryReport, DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage,
+    OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store, StoreError,
 };
 use async_trait::async_trait;
 use engine::Engine;

@@ -82,7 +82,11 @@ pub(super) fn list(conn: &Connection) -> Result<Vec<QueueEntry>> {
 
 pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<QueueEntry>> {
     let entry = conn
-        .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE id = ?1"), [id], entry_row)
+        .query_row(
+            &format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE id = ?1"),
+            [id],
+            entry_row,
+        )
         .optional()?;
     Ok(match entry {
         Some(e) => {
