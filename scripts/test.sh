@@ -9,6 +9,10 @@ need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v fetchmail >/dev/null 2>&1 || need_apt+=(fetchmail)
 command -v swaks >/dev/null 2>&1 || need_apt+=(swaks)
+command -v mbsync >/dev/null 2>&1 || need_apt+=(isync)
+command -v neomutt >/dev/null 2>&1 || need_apt+=(neomutt)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"

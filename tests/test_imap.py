@@ -13,8 +13,11 @@ import pytest
 
 USER = "alice@example.test"
 PW = "alice-pw"
-BASE_CAPS = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE"
-AUTH_CAPS = BASE_CAPS + " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MOVE IDLE"
+BASE_CAPS = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE"
+AUTH_CAPS = BASE_CAPS + (
+    " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MOVE IDLE"
+    " LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES STATUS=SIZE BINARY"
+)
 
 
 def msg(i, body="body"):
@@ -101,7 +104,7 @@ def test_login_failures_and_wrong_state(srv):
     assert r.cmd("a", f"LOGIN {USER} wrong") == [b"a NO [AUTHENTICATIONFAILED] invalid credentials\r\n"]
     assert r.cmd("b", "SELECT INBOX") == [b"b BAD log in first\r\n"]
     assert r.cmd("c", "FETCH 1 FLAGS") == [b"c BAD FETCH needs a selected mailbox\r\n"]
-    assert r.cmd("d", "ENABLE IMAP4rev2") == [b"d BAD ENABLE is only valid after login\r\n"]
+    assert r.cmd("d", "ENABLE IMAP4rev2") == [b"d BAD ENABLE is only valid after login and before SELECT\r\n"]
     assert r.cmd("e", f'LOGIN "{USER}" "{PW}"')[-1].startswith(b"e OK")
     assert r.cmd("f", f"LOGIN {USER} {PW}") == [b"f BAD LOGIN is only valid before login\r\n"]
     assert r.cmd("g", "FETCH 1 FLAGS") == [b"g BAD FETCH needs a selected mailbox\r\n"]
@@ -168,8 +171,9 @@ def test_id_enable_namespace(srv):
         b'* ID ("name" "Letterbox" "version" "0.1.0")\r\n',
         b"a OK ID completed\r\n",
     ]
-    # IMAP4rev2 is not advertised yet, so ENABLE ignores it.
-    assert r.cmd("b", "ENABLE IMAP4rev2 FOO") == [b"* ENABLED\r\n", b"b OK ENABLE completed\r\n"]
+    # Unknown capabilities are ignored; enabling twice reports nothing new.
+    assert r.cmd("b", "ENABLE IMAP4rev2 FOO") == [b"* ENABLED IMAP4rev2\r\n", b"b OK ENABLE completed\r\n"]
+    assert r.cmd("b2", "ENABLE IMAP4rev2") == [b"* ENABLED\r\n", b"b2 OK ENABLE completed\r\n"]
     assert r.cmd("c", "NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL\r\n', b"c OK completed\r\n"]
 
 
@@ -217,7 +221,8 @@ def test_select_examine_close_unselect(srv):
     lines = r.cmd("a", "SELECT inbox")
     assert lines[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
     assert lines[1] == b"* 3 EXISTS\r\n"
-    assert lines[2] == b"* 0 RECENT\r\n"
+    # The first session to select the mailbox holds \\Recent for its messages.
+    assert lines[2] == b"* 3 RECENT\r\n"
     assert lines[3] == b"* OK [UNSEEN 1] first unseen\r\n"
     assert lines[4] == b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted\r\n"
     assert re.fullmatch(rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n", lines[5])
@@ -268,7 +273,7 @@ def test_list_lsub_create_rename_delete_subscribe_status(srv):
     assert b'(\\Noselect) "/" Ghost' not in c.lsub('""', "*")[1]
     srv.cli.deliver(USER, msg(1))
     typ, data = c.status("INBOX", "(MESSAGES UIDNEXT UNSEEN DELETED SIZE RECENT)")
-    assert data == [f"INBOX (MESSAGES 1 UIDNEXT 2 UNSEEN 1 DELETED 0 SIZE {len(msg(1))} RECENT 0)".encode()]
+    assert data == [f"INBOX (MESSAGES 1 UIDNEXT 2 UNSEEN 1 DELETED 0 SIZE {len(msg(1))} RECENT 1)".encode()]
     assert c.status("nosuch", "(MESSAGES)")[0] == "NO"
     assert c.delete("Done")[0] == "OK"
     assert c.delete("INBOX")[0] == "NO"
@@ -287,7 +292,7 @@ def test_fetch_items_and_seen(srv):
     r = login_raw(srv)
     r.cmd("s", "SELECT INBOX")
     raw = r.cmd("a", "FETCH 1 (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)])")
-    assert raw[0] == f"* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {len(body)} BODY[HEADER.FIELDS (Subject)] {{18}}\r\n".encode()
+    assert raw[0] == f"* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE {len(body)} BODY[HEADER.FIELDS (Subject)] {{18}}\r\n".encode()
     assert raw[1] == b"Subject: hello\r\n"
     assert raw[2] == b"\r\n"
     assert raw[3] == b")\r\n"
@@ -300,14 +305,14 @@ def test_fetch_items_and_seen(srv):
         b'BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 20 2 NIL NIL NIL NIL))\r\n'
     )
     lines = r.cmd("c", "UID FETCH 1 (BODY[TEXT]<5.8>)")
-    assert lines == [b"* 1 FETCH (UID 1 BODY[TEXT]<5> {8}\r\n", b"one\r\n", b"lin FLAGS (\\Seen))\r\n",
+    assert lines == [b"* 1 FETCH (UID 1 BODY[TEXT]<5> {8}\r\n", b"one\r\n", b"lin FLAGS (\\Seen \\Recent))\r\n",
                      b"c OK FETCH completed\r\n"]
     # The non-PEEK fetch set \Seen and reported it.
-    assert r.cmd("d", "FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen))\r\n", b"d OK FETCH completed\r\n"]
+    assert r.cmd("d", "FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n", b"d OK FETCH completed\r\n"]
     r.cmd("e", "STORE 1 -FLAGS.SILENT (\\Seen)")
     lines = r.cmd("f", "FETCH 1 BINARY[1]")
     assert lines == [b"* 1 FETCH (BINARY[1] {20}\r\n", b"line one\r\n", b"line two\r\n",
-                     b" FLAGS (\\Seen))\r\n", b"f OK FETCH completed\r\n"]
+                     b" FLAGS (\\Seen \\Recent))\r\n", b"f OK FETCH completed\r\n"]
     assert r.cmd("g", "FETCH 1 BINARY.SIZE[1]") == [b"* 1 FETCH (BINARY.SIZE[1] 20)\r\n", b"g OK FETCH completed\r\n"]
     c = imap(srv)
     c.select("INBOX")
@@ -316,7 +321,7 @@ def test_fetch_items_and_seen(srv):
     typ, data = c.fetch("1", "(INTERNALDATE)")
     assert re.fullmatch(rb'1 \(INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000"\)', data[0])
     assert r.cmd("h", "FETCH 2 FLAGS") == [b"h BAD invalid message sequence number\r\n"]
-    assert r.cmd("i", "UID FETCH 2:* FLAGS") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n", b"i OK FETCH completed\r\n"]
+    assert r.cmd("i", "UID FETCH 2:* FLAGS") == [b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))\r\n", b"i OK FETCH completed\r\n"]
 
 
 def test_store_copy_move_expunge_append(srv):
@@ -325,8 +330,8 @@ def test_store_copy_move_expunge_append(srv):
     r = login_raw(srv)
     r.cmd("s", "SELECT INBOX")
     assert r.cmd("a", "STORE 1:2 +FLAGS (\\Flagged $Work)") == [
-        b"* 1 FETCH (FLAGS ($Work \\Flagged))\r\n",
-        b"* 2 FETCH (FLAGS ($Work \\Flagged))\r\n",
+        b"* 1 FETCH (FLAGS ($Work \\Flagged \\Recent))\r\n",
+        b"* 2 FETCH (FLAGS ($Work \\Flagged \\Recent))\r\n",
         b"a OK STORE completed\r\n",
     ]
     assert r.cmd("b", "UID STORE 2 FLAGS.SILENT (\\Deleted)") == [b"b OK STORE completed\r\n"]
@@ -337,8 +342,8 @@ def test_store_copy_move_expunge_append(srv):
     assert lines[1:] == [b"* 3 EXPUNGE\r\n", b"d OK MOVE completed\r\n"]
     assert r.cmd("e", "EXPUNGE") == [b"* 2 EXPUNGE\r\n", b"e OK EXPUNGE completed\r\n"]
     assert r.cmd("f", "UID FETCH 1:* FLAGS") == [
-        b"* 1 FETCH (UID 1 FLAGS ($Work \\Flagged))\r\n",
-        b"* 2 FETCH (UID 4 FLAGS ())\r\n",
+        b"* 1 FETCH (UID 1 FLAGS ($Work \\Flagged \\Recent))\r\n",
+        b"* 2 FETCH (UID 4 FLAGS (\\Recent))\r\n",
         b"f OK FETCH completed\r\n",
     ]
     r.cmd("g", "STORE 1:2 +FLAGS.SILENT (\\Deleted)")
@@ -348,10 +353,11 @@ def test_store_copy_move_expunge_append(srv):
     assert r.line() == b"+ Ready\r\n"
     r.send(b"Subject: x\r\n\r\n")
     lines = r.until("j")
-    assert lines[0] == b"* 2 EXISTS\r\n"
-    assert re.fullmatch(rb"j OK \[APPENDUID \d+ 5\] APPEND completed\r\n", lines[1])
+    # The appending session sees the new message first, so it is \\Recent there.
+    assert lines[:2] == [b"* 2 EXISTS\r\n", b"* 2 RECENT\r\n"]
+    assert re.fullmatch(rb"j OK \[APPENDUID \d+ 5\] APPEND completed\r\n", lines[2])
     assert r.cmd("k", "FETCH 2 (UID FLAGS INTERNALDATE)") == [
-        b'* 2 FETCH (UID 5 FLAGS (\\Seen) INTERNALDATE "05-Mar-2024 09:00:00 +0000")\r\n',
+        b'* 2 FETCH (UID 5 FLAGS (\\Seen \\Recent) INTERNALDATE "05-Mar-2024 09:00:00 +0000")\r\n',
         b"k OK FETCH completed\r\n",
     ]
     assert r.cmd("l", "APPEND Nosuch {1+}\r\nx") == [b"l NO [TRYCREATE] no such mailbox\r\n"]
@@ -359,7 +365,15 @@ def test_store_copy_move_expunge_append(srv):
     typ, data = c.append("Drafts", "(\\Draft)", None, b"Subject: draft\r\n\r\nhi\r\n")
     assert typ == "OK" and re.fullmatch(rb"\[APPENDUID \d+ 1\] APPEND completed", data[0])
     c.select("Archive")
-    assert c.fetch("1:*", "(FLAGS)")[1] == [b"1 (FLAGS ($Work \\Flagged))", b"2 (FLAGS (\\Deleted))"]
+    # Copies are new to the target mailbox: \\Recent for its first reader.
+    assert c.fetch("1:*", "(FLAGS)")[1] == [
+        b"1 (FLAGS ($Work \\Flagged \\Recent))", b"2 (FLAGS (\\Deleted \\Recent))"
+    ]
+    # A second session sees them, but not as \\Recent.
+    d = imap(srv)
+    d.select("Archive")
+    assert d.fetch("1:*", "(FLAGS)")[1] == [b"1 (FLAGS ($Work \\Flagged))", b"2 (FLAGS (\\Deleted))"]
+    assert d.search(None, "RECENT") == ("OK", [b""]) and c.search(None, "RECENT") == ("OK", [b"1 2"])
 
 
 def test_updates_between_sessions(srv):
@@ -378,7 +392,7 @@ def test_updates_between_sessions(srv):
     assert lines[:3] == [b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 2)\r\n", b"* 3 FETCH (UID 3)\r\n"]
     assert b"* 2 EXPUNGE\r\n" not in lines
     assert lines[-1] == b"a OK FETCH completed\r\n"
-    assert b"* 1 FETCH (UID 1 FLAGS (\\Answered))\r\n" in lines and b"* 4 EXISTS\r\n" in lines
+    assert b"* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))\r\n" in lines and b"* 4 EXISTS\r\n" in lines
     assert a.cmd("n", "NOOP") == [b"* 2 EXPUNGE\r\n", b"n OK NOOP completed\r\n"]
     assert a.cmd("f", "FETCH 1:* (UID)") == [
         b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 3)\r\n", b"* 3 FETCH (UID 4)\r\n", b"f OK FETCH completed\r\n"
@@ -427,7 +441,7 @@ def test_idle_pushes_new_mail_flags_and_expunges(srv):
     other = imap(srv)
     other.select("INBOX")
     other.store("1", "+FLAGS", "\\Flagged")
-    read_until(r, rb"^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\)\)\r\n$")
+    read_until(r, rb"^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged \\Recent\)\)\r\n$")
     # An expunge by another session is allowed during IDLE.
     other.store("2", "+FLAGS", "\\Deleted")
     other.expunge()
@@ -493,3 +507,142 @@ def test_search_and_uid_search(srv):
     assert r.cmd("b", "SEARCH FROBNICATE")[-1].startswith(b"b BAD")
     assert r.cmd("c", "SEARCH CHARSET KOI8-R ALL")[-1].startswith(b"c NO [BADCHARSET")
     r.close()
+
+
+# ---- IMAP4rev2, LIST-EXTENDED/LIST-STATUS, ESEARCH/SEARCHRES, names, BINARY errors ----
+
+
+def test_list_extended_subscribed_recursivematch_special_use_and_status(srv):
+    srv.cli.deliver(USER, msg(1))
+    srv.cli.deliver(USER, msg(2), mailbox="Archive")
+    r = login_raw(srv)
+    for name in ["Lists", "Lists/Rust", "Lists/Go", "Work"]:
+        assert r.cmd("c", f"CREATE {name}")[-1] == b"c OK completed\r\n"
+    for name in ["Lists/Rust", "Work", "Gone"]:
+        assert r.cmd("s", f"SUBSCRIBE {name}")[-1] == b"s OK completed\r\n"
+    # Subscribed names, existing or not, with \Subscribed (RFC 5258 §3.1).
+    # (The default mailboxes are subscribed too; the patterns leave them out.)
+    lines = r.cmd("a", 'LIST (SUBSCRIBED) "" (G* L* W*)')
+    assert lines == [
+        b'* LIST (\\NonExistent \\Subscribed) "/" Gone\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" Lists/Rust\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" Work\r\n',
+        b"a OK LIST completed\r\n",
+    ]
+    # RECURSIVEMATCH: a parent whose child is subscribed gets CHILDINFO (§3.5).
+    lines = r.cmd("b", 'LIST (SUBSCRIBED RECURSIVEMATCH) "" (G% L% W%)')
+    assert lines == [
+        b'* LIST (\\NonExistent \\Subscribed) "/" Gone\r\n',
+        b'* LIST (\\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" Work\r\n',
+        b"b OK LIST completed\r\n",
+    ]
+    assert r.cmd("c", 'LIST (RECURSIVEMATCH) "" "*"')[-1].startswith(b"c BAD")
+    # SPECIAL-USE selection (RFC 6154 §3).
+    lines = r.cmd("d", 'LIST (SPECIAL-USE) "" "*"')
+    names = [l.rsplit(b" ", 1)[1].strip() for l in lines[:-1]]
+    assert names == [b"Archive", b"Drafts", b"Junk", b"Sent", b"Trash"], lines
+    assert all(re.search(rb"\\(Archive|Drafts|Junk|Sent|Trash)\b", l) for l in lines[:-1])
+    # LIST-STATUS (RFC 5819): STATUS right after each selectable mailbox.
+    lines = r.cmd("e", 'LIST "" (INBOX Archive Lists) RETURN (SUBSCRIBED STATUS (MESSAGES UNSEEN))')
+    assert lines == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" INBOX\r\n',
+        b"* STATUS INBOX (MESSAGES 1 UNSEEN 1)\r\n",
+        b'* LIST (\\HasNoChildren \\Archive \\Subscribed) "/" Archive\r\n',
+        b"* STATUS Archive (MESSAGES 1 UNSEEN 1)\r\n",
+        b'* LIST (\\HasChildren) "/" Lists\r\n',
+        b"* STATUS Lists (MESSAGES 0 UNSEEN 0)\r\n",
+        b"e OK LIST completed\r\n",
+    ]
+    # imaplib's own LIST still works (the plain form).
+    c = imap(srv)
+    assert b'(\\HasChildren) "/" Lists' in c.list('""', "*")[1]
+
+
+def test_modified_utf7_for_rev1_and_utf8_for_rev2(srv):
+    r = login_raw(srv)
+    assert r.cmd("a", "CREATE Entw&APw-rfe")[-1] == b"a OK completed\r\n"
+    assert r.cmd("b", 'LIST "" Entw*') == [b'* LIST (\\HasNoChildren) "/" Entw&APw-rfe\r\n', b"b OK LIST completed\r\n"]
+    assert r.cmd("c", "CREATE A&-B")[-1] == b"c OK completed\r\n"
+    assert r.cmd("d", 'LIST "" A*') == [
+        b'* LIST (\\HasNoChildren) "/" A&-B\r\n',
+        b'* LIST (\\HasNoChildren \\Archive) "/" Archive\r\n',
+        b"d OK LIST completed\r\n",
+    ]
+    assert r.cmd("e", "CREATE Bad&Zm9v")[-1].startswith(b"e NO [CANNOT]")
+    assert r.cmd("f", "STATUS Entw&APw-rfe (MESSAGES)")[0] == b"* STATUS Entw&APw-rfe (MESSAGES 0)\r\n"
+    # The same mailbox for an IMAP4rev2 client is UTF-8 (RFC 9051 §5.1).
+    v2 = login_raw(srv)
+    assert v2.cmd("g", "ENABLE IMAP4rev2")[0] == b"* ENABLED IMAP4rev2\r\n"
+    assert v2.cmd("h", 'LIST "" Entw*') == [
+        '* LIST (\\HasNoChildren) "/" "Entwürfe"\r\n'.encode(), b"h OK LIST completed\r\n"
+    ]
+    assert v2.cmd("i", 'SELECT "Entwürfe"')[-1] == b"i OK [READ-WRITE] SELECT completed\r\n"
+
+
+def test_rev2_select_and_esearch(srv):
+    for i in range(1, 6):
+        srv.cli.deliver(USER, msg(i, body="apple" if i % 2 else "pear"))
+    r = login_raw(srv)
+    r.cmd("e", "ENABLE IMAP4rev2")
+    lines = r.cmd("a", "SELECT INBOX")
+    assert b'* LIST (\\HasNoChildren) "/" INBOX\r\n' in lines
+    assert not any(b"RECENT" in l for l in lines), lines
+    assert not any(b"[UNSEEN" in l for l in lines), lines
+    # RFC 9051 §6.4.4: rev2 SEARCH answers with ESEARCH.
+    assert r.cmd("b", "SEARCH BODY apple") == [b'* ESEARCH (TAG "b") ALL 1,3,5\r\n', b"b OK SEARCH completed\r\n"]
+    assert r.cmd("c", "UID SEARCH RETURN (MIN MAX COUNT) 2:*") == [
+        b'* ESEARCH (TAG "c") UID MIN 2 MAX 5 COUNT 4\r\n', b"c OK UID SEARCH completed\r\n"
+    ]
+    assert r.cmd("d", "SEARCH RETURN (COUNT) BODY kiwi") == [
+        b'* ESEARCH (TAG "d") COUNT 0\r\n', b"d OK SEARCH completed\r\n"
+    ]
+    # SEARCHRES (RFC 5182): SAVE alone answers nothing; $ is the result.
+    assert r.cmd("f", "SEARCH RETURN (SAVE) BODY pear") == [b"f OK SEARCH completed\r\n"]
+    assert r.cmd("g", "FETCH $ (UID)") == [
+        b"* 2 FETCH (UID 2)\r\n", b"* 4 FETCH (UID 4)\r\n", b"g OK FETCH completed\r\n"
+    ]
+    assert r.cmd("h", "UID SEARCH UID $ SUBJECT 4") == [
+        b'* ESEARCH (TAG "h") UID ALL 4\r\n', b"h OK UID SEARCH completed\r\n"
+    ]
+    r.cmd("i", "STORE $ +FLAGS.SILENT (\\Deleted)")
+    assert r.cmd("j", "EXPUNGE") == [b"* 4 EXPUNGE\r\n", b"* 2 EXPUNGE\r\n", b"j OK EXPUNGE completed\r\n"]
+    # Expunged messages leave the saved result.
+    assert r.cmd("k", "FETCH $ (UID)") == [b"k OK FETCH completed\r\n"]
+
+
+def test_rev1_esearch_on_request_and_classic_search_otherwise(srv):
+    for i in range(1, 4):
+        srv.cli.deliver(USER, msg(i))
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    assert r.cmd("a", "SEARCH ALL") == [b"* SEARCH 1 2 3\r\n", b"a OK SEARCH completed\r\n"]
+    assert r.cmd("b", "SEARCH RETURN () 2:3") == [b'* ESEARCH (TAG "b") ALL 2:3\r\n', b"b OK SEARCH completed\r\n"]
+    assert r.cmd("c", "SEARCH RETURN (MIN SAVE) 2:3") == [b'* ESEARCH (TAG "c") MIN 2\r\n', b"c OK SEARCH completed\r\n"]
+    # With MIN only, only the minimum is saved (RFC 5182 §2.1).
+    assert r.cmd("d", "SEARCH $") == [b"* SEARCH 2\r\n", b"d OK SEARCH completed\r\n"]
+    assert r.cmd("e", "SEARCH RETURN (BOGUS) ALL")[-1].startswith(b"e BAD")
+    assert r.cmd("f", "SEARCH RECENT") == [b"* SEARCH 1 2 3\r\n", b"f OK SEARCH completed\r\n"]
+
+
+def test_binary_of_unknown_encoding_is_no_unknown_cte(srv):
+    srv.cli.deliver(
+        USER,
+        "From: a@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+        "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 f\r\nend\r\n",
+    )
+    r = login_raw(srv)
+    r.cmd("s", "SELECT INBOX")
+    assert r.cmd("a", "FETCH 1 BINARY.PEEK[1]")[-1].startswith(b"a NO [UNKNOWN-CTE]")
+    # BODY[] still works: it returns the raw content.
+    assert r.cmd("b", "FETCH 1 BODY.PEEK[1]")[-1] == b"b OK FETCH completed\r\n"
+
+
+def test_check_is_a_checkpoint_in_selected_state_only(srv):
+    srv.cli.deliver(USER, msg(1))
+    r = login_raw(srv)
+    assert r.cmd("a", "CHECK") == [b"a BAD CHECK needs a selected mailbox\r\n"]
+    r.cmd("s", "SELECT INBOX")
+    srv.cli.deliver(USER, msg(2))
+    lines = r.cmd("b", "CHECK")
+    assert lines[-1] == b"b OK CHECK completed\r\n" and b"* 2 EXISTS\r\n" in lines

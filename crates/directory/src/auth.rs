@@ -112,11 +112,53 @@ struct Inner {
     /// the same time as known ones.
     dummy_hash: String,
     failures: Mutex<Failures>,
+    /// Bumped whenever an attempt in flight resolves, waking the attempts
+    /// waiting for it.
+    resolved: tokio::sync::watch::Sender<u64>,
 }
 
 struct Failures {
     by_ip: FailureTable<IpAddr>,
     by_account: FailureTable<String>,
+    /// Attempts being checked right now.
+    pending_ip: HashMap<IpAddr, u32>,
+    pending_account: HashMap<String, u32>,
+}
+
+/// How long an attempt waits for those ahead of it before giving up.
+const MAX_LOGIN_WAIT: Duration = Duration::from_secs(30);
+
+/// How an attempt in flight ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Failure,
+    /// Neither (backend trouble): nothing is counted.
+    Neutral,
+}
+
+/// An attempt in flight. Dropped unresolved (the session went away midway),
+/// it counts as a failure, so abandoning guesses does not escape the limits.
+struct Reservation {
+    auth: Authenticator,
+    ip: IpAddr,
+    address: String,
+    done: bool,
+}
+
+impl Reservation {
+    fn resolve(mut self, outcome: Outcome) {
+        self.done = true;
+        self.auth.settle(self.ip, &self.address, outcome);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.done {
+            self.auth.settle(self.ip, &self.address, Outcome::Failure);
+        }
+    }
 }
 
 impl Authenticator {
@@ -146,7 +188,10 @@ impl Authenticator {
                 failures: Mutex::new(Failures {
                     by_ip: FailureTable::new(window, capacity),
                     by_account: FailureTable::new(window, capacity),
+                    pending_ip: HashMap::new(),
+                    pending_account: HashMap::new(),
                 }),
+                resolved: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -160,18 +205,23 @@ impl Authenticator {
     ///
     /// Refuses with [`AuthError::RateLimited`] *before* looking at the
     /// password once the client or the account has too many recent
-    /// failures. The attempt is counted as a failure up front and refunded
-    /// on success, so parallel guesses cannot overshoot the limits; an
-    /// attempt abandoned midway (the future dropped) stays counted.
+    /// failures. Attempts in flight that could push the count over a limit
+    /// make later ones wait for their outcome (instead of being refused),
+    /// so parallel guesses cannot overshoot the limits while many parallel
+    /// correct logins (a client opening several connections) all succeed.
+    /// An attempt abandoned midway (the future dropped) counts as a failure.
     pub async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<Authenticated, AuthError> {
         let inner = &self.inner;
         let address = username.trim().to_lowercase();
         let ip = throttle_key(peer);
 
-        if !self.reserve(ip, &address) {
-            info!(%peer, address, "login refused: too many failures");
-            return Err(AuthError::RateLimited);
-        }
+        let reservation = match self.reserve(ip, &address).await {
+            Ok(r) => r,
+            Err(e) => {
+                info!(%peer, address, "login refused: {e}");
+                return Err(e);
+            }
+        };
 
         let found = if address.len() > MAX_ADDRESS_LEN {
             None
@@ -179,7 +229,7 @@ impl Authenticator {
             match inner.lookup.password_hash(&address).await {
                 Ok(found) => found,
                 Err(e) => {
-                    self.refund(ip, &address, false);
+                    reservation.resolve(Outcome::Neutral);
                     warn!(error = %e, address, "account lookup failed during login");
                     return Err(AuthError::Temporary("account lookup failed".into()));
                 }
@@ -196,7 +246,7 @@ impl Authenticator {
         let verified = match verified {
             Ok(verified) => verified,
             Err(e) => {
-                self.refund(ip, &address, false);
+                reservation.resolve(Outcome::Neutral);
                 error!(error = %e, "password verification task failed");
                 return Err(AuthError::Temporary("password verification failed".into()));
             }
@@ -204,11 +254,13 @@ impl Authenticator {
 
         match account_id {
             Some(account_id) if verified => {
-                self.refund(ip, &address, true);
+                reservation.resolve(Outcome::Success);
                 debug!(%peer, address, account_id, "login succeeded");
                 Ok(Authenticated { account_id, address })
             }
             _ => {
+                // Counted before the delay, so hanging up during it changes nothing.
+                reservation.resolve(Outcome::Failure);
                 info!(%peer, address, known = account_id.is_some(), "login failed");
                 tokio::time::sleep(inner.policy.failure_delay).await;
                 Err(AuthError::InvalidCredentials)
@@ -216,35 +268,78 @@ impl Authenticator {
         }
     }
 
-    /// Check both limits and, if under them, count this attempt as a failure.
-    fn reserve(&self, ip: IpAddr, address: &str) -> bool {
+    /// Wait until this attempt can neither be refused nor push a count over
+    /// a limit whatever the attempts in flight turn out to be, then join them.
+    async fn reserve(&self, ip: IpAddr, address: &str) -> Result<Reservation, AuthError> {
         let policy = &self.inner.policy;
-        let mut failures = self.lock();
-        let now = Instant::now();
-        if failures.by_ip.count(&ip, now) >= policy.max_failures_per_ip
-            || failures.by_account.count(address, now) >= policy.max_failures_per_account
-        {
-            return false;
+        let deadline = Instant::now() + MAX_LOGIN_WAIT;
+        loop {
+            let mut resolved = self.inner.resolved.subscribe();
+            {
+                let mut f = self.lock();
+                let now = Instant::now();
+                let failed_ip = f.by_ip.count(&ip, now);
+                let failed_account = f.by_account.count(address, now);
+                if failed_ip >= policy.max_failures_per_ip || failed_account >= policy.max_failures_per_account {
+                    return Err(AuthError::RateLimited);
+                }
+                let pending_ip = f.pending_ip.get(&ip).copied().unwrap_or(0);
+                let pending_account = f.pending_account.get(address).copied().unwrap_or(0);
+                if failed_ip + pending_ip < policy.max_failures_per_ip
+                    && failed_account + pending_account < policy.max_failures_per_account
+                {
+                    *f.pending_ip.entry(ip).or_insert(0) += 1;
+                    *f.pending_account.entry(address.to_string()).or_insert(0) += 1;
+                    return Ok(Reservation {
+                        auth: self.clone(),
+                        ip,
+                        address: address.to_string(),
+                        done: false,
+                    });
+                }
+            }
+            if tokio::time::timeout_at(deadline, resolved.changed()).await.is_err() {
+                return Err(AuthError::Temporary("too many logins in progress".into()));
+            }
         }
-        failures.by_ip.add(ip, now);
-        failures.by_account.add(address.to_string(), now);
-        true
     }
 
-    /// Undo [`Self::reserve`]. A success clears the account's record.
-    fn refund(&self, ip: IpAddr, address: &str, success: bool) {
-        let mut failures = self.lock();
-        failures.by_ip.decrement(&ip);
-        if success {
-            failures.by_account.remove(address);
-        } else {
-            failures.by_account.decrement(address);
+    /// An attempt in flight ended: leave the pending counts, record the outcome.
+    fn settle(&self, ip: IpAddr, address: &str, outcome: Outcome) {
+        {
+            let mut f = self.lock();
+            let now = Instant::now();
+            decrement(&mut f.pending_ip, &ip);
+            decrement(&mut f.pending_account, address);
+            match outcome {
+                Outcome::Failure => {
+                    f.by_ip.add(ip, now);
+                    f.by_account.add(address.to_string(), now);
+                }
+                // A success clears the account's record.
+                Outcome::Success => f.by_account.remove(address),
+                Outcome::Neutral => {}
+            }
         }
+        self.inner.resolved.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Failures> {
         // Nothing panics while the lock is held; a poisoned table is intact.
         self.inner.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn decrement<K, Q>(map: &mut HashMap<K, u32>, key: &Q)
+where
+    K: Hash + Eq + std::borrow::Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
     }
 }
 
@@ -317,19 +412,6 @@ impl<K: Hash + Eq> FailureTable<K> {
         counter.count = counter.count.saturating_add(1);
         if self.entries.len() > self.capacity {
             self.evict(now);
-        }
-    }
-
-    fn decrement<Q>(&mut self, key: &Q)
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if let Some(counter) = self.entries.get_mut(key) {
-            counter.count = counter.count.saturating_sub(1);
-            if counter.count == 0 {
-                self.entries.remove(key);
-            }
         }
     }
 

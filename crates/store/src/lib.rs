@@ -78,6 +78,9 @@ pub trait Store: Send + Sync + 'static {
     /// Rename a mailbox and its children. Renaming INBOX moves its messages
     /// to a new mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
     async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    /// IMAP \Recent: raise the mailbox's mark to `up_to` and return the
+    /// previous one; the caller's session owns \Recent for UIDs in between.
+    async fn claim_recent(&self, mailbox: MailboxId, up_to: u32) -> Result<u32>;
     /// Set the subscription flag. Subscribing to a name without a mailbox is allowed.
     async fn set_subscribed(&self, account: AccountId, name: &str, subscribed: bool) -> Result<()>;
     /// Names subscribed to, whether or not the mailbox exists.

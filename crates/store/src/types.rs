@@ -170,6 +170,9 @@ pub struct Mailbox {
     pub unseen: u32,
     /// Sum of message sizes.
     pub size: u64,
+    /// RFC 3501 §2.3.2: messages from this UID on are \Recent (no session
+    /// has claimed them yet).
+    pub first_recent_uid: u32,
 }
 
 /// Per-message metadata a session keeps in memory.

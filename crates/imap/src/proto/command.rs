@@ -19,6 +19,24 @@ pub enum StatusItem {
     Recent,
 }
 
+/// RFC 5258 §3.1 LIST selection options (with RFC 6154 SPECIAL-USE).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListSelect {
+    pub subscribed: bool,
+    pub remote: bool,
+    pub recursive_match: bool,
+    pub special_use: bool,
+}
+
+/// RFC 5258 §3.2 LIST return options (with RFC 5819 STATUS, RFC 6154 SPECIAL-USE).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListReturn {
+    pub subscribed: bool,
+    pub children: bool,
+    pub special_use: bool,
+    pub status: Option<Vec<StatusItem>>,
+}
+
 /// RFC 9051 §6.4.5 FETCH data items.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchAtt {
@@ -55,6 +73,8 @@ pub enum FetchAtt {
 pub enum Command {
     Capability,
     Noop,
+    /// RFC 3501 §6.4.1 CHECK (rev1; every write is already durable).
+    Check,
     Logout,
     StartTls,
     Authenticate {
@@ -85,6 +105,10 @@ pub enum Command {
     List {
         reference: String,
         patterns: Vec<String>,
+        select: ListSelect,
+        ret: ListReturn,
+        /// Any RFC 5258 syntax was used (selection/return options or a pattern list).
+        extended: bool,
     },
     Lsub {
         reference: String,
@@ -105,6 +129,9 @@ pub enum Command {
     /// RFC 9051 §6.4.4 SEARCH / UID SEARCH.
     Search {
         uid: bool,
+        /// RFC 4731 `RETURN (...)`; `None` asks for the classic response
+        /// (an ESEARCH ALL for IMAP4rev2 clients).
+        ret: Option<super::search::SearchReturn>,
         charset: Option<String>,
         key: super::SearchKey,
     },
@@ -139,6 +166,7 @@ impl Command {
         match self {
             Command::Capability => "CAPABILITY",
             Command::Noop => "NOOP",
+            Command::Check => "CHECK",
             Command::Logout => "LOGOUT",
             Command::StartTls => "STARTTLS",
             Command::Authenticate { .. } => "AUTHENTICATE",
@@ -213,6 +241,7 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
     Ok(match name {
         "CAPABILITY" => Command::Capability,
         "NOOP" => Command::Noop,
+        "CHECK" => Command::Check,
         "LOGOUT" => Command::Logout,
         "STARTTLS" => Command::StartTls,
         "NAMESPACE" => Command::Namespace,
@@ -322,11 +351,40 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
         }
         "LIST" => {
             p.sp()?;
+            let mut extended = false;
+            let mut select = ListSelect::default();
+            if p.eat(b'(') {
+                extended = true;
+                if !p.eat(b')') {
+                    loop {
+                        let opt = p.atom()?.to_ascii_uppercase();
+                        match opt.as_str() {
+                            "SUBSCRIBED" => select.subscribed = true,
+                            "REMOTE" => select.remote = true,
+                            "RECURSIVEMATCH" => select.recursive_match = true,
+                            "SPECIAL-USE" => select.special_use = true,
+                            _ => return Err(ParseError::Syntax(format!("unknown LIST selection option {opt}"))),
+                        }
+                        if p.eat(b')') {
+                            break;
+                        }
+                        p.sp()?;
+                    }
+                }
+                p.sp()?;
+                // RFC 5258 §3.1: RECURSIVEMATCH needs an option it can modify.
+                if select.recursive_match && !(select.subscribed || select.special_use) {
+                    return Err(ParseError::Syntax(
+                        "RECURSIVEMATCH needs another selection option".into(),
+                    ));
+                }
+            }
             let reference = p.astring()?;
             p.sp()?;
             let mut patterns = Vec::new();
             if p.eat(b'(') {
                 // RFC 5258 §3 pattern list.
+                extended = true;
                 loop {
                     patterns.push(p.list_mailbox()?);
                     if p.eat(b')') {
@@ -337,7 +395,41 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
             } else {
                 patterns.push(p.list_mailbox()?);
             }
-            Command::List { reference, patterns }
+            let mut ret = ListReturn::default();
+            if p.eat(b' ') {
+                if !p.keyword("RETURN") {
+                    return Err(ParseError::Syntax("expected RETURN".into()));
+                }
+                extended = true;
+                p.sp()?;
+                p.expect(b'(')?;
+                if !p.eat(b')') {
+                    loop {
+                        let opt = p.atom()?.to_ascii_uppercase();
+                        match opt.as_str() {
+                            "SUBSCRIBED" => ret.subscribed = true,
+                            "CHILDREN" => ret.children = true,
+                            "SPECIAL-USE" => ret.special_use = true,
+                            "STATUS" => {
+                                p.sp()?;
+                                ret.status = Some(status_items(p)?);
+                            }
+                            _ => return Err(ParseError::Syntax(format!("unknown LIST return option {opt}"))),
+                        }
+                        if p.eat(b')') {
+                            break;
+                        }
+                        p.sp()?;
+                    }
+                }
+            }
+            Command::List {
+                reference,
+                patterns,
+                select,
+                ret,
+                extended,
+            }
         }
         "LSUB" => {
             p.sp()?;
@@ -350,25 +442,7 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
             p.sp()?;
             let mailbox = mailbox(p)?;
             p.sp()?;
-            p.expect(b'(')?;
-            let mut items = Vec::new();
-            loop {
-                let a = p.atom()?.to_ascii_uppercase();
-                items.push(match a.as_str() {
-                    "MESSAGES" => StatusItem::Messages,
-                    "UIDNEXT" => StatusItem::UidNext,
-                    "UIDVALIDITY" => StatusItem::UidValidity,
-                    "UNSEEN" => StatusItem::Unseen,
-                    "DELETED" => StatusItem::Deleted,
-                    "SIZE" => StatusItem::Size,
-                    "RECENT" => StatusItem::Recent,
-                    _ => return Err(ParseError::Syntax(format!("unknown STATUS item {a}"))),
-                });
-                if p.eat(b')') {
-                    break;
-                }
-                p.sp()?;
-            }
+            let items = status_items(p)?;
             Command::Status { mailbox, items }
         }
         "APPEND" => {
@@ -417,9 +491,33 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
     })
 }
 
+/// `"(" status-att *(SP status-att) ")"` (RFC 9051 §6.3.11).
+fn status_items(p: &mut Parser<'_>) -> Result<Vec<StatusItem>, ParseError> {
+    p.expect(b'(')?;
+    let mut items = Vec::new();
+    loop {
+        let a = p.atom()?.to_ascii_uppercase();
+        items.push(match a.as_str() {
+            "MESSAGES" => StatusItem::Messages,
+            "UIDNEXT" => StatusItem::UidNext,
+            "UIDVALIDITY" => StatusItem::UidValidity,
+            "UNSEEN" => StatusItem::Unseen,
+            "DELETED" => StatusItem::Deleted,
+            "SIZE" => StatusItem::Size,
+            "RECENT" => StatusItem::Recent,
+            _ => return Err(ParseError::Syntax(format!("unknown STATUS item {a}"))),
+        });
+        if p.eat(b')') {
+            return Ok(items);
+        }
+        p.sp()?;
+    }
+}
+
 fn search(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
+    let ret = super::search::search_return(p)?;
     let (charset, key) = super::search::search_program(p)?;
-    Ok(Command::Search { uid, charset, key })
+    Ok(Command::Search { uid, ret, charset, key })
 }
 
 fn fetch(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {

@@ -3,15 +3,16 @@
 //! encoding.
 
 mod command;
+pub mod mutf7;
 mod parser;
 mod search;
 #[cfg(test)]
 mod tests;
 
-pub use command::{parse_command, parse_tag, Command, FetchAtt, StatusItem};
+pub use command::{parse_command, parse_tag, Command, FetchAtt, ListReturn, ListSelect, StatusItem};
 pub(crate) use parser::MONTHS;
 pub use parser::{SeqNum, SeqSet};
-pub use search::SearchKey;
+pub use search::{SearchKey, SearchReturn};
 
 /// Why a command could not be parsed; the text goes into `BAD`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +85,23 @@ pub fn push_astring(out: &mut Vec<u8>, s: &str) {
     } else {
         push_string(out, s.as_bytes());
     }
+}
+
+/// Append a mailbox name: an atom when it can be, else a quoted string,
+/// which may hold UTF-8 (RFC 9051 §9 `quoted`, for IMAP4rev2 names); a
+/// literal only for control characters.
+pub fn push_mailbox(out: &mut Vec<u8>, name: &str) {
+    if name.is_ascii() || name.chars().any(char::is_control) {
+        return push_astring(out, name);
+    }
+    out.push(b'"');
+    for b in name.bytes() {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
 }
 
 /// Append `(flag flag ...)`.

@@ -25,18 +25,68 @@ fn is_list_char(b: u8) -> bool {
 pub enum SeqNum {
     Num(u32),
     Star,
+    /// Only inside [`SeqSet::saved`].
+    Saved,
 }
 
 /// RFC 9051 §9 `sequence-set`: ranges, each inclusive and in either order.
+/// `$` (RFC 5182, the saved search result) is a set of its own kind, see
+/// [`SeqSet::is_saved`]; the session substitutes it before use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeqSet(pub Vec<(SeqNum, SeqNum)>);
 
 impl SeqSet {
+    /// The `$` marker.
+    pub fn saved() -> SeqSet {
+        SeqSet(vec![(SeqNum::Saved, SeqNum::Saved)])
+    }
+
+    /// Whether this is `$`.
+    pub fn is_saved(&self) -> bool {
+        self.0.iter().any(|(a, b)| *a == SeqNum::Saved || *b == SeqNum::Saved)
+    }
+
+    /// A set naming exactly `numbers` (ascending or not), compacted into ranges.
+    pub fn from_numbers(numbers: &[u32]) -> SeqSet {
+        let mut v = numbers.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        let mut ranges: Vec<(SeqNum, SeqNum)> = Vec::new();
+        for n in v {
+            match ranges.last_mut() {
+                Some((_, SeqNum::Num(hi))) if *hi + 1 == n => *hi = n,
+                _ => ranges.push((SeqNum::Num(n), SeqNum::Num(n))),
+            }
+        }
+        SeqSet(ranges)
+    }
+
+    /// RFC 9051 §9 `sequence-set` text, e.g. `1:3,7`.
+    pub fn to_text(&self) -> String {
+        let one = |s: SeqNum| match s {
+            SeqNum::Num(x) => x.to_string(),
+            SeqNum::Star => "*".into(),
+            SeqNum::Saved => "$".into(),
+        };
+        self.0
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    one(a)
+                } else {
+                    format!("{}:{}", one(a), one(b))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Does the set contain `n`, when `*` stands for `star`?
     pub fn contains(&self, n: u32, star: u32) -> bool {
         let v = |s: SeqNum| match s {
             SeqNum::Num(x) => x,
             SeqNum::Star => star,
+            SeqNum::Saved => 0,
         };
         self.0.iter().any(|&(a, b)| {
             let (lo, hi) = (v(a).min(v(b)), v(a).max(v(b)));
@@ -286,6 +336,9 @@ impl<'a> Parser<'a> {
 
     /// `sequence-set` (RFC 9051 §9).
     pub fn seq_set(&mut self) -> PResult<SeqSet> {
+        if self.eat(b'$') {
+            return Ok(SeqSet::saved());
+        }
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_num()?;

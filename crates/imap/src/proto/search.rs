@@ -57,6 +57,49 @@ fn string(p: &mut Parser<'_>) -> Result<String, ParseError> {
     String::from_utf8(b).or_else(|_| syntax("search string is not UTF-8"))
 }
 
+/// RFC 4731 §3 / RFC 9051 §6.4.4 result options (`RETURN (...)`), with
+/// RFC 5182 SAVE.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+    pub save: bool,
+}
+
+/// `RETURN (opts)`; `RETURN ()` means ALL (RFC 4731 §3.1).
+pub fn search_return(p: &mut Parser<'_>) -> Result<Option<SearchReturn>, ParseError> {
+    if !p.keyword("RETURN") {
+        return Ok(None);
+    }
+    p.sp()?;
+    p.expect(b'(')?;
+    let mut r = SearchReturn::default();
+    if !p.eat(b')') {
+        loop {
+            let opt = p.atom()?.to_ascii_uppercase();
+            match opt.as_str() {
+                "MIN" => r.min = true,
+                "MAX" => r.max = true,
+                "ALL" => r.all = true,
+                "COUNT" => r.count = true,
+                "SAVE" => r.save = true,
+                _ => return syntax(&format!("unknown search return option {opt}")),
+            }
+            if p.eat(b')') {
+                break;
+            }
+            p.sp()?;
+        }
+    }
+    if !(r.min || r.max || r.all || r.count || r.save) {
+        r.all = true;
+    }
+    p.sp()?;
+    Ok(Some(r))
+}
+
 /// Parse `search-key *(SP search-key)` up to the end of the command, as one
 /// key (an implicit AND). Also returns the CHARSET if one was given.
 pub fn search_program(p: &mut Parser<'_>) -> Result<(Option<String>, SearchKey), ParseError> {
@@ -105,7 +148,7 @@ fn key(p: &mut Parser<'_>, depth: usize, count: &mut usize) -> Result<SearchKey,
             SearchKey::And(keys)
         });
     }
-    if p.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if p.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$') {
         return Ok(SearchKey::Seq(p.seq_set()?));
     }
     let name = p.atom()?.to_ascii_uppercase();
@@ -221,6 +264,22 @@ mod tests {
         );
         assert!(matches!(parse("2,4:*").unwrap().1, SearchKey::Seq(_)));
         assert!(matches!(parse("UID 1:5 LARGER 100").unwrap().1, SearchKey::And(_)));
+    }
+
+    #[test]
+    fn return_options() {
+        let ret = |s: &str| {
+            let mut p = Parser::new(s.as_bytes());
+            search_return(&mut p)
+        };
+        assert_eq!(ret("ALL").unwrap(), None);
+        let r = ret("RETURN (MIN count) ALL").unwrap().unwrap();
+        assert!(r.min && r.count && !r.all && !r.max && !r.save);
+        assert!(ret("RETURN () ALL").unwrap().unwrap().all);
+        assert!(ret("RETURN (SAVE) ALL").unwrap().unwrap().save);
+        assert!(ret("RETURN (FOO) ALL").is_err());
+        assert!(matches!(parse("$").unwrap().1, SearchKey::Seq(s) if s.is_saved()));
+        assert!(matches!(parse("UID $").unwrap().1, SearchKey::Uid(s) if s.is_saved()));
     }
 
     #[test]

@@ -92,6 +92,9 @@ fn simple_commands() {
             Command::List {
                 reference: "".into(),
                 patterns: vec!["*".into()],
+                select: Default::default(),
+                ret: Default::default(),
+                extended: false,
             },
         ),
         (
@@ -99,6 +102,27 @@ fn simple_commands() {
             Command::List {
                 reference: "".into(),
                 patterns: vec!["INBOX%".into(), "Foo/*".into()],
+                select: Default::default(),
+                ret: Default::default(),
+                extended: true,
+            },
+        ),
+        (
+            "x LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (CHILDREN STATUS (MESSAGES UNSEEN))",
+            Command::List {
+                reference: "".into(),
+                patterns: vec!["%".into()],
+                select: crate::proto::ListSelect {
+                    subscribed: true,
+                    recursive_match: true,
+                    ..Default::default()
+                },
+                ret: crate::proto::ListReturn {
+                    children: true,
+                    status: Some(vec![StatusItem::Messages, StatusItem::Unseen]),
+                    ..Default::default()
+                },
+                extended: true,
             },
         ),
         (

@@ -56,8 +56,9 @@ impl Session {
 
     /// RFC 5161 §3.1: only after login; unknown capabilities are ignored.
     pub(super) fn enable(&mut self, conn: &mut Conn, tag: &str, caps: &[String]) -> Flow {
-        if matches!(self.state, State::NotAuthenticated) {
-            return self.bad(conn, tag, "ENABLE is only valid after login");
+        if !matches!(self.state, State::Authenticated(_)) {
+            // RFC 5161 §3.1: authenticated state only, so a selected view never changes rules.
+            return self.bad(conn, tag, "ENABLE is only valid after login and before SELECT");
         }
         let advertised = self.capabilities(conn);
         let mut enabled = Vec::new();

@@ -97,13 +97,16 @@ impl Session {
             }
         }
         let mut missing = false;
+        let mut unknown_cte = None;
         for i in idx {
-            let meta = sel.msgs[i].clone();
+            let mut meta = sel.msgs[i].clone();
+            meta.flags = sel.shown_flags(&meta);
             let report_flags = seen_now.binary_search(&meta.uid).is_ok() && !atts.contains(&FetchAtt::Flags);
             match fetch_one(&store, &meta, i + 1, uid, atts, report_flags).await {
                 Ok(line) => conn.out.extend_from_slice(&line),
-                Err(StoreError::NotFound(_)) => missing = true,
-                Err(e) => return self.store_error(conn, tag, &e),
+                Err(FetchError::Store(StoreError::NotFound(_))) => missing = true,
+                Err(FetchError::Store(e)) => return self.store_error(conn, tag, &e),
+                Err(FetchError::UnknownCte(cte)) => unknown_cte = Some(cte),
             }
             // Large fetches go out as they are built.
             if conn.out.len() >= 256 * 1024 && conn.flush().await.is_err() {
@@ -116,7 +119,14 @@ impl Session {
         if let Err(e) = sel.sync(&self.ctx, conn, false).await {
             return self.store_error(conn, tag, &e);
         }
-        if missing {
+        if let Some(cte) = unknown_cte {
+            // RFC 3516 §4.2 / RFC 9051 §6.4.5: BINARY of an encoding we cannot decode.
+            conn.tagged(
+                tag,
+                "NO",
+                &format!("[UNKNOWN-CTE] cannot decode content-transfer-encoding {cte}"),
+            );
+        } else if missing {
             conn.tagged(tag, "NO", "[EXPUNGEISSUED] some messages were expunged meanwhile");
         } else {
             conn.tagged(tag, "OK", "FETCH completed");
@@ -133,7 +143,7 @@ async fn fetch_one(
     uid: bool,
     atts: &[FetchAtt],
     report_flags: bool,
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<Vec<u8>, FetchError> {
     let info: Option<Arc<MessageInfo>> = if atts.iter().any(needs_info) {
         Some(store.message_info(meta.id).await?)
     } else {
@@ -236,11 +246,26 @@ fn dotted(part: &[u32]) -> String {
     part.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
 }
 
-/// BINARY content; undecodable parts are reported as empty rather than
-/// failing the whole FETCH.
-fn binary_or_err(raw: &[u8], info: &MessageInfo, part: &[u32]) -> Result<Vec<u8>, StoreError> {
+/// Why one message's FETCH response could not be built.
+enum FetchError {
+    Store(StoreError),
+    /// A BINARY item asked for a part in an encoding we do not know.
+    UnknownCte(String),
+}
+
+impl From<StoreError> for FetchError {
+    fn from(e: StoreError) -> Self {
+        FetchError::Store(e)
+    }
+}
+
+/// BINARY content. A part that does not exist, or whose encoding is
+/// damaged beyond the decoder's leniency, is empty (as Dovecot answers);
+/// an unknown encoding fails the FETCH with UNKNOWN-CTE.
+fn binary_or_err(raw: &[u8], info: &MessageInfo, part: &[u32]) -> Result<Vec<u8>, FetchError> {
     match binary(raw, info, part) {
         Ok(d) => Ok(d),
-        Err(BinaryError::NoSuchPart | BinaryError::UnknownCte(_) | BinaryError::Invalid(_)) => Ok(Vec::new()),
+        Err(BinaryError::UnknownCte(cte)) => Err(FetchError::UnknownCte(cte)),
+        Err(BinaryError::NoSuchPart | BinaryError::Invalid(_)) => Ok(Vec::new()),
     }
 }

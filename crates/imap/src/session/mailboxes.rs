@@ -4,11 +4,22 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use letterbox_store::{Mailbox, NewMessage, HIERARCHY_DELIMITER};
+use std::collections::BTreeMap;
+
+use letterbox_store::{Mailbox, NewMessage, StoreError, HIERARCHY_DELIMITER};
 
 use super::conn::Conn;
 use super::{Flow, Session, State, User};
-use crate::proto::{push_astring, Command, StatusItem};
+use crate::proto::{push_mailbox, Command, ListReturn, ListSelect, StatusItem};
+
+/// A LIST command's arguments.
+struct ListArgs {
+    reference: String,
+    patterns: Vec<String>,
+    select: ListSelect,
+    ret: ListReturn,
+    extended: bool,
+}
 
 impl Session {
     pub(super) async fn authenticated(&mut self, conn: &mut Conn, tag: &str, user: &User, cmd: Command) -> Flow {
@@ -28,7 +39,22 @@ impl Session {
             Command::Rename { from, to } => store.rename_mailbox(user.id, &from, &to).await,
             Command::Subscribe(name) => store.set_subscribed(user.id, &name, true).await,
             Command::Unsubscribe(name) => store.set_subscribed(user.id, &name, false).await,
-            Command::List { reference, patterns } => return self.list(conn, tag, user, &reference, &patterns).await,
+            Command::List {
+                reference,
+                patterns,
+                select,
+                ret,
+                extended,
+            } => {
+                let args = ListArgs {
+                    reference,
+                    patterns,
+                    select,
+                    ret,
+                    extended,
+                };
+                return self.list(conn, tag, user, &args).await;
+            }
             Command::Lsub { reference, pattern } => return self.lsub(conn, tag, user, &reference, &pattern).await,
             Command::Namespace => {
                 // RFC 2342 §5: one personal namespace, no others.
@@ -53,47 +79,107 @@ impl Session {
         }
     }
 
-    /// RFC 9051 §6.3.9 LIST: `*` matches anything, `%` stops at the
-    /// delimiter; an empty pattern asks for the delimiter.
-    async fn list(&mut self, conn: &mut Conn, tag: &str, user: &User, reference: &str, patterns: &[String]) -> Flow {
-        if patterns.len() == 1 && patterns[0].is_empty() {
+    /// RFC 9051 §6.3.9 LIST with RFC 5258 LIST-EXTENDED and RFC 5819
+    /// LIST-STATUS: `*` matches anything, `%` stops at the delimiter; an
+    /// empty pattern asks for the delimiter.
+    async fn list(&mut self, conn: &mut Conn, tag: &str, user: &User, a: &ListArgs) -> Flow {
+        if a.patterns.len() == 1 && a.patterns[0].is_empty() && !a.extended {
             conn.untagged("LIST (\\Noselect) \"/\" \"\"");
             conn.tagged(tag, "OK", "LIST completed");
             return Flow::Continue;
         }
-        let boxes = match self.ctx.store.list_mailboxes(user.id).await {
-            Ok(b) => b,
+        let store = &self.ctx.store;
+        let want_subs = a.select.subscribed || a.ret.subscribed;
+        let (boxes, subs) = match tokio::try_join!(store.list_mailboxes(user.id), async {
+            if want_subs {
+                store.subscriptions(user.id).await
+            } else {
+                Ok(Vec::new())
+            }
+        }) {
+            Ok(x) => x,
             Err(e) => return self.store_error(conn, tag, &e),
         };
         let names: Vec<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
-        let mut out: Vec<(String, Vec<&str>)> = Vec::new();
-        for pattern in patterns {
-            let full = letterbox_store::normalize_mailbox(&format!("{reference}{pattern}"));
+        let by_name = |n: &str| boxes.iter().find(|b| b.name == n);
+        // Name → (the mailbox if it exists, CHILDINFO, parent-only `%` match).
+        let mut out: BTreeMap<String, (Option<&Mailbox>, bool, bool)> = BTreeMap::new();
+        for pattern in &a.patterns {
+            let full = letterbox_store::normalize_mailbox(&format!("{}{pattern}", a.reference));
+            if a.select.subscribed {
+                for s in &subs {
+                    if matches(&full, s) {
+                        out.entry(s.clone()).or_insert((by_name(s), false, false));
+                    }
+                }
+                if a.select.recursive_match {
+                    // RFC 5258 §3.5: parents of matching children get CHILDINFO.
+                    for s in &subs {
+                        for (i, _) in s.match_indices(HIERARCHY_DELIMITER) {
+                            let parent = &s[..i];
+                            if matches(&full, parent) {
+                                out.entry(parent.to_string())
+                                    .or_insert((by_name(parent), false, true))
+                                    .1 = true;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             for b in &boxes {
-                if matches(&full, &b.name) && !out.iter().any(|(n, _)| *n == b.name) {
-                    out.push((b.name.clone(), attributes(b, &names)));
+                if a.select.special_use && b.special_use.is_none() {
+                    continue;
+                }
+                if matches(&full, &b.name) {
+                    out.entry(b.name.clone()).or_insert((Some(b), false, false));
                 }
             }
             // RFC 3501 §6.3.8: a trailing `%` also returns the levels above
-            // existing mailboxes, as \Noselect when they do not exist.
-            if full.ends_with('%') {
+            // existing mailboxes, which do not exist themselves.
+            if full.ends_with('%') && !a.select.special_use {
                 for name in &names {
                     for (i, _) in name.match_indices(HIERARCHY_DELIMITER) {
                         let parent = &name[..i];
-                        if !names.contains(&parent) && matches(&full, parent) && !out.iter().any(|(n, _)| n == parent) {
-                            let none = if self.rev2 { "\\NonExistent" } else { "\\Noselect" };
-                            out.push((parent.to_string(), vec![none, "\\HasChildren"]));
+                        if !names.contains(&parent) && matches(&full, parent) {
+                            out.entry(parent.to_string()).or_insert((None, false, true));
                         }
                     }
                 }
             }
         }
-        out.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
-        for (name, attrs) in out {
+        let mut entries: Vec<_> = out.into_iter().collect();
+        entries.sort_by(|x, y| (x.0 != "INBOX", &x.0).cmp(&(y.0 != "INBOX", &y.0)));
+        let nonexistent = if self.rev2 || a.extended {
+            "\\NonExistent"
+        } else {
+            "\\Noselect"
+        };
+        for (name, (mailbox, childinfo, parent_only)) in entries {
+            let mut attrs: Vec<&str> = match mailbox {
+                Some(b) => attributes(b, &names),
+                None if parent_only && names.iter().any(|n| n.starts_with(&format!("{name}/"))) => {
+                    vec![nonexistent, "\\HasChildren"]
+                }
+                None => vec![nonexistent],
+            };
+            if want_subs && subs.contains(&name) {
+                attrs.push("\\Subscribed");
+            }
             let mut line = format!("* LIST ({}) \"/\" ", attrs.join(" ")).into_bytes();
-            push_astring(&mut line, &name);
+            push_mailbox(&mut line, &self.wire_name(&name));
+            if childinfo {
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             line.extend_from_slice(b"\r\n");
             conn.out.extend_from_slice(&line);
+            if let (Some(items), Some(b)) = (&a.ret.status, mailbox) {
+                // RFC 5819 §2: STATUS right after the mailbox's LIST.
+                match self.status_line(b, items).await {
+                    Ok(l) => conn.out.extend_from_slice(&l),
+                    Err(e) => return self.store_error(conn, tag, &e),
+                }
+            }
         }
         conn.tagged(tag, "OK", "LIST completed");
         Flow::Continue
@@ -117,7 +203,7 @@ impl Session {
                 "\\Noselect"
             };
             let mut line = format!("* LSUB ({attr}) \"/\" ").into_bytes();
-            push_astring(&mut line, &name);
+            push_mailbox(&mut line, &self.wire_name(&name));
             line.extend_from_slice(b"\r\n");
             conn.out.extend_from_slice(&line);
         }
@@ -127,8 +213,7 @@ impl Session {
 
     /// RFC 9051 §6.3.11 STATUS.
     async fn status(&mut self, conn: &mut Conn, tag: &str, user: &User, name: &str, items: &[StatusItem]) -> Flow {
-        let store = &self.ctx.store;
-        let mailbox = match store.mailbox(user.id, name).await {
+        let mailbox = match self.ctx.store.mailbox(user.id, name).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 conn.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
@@ -136,11 +221,19 @@ impl Session {
             }
             Err(e) => return self.store_error(conn, tag, &e),
         };
+        match self.status_line(&mailbox, items).await {
+            Ok(line) => conn.out.extend_from_slice(&line),
+            Err(e) => return self.store_error(conn, tag, &e),
+        }
+        conn.tagged(tag, "OK", "STATUS completed");
+        Flow::Continue
+    }
+
+    /// The `* STATUS` response for one mailbox.
+    async fn status_line(&self, mailbox: &Mailbox, items: &[StatusItem]) -> Result<Vec<u8>, StoreError> {
         let deleted = if items.contains(&StatusItem::Deleted) {
-            match store.messages(mailbox.id).await {
-                Ok(msgs) => msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted")).count(),
-                Err(e) => return self.store_error(conn, tag, &e),
-            }
+            let msgs = self.ctx.store.messages(mailbox.id).await?;
+            msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted")).count()
         } else {
             0
         };
@@ -153,15 +246,19 @@ impl Session {
                 StatusItem::Unseen => format!("UNSEEN {}", mailbox.unseen),
                 StatusItem::Deleted => format!("DELETED {deleted}"),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
-                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::Recent => {
+                    let msgs = self.ctx.store.messages(mailbox.id).await?;
+                    format!(
+                        "RECENT {}",
+                        msgs.iter().filter(|m| m.uid >= mailbox.first_recent_uid).count()
+                    )
+                }
             });
         }
         let mut line = b"* STATUS ".to_vec();
-        push_astring(&mut line, &mailbox.name);
+        push_mailbox(&mut line, &self.wire_name(&mailbox.name));
         line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-        conn.out.extend_from_slice(&line);
-        conn.tagged(tag, "OK", "STATUS completed");
-        Flow::Continue
+        Ok(line)
     }
 
     /// RFC 9051 §6.3.12 APPEND with RFC 4315 APPENDUID.
@@ -223,7 +320,7 @@ impl Session {
 }
 
 /// LIST attributes: special use and CHILDREN (RFC 6154, RFC 3348).
-fn attributes<'a>(b: &'a Mailbox, names: &[&str]) -> Vec<&'a str> {
+pub(super) fn attributes<'a>(b: &'a Mailbox, names: &[&str]) -> Vec<&'a str> {
     let prefix = format!("{}{HIERARCHY_DELIMITER}", b.name);
     let children = names.iter().any(|n| n.starts_with(&prefix));
     let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];

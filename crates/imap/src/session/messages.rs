@@ -29,7 +29,20 @@ impl Session {
                 is_move,
             } => self.copy(conn, tag, uid, &set, &mailbox, is_move).await,
             Command::Idle => self.idle(conn, tag).await,
-            Command::Search { uid, charset, key } => self.search(conn, tag, uid, charset.as_deref(), &key).await,
+            // RFC 3501 §6.4.1: a checkpoint; our writes are durable when
+            // acknowledged, so it only reports pending changes like NOOP.
+            Command::Check => {
+                if let State::Selected(_, sel) = &mut self.state {
+                    if let Err(e) = sel.sync(&self.ctx, conn, true).await {
+                        return self.store_error(conn, tag, &e);
+                    }
+                }
+                conn.tagged(tag, "OK", "CHECK completed");
+                Flow::Continue
+            }
+            Command::Search { uid, ret, charset, key } => {
+                self.search(conn, tag, uid, ret, charset.as_deref(), &key).await
+            }
             other => self.bad(conn, tag, &format!("{} is not supported", other.name())),
         }
     }
@@ -84,7 +97,7 @@ impl Session {
                     line.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
                 }
                 line.extend_from_slice(b"FLAGS ");
-                push_flags(&mut line, &m.flags);
+                push_flags(&mut line, &sel.shown_flags(m));
                 line.extend_from_slice(b")\r\n");
                 conn.out.extend_from_slice(&line);
             }

@@ -127,6 +127,17 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
 impl Session {
     async fn dispatch(&mut self, conn: &mut Conn, tag: &str, cmd: Command) -> Flow {
         debug!(command = cmd.name(), "command");
+        let mut cmd = cmd;
+        if !self.rev2 {
+            if let Err(name) = decode_mailbox_names(&mut cmd) {
+                conn.tagged(
+                    tag,
+                    "NO",
+                    &format!("[CANNOT] mailbox name {name:?} is not valid modified UTF-7"),
+                );
+                return Flow::Continue;
+            }
+        }
         match cmd {
             Command::Capability => self.capability(conn, tag),
             Command::Noop => self.noop(conn, tag).await,
@@ -157,6 +168,7 @@ impl Session {
                 self.authenticated(conn, tag, &user, cmd).await
             }
             Command::Idle
+            | Command::Check
             | Command::Search { .. }
             | Command::Close
             | Command::Unselect
@@ -164,9 +176,10 @@ impl Session {
             | Command::Fetch { .. }
             | Command::Store { .. }
             | Command::Copy { .. } => {
-                if !matches!(self.state, State::Selected(..)) {
+                let State::Selected(_, sel) = &self.state else {
                     return self.bad(conn, tag, &format!("{} needs a selected mailbox", cmd.name()));
-                }
+                };
+                sel.expand_saved(&mut cmd);
                 self.selected(conn, tag, cmd).await
             }
         }
@@ -174,7 +187,7 @@ impl Session {
 
     /// RFC 9051 §7.2.2 capability list for the current state.
     fn capabilities(&self, conn: &Conn) -> String {
-        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
+        let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
         match self.state {
             State::NotAuthenticated => {
                 if !conn.is_tls() {
@@ -196,9 +209,25 @@ impl Session {
                 "UIDPLUS",
                 "MOVE",
                 "IDLE",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+                "ESEARCH",
+                "SEARCHRES",
+                "STATUS=SIZE",
+                "BINARY",
             ]),
         }
         caps.join(" ")
+    }
+
+    /// A mailbox name as this client reads it: UTF-8 for IMAP4rev2,
+    /// modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3).
+    fn wire_name(&self, name: &str) -> String {
+        if self.rev2 {
+            name.to_string()
+        } else {
+            crate::proto::mutf7::encode(name)
+        }
     }
 
     /// Passwords may travel on this connection (RFC 9051 §11.1).
@@ -232,5 +261,37 @@ impl Session {
         };
         conn.tagged(tag, "NO", &format!("[{code}] {e}"));
         Flow::Continue
+    }
+}
+
+/// IMAP4rev1 clients send mailbox names in modified UTF-7 (RFC 3501
+/// §5.1.3); decode them to the UTF-8 the store keeps. `Err` names the bad one.
+fn decode_mailbox_names(cmd: &mut Command) -> Result<(), String> {
+    let fix = |name: &mut String| -> Result<(), String> {
+        if name.is_ascii() && !name.contains('&') {
+            return Ok(());
+        }
+        let decoded = crate::proto::mutf7::decode(name).ok_or_else(|| name.clone())?;
+        *name = letterbox_store::normalize_mailbox(&decoded);
+        Ok(())
+    };
+    match cmd {
+        Command::Select { mailbox, .. }
+        | Command::Create { mailbox, .. }
+        | Command::Status { mailbox, .. }
+        | Command::Append { mailbox, .. }
+        | Command::Copy { mailbox, .. }
+        | Command::Delete(mailbox)
+        | Command::Subscribe(mailbox)
+        | Command::Unsubscribe(mailbox) => fix(mailbox),
+        Command::Rename { from, to } => fix(from).and_then(|_| fix(to)),
+        Command::List {
+            reference, patterns, ..
+        } => {
+            fix(reference)?;
+            patterns.iter_mut().try_for_each(fix)
+        }
+        Command::Lsub { reference, pattern } => fix(reference).and_then(|_| fix(pattern)),
+        _ => Ok(()),
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::conn::Conn;
 use super::{Flow, Session, State};
-use crate::proto::SearchKey;
+use crate::proto::{SearchKey, SearchReturn, SeqSet};
 
 const DAY: i64 = 86_400;
 
@@ -71,6 +71,8 @@ fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
 
 struct Msg<'a> {
     meta: &'a MessageMeta,
+    /// \Recent to this session.
+    recent: bool,
     seq: u32,
     max_seq: u32,
     max_uid: u32,
@@ -91,9 +93,9 @@ fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
         All => true,
         Flag(f) => has(f),
         NoFlag(f) => !has(f),
-        // \Recent is not tracked: no message is recent to this session.
-        New | Recent => false,
-        Old => true,
+        New => m.recent && !m.meta.flags.iter().any(|f| f == "\\Seen"),
+        Recent => m.recent,
+        Old => !m.recent,
         Bcc(s) => info(|i| &i.bcc, s),
         Cc(s) => info(|i| &i.cc, s),
         From(s) => info(|i| &i.from, s),
@@ -147,15 +149,27 @@ impl Session {
         conn: &mut Conn,
         tag: &str,
         uid: bool,
+        ret: Option<SearchReturn>,
         charset: Option<&str>,
         key: &SearchKey,
     ) -> Flow {
         if let Some(cs) = charset {
             if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
+                if let (Some(r), State::Selected(_, sel)) = (ret, &mut self.state) {
+                    // RFC 5182 §2.1: a failed SAVE search empties the result.
+                    if r.save {
+                        sel.saved.clear();
+                    }
+                }
                 conn.tagged(tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
                 return Flow::Continue;
             }
         }
+        // RFC 9051 §6.4.4: IMAP4rev2 clients always get ESEARCH.
+        let ret = ret.or(self.rev2.then_some(SearchReturn {
+            all: true,
+            ..Default::default()
+        }));
         let store = self.ctx.store.clone();
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
@@ -177,6 +191,7 @@ impl Session {
             };
             let m = Msg {
                 meta,
+                recent: sel.recent.contains(&meta.uid),
                 seq: i as u32 + 1,
                 max_seq,
                 max_uid,
@@ -184,15 +199,41 @@ impl Session {
                 raw,
             };
             if eval(key, &m) {
-                hits.push(if uid { meta.uid } else { i as u32 + 1 });
+                hits.push((i as u32 + 1, meta.uid));
             }
         }
-        let mut line = String::from("SEARCH");
-        for h in hits {
-            line.push(' ');
-            line.push_str(&h.to_string());
+        let numbers: Vec<u32> = hits.iter().map(|&(seq, u)| if uid { u } else { seq }).collect();
+        match ret {
+            None => {
+                let mut line = String::from("SEARCH");
+                for h in numbers {
+                    line.push(' ');
+                    line.push_str(&h.to_string());
+                }
+                conn.untagged(&line);
+            }
+            Some(r) => {
+                if r.save {
+                    // RFC 5182 §2.1: with only MIN and/or MAX, only those are saved.
+                    sel.saved = if (r.min || r.max) && !(r.all || r.count) {
+                        let mut v = Vec::new();
+                        if r.min {
+                            v.extend(hits.first().map(|h| h.1));
+                        }
+                        if r.max {
+                            v.extend(hits.last().map(|h| h.1));
+                        }
+                        v
+                    } else {
+                        hits.iter().map(|h| h.1).collect()
+                    };
+                }
+                // RFC 5182 §2.4: SAVE alone gets no ESEARCH response.
+                if r.min || r.max || r.all || r.count {
+                    conn.untagged(&esearch(tag, uid, &r, &numbers));
+                }
+            }
         }
-        conn.untagged(&line);
         conn.tagged(
             tag,
             "OK",
@@ -206,9 +247,54 @@ impl Session {
     }
 }
 
+/// RFC 4731 §3.1 / RFC 9051 §7.3.4 `ESEARCH` response; `numbers` ascending.
+fn esearch(tag: &str, uid: bool, r: &SearchReturn, numbers: &[u32]) -> String {
+    let mut line = format!("ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
+    }
+    if let (true, Some(min)) = (r.min, numbers.first()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (r.max, numbers.last()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if r.all && !numbers.is_empty() {
+        line.push_str(&format!(" ALL {}", SeqSet::from_numbers(numbers).to_text()));
+    }
+    if r.count {
+        line.push_str(&format!(" COUNT {}", numbers.len()));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn esearch_responses() {
+        let all = SearchReturn {
+            all: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            esearch("a1", true, &all, &[1, 2, 3, 7]),
+            "ESEARCH (TAG \"a1\") UID ALL 1:3,7"
+        );
+        assert_eq!(esearch("a1", false, &all, &[]), "ESEARCH (TAG \"a1\")");
+        let mmc = SearchReturn {
+            min: true,
+            max: true,
+            count: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            esearch("t", false, &mmc, &[4, 9]),
+            "ESEARCH (TAG \"t\") MIN 4 MAX 9 COUNT 2"
+        );
+        assert_eq!(esearch("t", false, &mmc, &[]), "ESEARCH (TAG \"t\") COUNT 0");
+    }
 
     #[test]
     fn header_field_matching_unfolds_and_ignores_case() {

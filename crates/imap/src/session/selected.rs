@@ -15,7 +15,7 @@ use letterbox_store::{Mailbox, MessageMeta, Result as StoreResult};
 
 use super::conn::Conn;
 use super::{Flow, Session, State, User};
-use crate::proto::{push_flags, SeqSet};
+use crate::proto::{push_flags, Command, SearchKey, SeqSet};
 use crate::ImapCtx;
 
 /// System flags, the FLAGS list of every mailbox (RFC 9051 §2.3.2).
@@ -30,9 +30,29 @@ pub struct Selected {
     pub gone: BTreeSet<u32>,
     /// The store modseq our view reflects.
     pub modseq: u64,
+    /// RFC 5182 saved search result, as UIDs.
+    pub saved: Vec<u32>,
+    /// RFC 3501 §2.3.2: UIDs this session holds \Recent for.
+    pub recent: BTreeSet<u32>,
+    /// Show \Recent (IMAP4rev1 only; RFC 9051 dropped it).
+    pub show_recent: bool,
 }
 
 impl Selected {
+    /// A message's flags as this client sees them (with \Recent for rev1).
+    pub fn shown_flags(&self, m: &MessageMeta) -> Vec<String> {
+        let mut flags = m.flags.clone();
+        if self.show_recent && self.recent.contains(&m.uid) {
+            flags.push("\\Recent".into());
+        }
+        flags
+    }
+
+    /// How many present messages are \Recent to this session.
+    pub fn recent_count(&self) -> usize {
+        self.msgs.iter().filter(|m| self.recent.contains(&m.uid)).count()
+    }
+
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
         self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
     }
@@ -41,6 +61,10 @@ impl Selected {
     /// the mailbox are an error (RFC 9051 §9 `seq-number`); UIDs that do not
     /// exist are ignored.
     pub fn resolve(&self, set: &SeqSet, uid: bool) -> Result<Vec<usize>, String> {
+        if set.0.is_empty() {
+            // An empty `$` (RFC 5182 §2.1): nothing to do, not an error.
+            return Ok(Vec::new());
+        }
         if uid {
             let star = self.msgs.last().map_or(0, |m| m.uid);
             return Ok((0..self.msgs.len())
@@ -61,6 +85,52 @@ impl Selected {
             .collect())
     }
 
+    /// RFC 5182: the saved result as a set of UIDs, or of the sequence
+    /// numbers of the saved messages still present.
+    pub fn saved_set(&self, as_uids: bool) -> SeqSet {
+        if as_uids {
+            return SeqSet::from_numbers(&self.saved);
+        }
+        let seqs: Vec<u32> = self
+            .saved
+            .iter()
+            .filter_map(|u| self.index_of_uid(*u))
+            .map(|i| i as u32 + 1)
+            .collect();
+        SeqSet::from_numbers(&seqs)
+    }
+
+    /// Replace every `$` in a selected-state command by the saved result.
+    pub fn expand_saved(&self, cmd: &mut Command) {
+        let fix = |set: &mut SeqSet, uid: bool| {
+            if set.is_saved() {
+                *set = self.saved_set(uid);
+            }
+        };
+        match cmd {
+            Command::Fetch { uid, set, .. } | Command::Store { uid, set, .. } | Command::Copy { uid, set, .. } => {
+                fix(set, *uid)
+            }
+            Command::Expunge { uids: Some(set) } => fix(set, true),
+            Command::Search { key, .. } => self.expand_in_key(key),
+            _ => {}
+        }
+    }
+
+    fn expand_in_key(&self, key: &mut SearchKey) {
+        match key {
+            SearchKey::Uid(set) if set.is_saved() => *set = self.saved_set(true),
+            SearchKey::Seq(set) if set.is_saved() => *set = self.saved_set(false),
+            SearchKey::Not(k) => self.expand_in_key(k),
+            SearchKey::Or(a, b) => {
+                self.expand_in_key(a);
+                self.expand_in_key(b);
+            }
+            SearchKey::And(ks) => ks.iter_mut().for_each(|k| self.expand_in_key(k)),
+            _ => {}
+        }
+    }
+
     /// Report changes made elsewhere (RFC 9051 §7.5.1). Expunges are sent
     /// only when `allow_expunge`.
     pub async fn sync(&mut self, ctx: &ImapCtx, conn: &mut Conn, allow_expunge: bool) -> StoreResult<()> {
@@ -78,7 +148,7 @@ impl Selected {
                     self.msgs[i] = m;
                     if report {
                         let mut line = format!("{} FETCH (UID {} FLAGS ", i + 1, self.msgs[i].uid).into_bytes();
-                        push_flags(&mut line, &self.msgs[i].flags);
+                        push_flags(&mut line, &self.shown_flags(&self.msgs[i]));
                         line.push(b')');
                         conn.untagged(&String::from_utf8_lossy(&line));
                     }
@@ -91,6 +161,16 @@ impl Selected {
         }
         if self.msgs.len() != before {
             conn.untagged(&format!("{} EXISTS", self.msgs.len()));
+            if !self.read_only {
+                // The first session to see new mail owns its \Recent.
+                let up_to = self.msgs.last().map_or(0, |m| m.uid.saturating_add(1));
+                let from = ctx.store.claim_recent(self.mailbox.id, up_to).await?;
+                self.recent
+                    .extend(self.msgs[before..].iter().map(|m| m.uid).filter(|u| *u >= from));
+            }
+            if self.show_recent {
+                conn.untagged(&format!("{} RECENT", self.recent_count()));
+            }
         }
         if allow_expunge {
             self.flush_expunges(conn);
@@ -156,20 +236,51 @@ impl Session {
             }
             Err(e) => return self.store_error(conn, tag, &e),
         };
+        // SELECT claims \Recent for what no session has seen; EXAMINE only looks.
+        let first_recent = if read_only {
+            mailbox.first_recent_uid
+        } else {
+            let up_to = msgs.last().map_or(0, |m| m.uid.saturating_add(1));
+            match store.claim_recent(mailbox.id, up_to).await {
+                Ok(from) => from,
+                Err(e) => return self.store_error(conn, tag, &e),
+            }
+        };
+        let recent = msgs.iter().map(|m| m.uid).filter(|u| *u >= first_recent).collect();
+        let list_attrs = if self.rev2 {
+            // RFC 9051 §6.3.2 requires a LIST response for the mailbox.
+            match store.list_mailboxes(user.id).await {
+                Ok(all) => {
+                    let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
+                    Some(super::mailboxes::attributes(&mailbox, &names).join(" "))
+                }
+                Err(e) => return self.store_error(conn, tag, &e),
+            }
+        } else {
+            None
+        };
         let sel = Selected {
             modseq: mailbox.highest_modseq,
             mailbox,
             read_only,
             msgs,
             gone: BTreeSet::new(),
+            saved: Vec::new(),
+            recent,
+            show_recent: !self.rev2,
         };
         let mut flags = b"FLAGS ".to_vec();
         push_flags(&mut flags, &sel.all_flags());
         conn.untagged(&String::from_utf8_lossy(&flags));
         conn.untagged(&format!("{} EXISTS", sel.msgs.len()));
+        if let Some(attrs) = list_attrs {
+            let mut line = format!("* LIST ({attrs}) \"/\" ").into_bytes();
+            crate::proto::push_mailbox(&mut line, &sel.mailbox.name);
+            line.extend_from_slice(b"\r\n");
+            conn.out.extend_from_slice(&line);
+        }
         if !self.rev2 {
-            // No \Recent tracking in the store yet: nothing is recent.
-            conn.untagged("0 RECENT");
+            conn.untagged(&format!("{} RECENT", sel.recent_count()));
             if let Some(i) = sel.msgs.iter().position(|m| !m.flags.iter().any(|f| f == "\\Seen")) {
                 conn.untagged(&format!("OK [UNSEEN {}] first unseen", i + 1));
             }

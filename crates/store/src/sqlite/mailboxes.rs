@@ -17,7 +17,8 @@ const COLUMNS: &str = "m.id, m.account_id, m.name, m.uid_validity, m.uid_next, m
     EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name),
     (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id),
     (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id AND instr(' ' || x.flags || ' ', ' \\Seen ') = 0),
-    (SELECT COALESCE(SUM(size), 0) FROM messages x WHERE x.mailbox_id = m.id)";
+    (SELECT COALESCE(SUM(size), 0) FROM messages x WHERE x.mailbox_id = m.id),
+    m.recent_uid";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     let special: Option<String> = r.get(6)?;
@@ -33,7 +34,26 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
         messages: r.get::<_, i64>(8)? as u32,
         unseen: r.get::<_, i64>(9)? as u32,
         size: r.get::<_, i64>(10)? as u64,
+        first_recent_uid: r.get::<_, i64>(11)? as u32,
     })
+}
+
+/// Raise the mailbox's \Recent mark to `up_to`; returns the mark before,
+/// so the caller owns \Recent for UIDs in `[before, up_to)`.
+pub(super) fn claim_recent(conn: &Connection, mailbox: MailboxId, up_to: u32) -> Result<u32> {
+    let before: i64 = conn
+        .query_row("SELECT recent_uid FROM mailboxes WHERE id = ?1", [mailbox], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+    if i64::from(up_to) > before {
+        conn.execute(
+            "UPDATE mailboxes SET recent_uid = ?2 WHERE id = ?1",
+            params![mailbox, i64::from(up_to)],
+        )?;
+    }
+    Ok(before as u32)
 }
 
 pub(super) fn list(conn: &Connection, account: AccountId) -> Result<Vec<Mailbox>> {

@@ -383,6 +383,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_recent(&self, mailbox: MailboxId, up_to: u32) -> Result<u32> {
+        self.engine
+            .write(move |c| Ok((mailboxes::claim_recent(c, mailbox, up_to)?, vec![])))
+            .await
+    }
+
     async fn enqueue(&self, message: OutboundMessage) -> Result<i64> {
         self.engine
             .write(move |c| {

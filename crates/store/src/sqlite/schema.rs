@@ -105,6 +105,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue_recipients ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX queue_due ON queue(next_attempt);
     "#,
+    // 4: IMAP \Recent (RFC 3501 §2.3.2): UIDs at or above this mark have
+    // not been seen by any session that selected the mailbox.
+    r#"
+    ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.
