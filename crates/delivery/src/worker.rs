@@ -141,7 +141,7 @@ impl Worker {
                 _ = self.wake.notified() => {}
                 ev = events.recv() => match ev {
                     // Mailbox changes are not our business.
-                    Ok(e) if e.kind != ChangeKind::Queued => claim = false,
+                    Ok(e) if !matches!(e.kind, ChangeKind::Queued | ChangeKind::External) => claim = false,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     _ => {}
                 },

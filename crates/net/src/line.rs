@@ -80,9 +80,14 @@ pub struct LineReader<R> {
     /// Unconsumed data is `buf[pos..]`.
     buf: Vec<u8>,
     pos: usize,
-    /// Reads land here first so a cancelled read never leaves garbage in `buf`.
-    scratch: Box<[u8]>,
+    /// Bytes the next read may take. Starts small and doubles while reads
+    /// fill it, so an idle connection holds a few hundred bytes, not a full
+    /// chunk (what lets a server keep tens of thousands of IDLE clients).
+    next_read: usize,
 }
+
+/// First read size of an empty buffer.
+const MIN_READ: usize = 512;
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(inner: R) -> Self {
@@ -90,7 +95,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             inner,
             buf: Vec::new(),
             pos: 0,
-            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            next_read: MIN_READ,
         }
     }
 
@@ -161,12 +166,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self.compact();
         let mut remaining = n - from_buf;
         while remaining > 0 {
-            let want = remaining.min(self.scratch.len());
-            let got = self.inner.read(&mut self.scratch[..want]).await?;
+            // Straight into `out`; read_buf is cancel-safe (bytes land only when read).
+            out.reserve(remaining.min(READ_CHUNK * 8));
+            let got = (&mut self.inner).take(remaining as u64).read_buf(out).await?;
             if got == 0 {
                 return Err(LineError::Eof);
             }
-            out.extend_from_slice(&self.scratch[..got]);
             remaining -= got;
         }
         Ok(())
@@ -197,9 +202,16 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 
     /// One read from the stream into the buffer; returns bytes read (0 = EOF).
+    /// `read_buf` is cancel-safe: bytes are appended only by a completed read.
     async fn fill(&mut self) -> io::Result<usize> {
-        let got = self.inner.read(&mut self.scratch).await?;
-        self.buf.extend_from_slice(&self.scratch[..got]);
+        let want = self.next_read;
+        self.buf.reserve(want);
+        let got = (&mut self.inner).take(want as u64).read_buf(&mut self.buf).await?;
+        self.next_read = if got == want {
+            (want * 2).min(READ_CHUNK * 8)
+        } else {
+            (want / 2).max(MIN_READ)
+        };
         Ok(got)
     }
 
@@ -207,7 +219,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// without shifting data on every line.
     fn compact(&mut self) {
         if self.pos == self.buf.len() {
-            self.buf.clear();
+            // Give a large buffer back once drained: idle connections stay small.
+            if self.buf.capacity() > READ_CHUNK {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
             self.pos = 0;
         } else if self.pos >= READ_CHUNK {
             self.buf.drain(..self.pos);

@@ -291,6 +291,9 @@ pub enum ChangeKind {
     AccountRemoved,
     /// A message was added to the outbound queue (account id 0).
     Queued,
+    /// Another process changed the database (account id 0): anything may
+    /// have changed, so watchers look again.
+    External,
 }
 
 /// One recipient of an outbound message.

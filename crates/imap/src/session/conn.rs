@@ -90,7 +90,12 @@ impl Conn {
         };
         match tokio::time::timeout(self.idle_timeout, write).await {
             Ok(Ok(())) => {
-                self.out.clear();
+                // A big FETCH must not leave its buffer behind on an idle connection.
+                if self.out.capacity() > 64 * 1024 {
+                    self.out = Vec::new();
+                } else {
+                    self.out.clear();
+                }
                 Ok(())
             }
             Ok(Err(e)) => {

@@ -1,20 +1,17 @@
 //! IDLE, RFC 2177 / RFC 9051 §6.3.13: push mailbox changes until `DONE`.
 //!
-//! Changes committed in this process arrive on the store's broadcast; those
-//! made by other processes (the CLI) or, later, other nodes are found by
-//! polling `Store::changes` every [`POLL`], so a client hears of any change
-//! within about a second either way.
+//! Changes committed in this process arrive on the store's broadcast, and
+//! so does the store's notice that another process (the CLI) wrote, so an
+//! idling session does no work at all until something may have changed:
+//! that is what lets one server hold tens of thousands of IDLE connections.
 
-use std::time::Duration;
-
+use letterbox_store::ChangeKind;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::conn::Conn;
 use super::{Flow, Session, State};
 
-/// How often the store is polled while idling.
-const POLL: Duration = Duration::from_secs(1);
 /// Longest line accepted while idling (`DONE`).
 const MAX_IDLE_LINE: usize = 1024;
 
@@ -53,17 +50,14 @@ impl Session {
                     };
                 }
                 ev = events.recv() => match ev {
-                    Ok(e) => changed = e.account_id == account
-                        && e.mailbox_id.is_none_or(|m| m == sel.mailbox.id),
+                    Ok(e) => changed = e.kind == ChangeKind::External
+                        || (e.account_id == account && e.mailbox_id.is_none_or(|m| m == sel.mailbox.id)),
                     Err(RecvError::Lagged(_)) => changed = true,
                     Err(RecvError::Closed) => {}
                 },
-                () = tokio::time::sleep(POLL) => {
-                    if Instant::now() >= deadline {
-                        conn.untagged("BYE autologout; idle for too long");
-                        return Flow::Close;
-                    }
-                    changed = true;
+                () = tokio::time::sleep_until(deadline) => {
+                    conn.untagged("BYE autologout; idle for too long");
+                    return Flow::Close;
                 }
             }
             if changed {

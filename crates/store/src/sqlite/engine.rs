@@ -54,11 +54,12 @@ impl Engine {
         }
         super::schema::migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let (events, _) = broadcast::channel(4096);
+        let writer_events = events.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, writer_events))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
-        let (events, _) = broadcast::channel(4096);
         Ok(Arc::new(Engine {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
@@ -159,10 +160,47 @@ impl Drop for Engine {
     }
 }
 
+/// How often the writer looks for commits made by other processes.
+const EXTERNAL_CHECK: Duration = Duration::from_millis(500);
+
+/// Announce commits by other processes (the CLI, another server on the same
+/// file). `PRAGMA data_version` on the writer's own connection changes only
+/// when another connection committed, and this process writes through no
+/// other connection, so every change of it is an outside write.
+fn check_external(conn: &Connection, last: &mut Option<i64>, events: &broadcast::Sender<ChangeEvent>) {
+    let Ok(v) = conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)) else {
+        return;
+    };
+    if last.is_some_and(|l| l != v) {
+        let _ = events.send(ChangeEvent {
+            account_id: 0,
+            mailbox_id: None,
+            kind: crate::ChangeKind::External,
+        });
+    }
+    *last = Some(v);
+}
+
 /// Group commit: take every job waiting (up to [`MAX_BATCH`]), run each in
 /// its own savepoint, commit once, then complete them all.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, events: broadcast::Sender<ChangeEvent>) {
+    let mut version = None;
+    let mut checked = std::time::Instant::now();
+    check_external(&conn, &mut version, &events);
+    loop {
+        let first = match rx.recv_timeout(EXTERNAL_CHECK) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                check_external(&conn, &mut version, &events);
+                checked = std::time::Instant::now();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if checked.elapsed() >= EXTERNAL_CHECK {
+            check_external(&conn, &mut version, &events);
+            checked = std::time::Instant::now();
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
