@@ -115,6 +115,11 @@ struct Inner {
     /// Bumped whenever an attempt in flight resolves, waking the attempts
     /// waiting for it.
     resolved: tokio::sync::watch::Sender<u64>,
+    /// Password checks running at once. Argon2id allocates its memory cost
+    /// (19 MiB by default) per check, so without a cap a burst of logins
+    /// costs gigabytes and hundreds of blocking threads; with one per core,
+    /// a burst just queues, finishing no later than it would have anyway.
+    verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 struct Failures {
@@ -192,6 +197,9 @@ impl Authenticator {
                     pending_account: HashMap::new(),
                 }),
                 resolved: tokio::sync::watch::channel(0).0,
+                verify_slots: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )),
             }),
         }
     }
@@ -241,8 +249,16 @@ impl Authenticator {
             None => (None, inner.dummy_hash.clone()),
         };
         let password = password.to_owned();
+        let Ok(slot) = inner.verify_slots.clone().acquire_owned().await else {
+            reservation.resolve(Outcome::Neutral);
+            return Err(AuthError::Temporary("password verification unavailable".into()));
+        };
         // Argon2 takes tens of milliseconds of CPU: keep it off the runtime.
-        let verified = tokio::task::spawn_blocking(move || verify_password(&phc, &password)).await;
+        let verified = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            verify_password(&phc, &password)
+        })
+        .await;
         let verified = match verified {
             Ok(verified) => verified,
             Err(e) => {
