@@ -120,6 +120,59 @@ struct Inner {
     /// costs gigabytes and hundreds of blocking threads; with one per core,
     /// a burst just queues, finishing no later than it would have anyway.
     verify_slots: Arc<tokio::sync::Semaphore>,
+    cache: VerifiedCache,
+}
+
+/// Most addresses remembered by [`VerifiedCache`].
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
+/// How long a verified password is remembered.
+const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Recently verified logins, as keyed digests of (address, stored hash,
+/// password) under a random per-process key: nothing in it can be used to
+/// recover or test a password offline, a changed password or hash misses,
+/// and entries expire. Only successes are cached, so it never helps a guesser.
+struct VerifiedCache {
+    key: [u8; 32],
+    entries: Mutex<HashMap<String, ([u8; 32], Instant)>>,
+}
+
+impl VerifiedCache {
+    fn new() -> Self {
+        VerifiedCache {
+            key: rand::random(),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn digest(&self, address: &str, phc: &str, password: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.key);
+        for part in [address, phc, password] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    fn hit(&self, address: &str, digest: &[u8; 32]) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(address)
+            .is_some_and(|(d, at)| d == digest && at.elapsed() < VERIFIED_CACHE_TTL)
+    }
+
+    fn insert(&self, address: &str, digest: [u8; 32]) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= VERIFIED_CACHE_ENTRIES {
+            entries.retain(|_, (_, at)| at.elapsed() < VERIFIED_CACHE_TTL);
+            if entries.len() >= VERIFIED_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(address.to_string(), (digest, Instant::now()));
+    }
 }
 
 struct Failures {
@@ -200,6 +253,7 @@ impl Authenticator {
                 verify_slots: Arc::new(tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )),
+                cache: VerifiedCache::new(),
             }),
         }
     }
@@ -248,6 +302,16 @@ impl Authenticator {
             Some((id, phc)) => (Some(id), phc),
             None => (None, inner.dummy_hash.clone()),
         };
+        // A password verified recently against this very hash needs no
+        // second Argon2 run (clients reconnect all the time).
+        let cache_key = account_id.map(|_| inner.cache.digest(&address, &phc, password));
+        if let (Some(id), Some(key)) = (account_id, &cache_key) {
+            if inner.cache.hit(&address, key) {
+                reservation.resolve(Outcome::Success);
+                debug!(%peer, address, account_id = id, "login succeeded (cached)");
+                return Ok(Authenticated { account_id: id, address });
+            }
+        }
         let password = password.to_owned();
         let Ok(slot) = inner.verify_slots.clone().acquire_owned().await else {
             reservation.resolve(Outcome::Neutral);
@@ -270,6 +334,9 @@ impl Authenticator {
 
         match account_id {
             Some(account_id) if verified => {
+                if let Some(key) = cache_key {
+                    inner.cache.insert(&address, key);
+                }
                 reservation.resolve(Outcome::Success);
                 debug!(%peer, address, account_id, "login succeeded");
                 Ok(Authenticated { account_id, address })

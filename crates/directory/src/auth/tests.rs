@@ -5,7 +5,7 @@ use std::sync::Mutex as StdMutex;
 
 /// In-memory accounts; records every address it was asked about.
 struct Accounts {
-    hashes: HashMap<String, (i64, String)>,
+    hashes: StdMutex<HashMap<String, (i64, String)>>,
     asked: StdMutex<Vec<String>>,
 }
 
@@ -16,7 +16,16 @@ impl AccountLookup for Accounts {
         if address == "broken@example.org" {
             return Err(LookupError::backend("database is locked"));
         }
-        Ok(self.hashes.get(address).cloned())
+        Ok(self.hashes.lock().unwrap().get(address).cloned())
+    }
+}
+
+impl Accounts {
+    fn set(&self, address: &str, password: &str) {
+        let phc = hash_password_with(password, HashParams::MINIMAL).unwrap();
+        let mut h = self.hashes.lock().unwrap();
+        let id = h.get(address).map_or(99, |e| e.0);
+        h.insert(address.to_string(), (id, phc));
     }
 }
 
@@ -32,7 +41,7 @@ fn accounts() -> Arc<Accounts> {
     }
     hashes.insert("corrupt@example.org".into(), (4, "not a phc".into()));
     Arc::new(Accounts {
-        hashes,
+        hashes: StdMutex::new(hashes),
         asked: StdMutex::new(Vec::new()),
     })
 }
@@ -243,6 +252,25 @@ async fn many_parallel_correct_logins_all_succeed() {
         a.authenticate("tim@example.org", "right", IP_A).await,
         Err(AuthError::RateLimited)
     );
+}
+
+#[tokio::test]
+async fn cached_success_needs_the_same_password_and_hash() {
+    let (a, accounts) = auth(policy(100, 100));
+    a.authenticate("tim@example.org", "right", IP_A).await.unwrap();
+    // Served from the cache, and still only for the right password.
+    a.authenticate("tim@example.org", "right", IP_A).await.unwrap();
+    assert_eq!(
+        a.authenticate("tim@example.org", "wrong", IP_A).await,
+        Err(AuthError::InvalidCredentials)
+    );
+    // A new password hash (password change) makes the old password fail.
+    accounts.set("tim@example.org", "changed");
+    assert_eq!(
+        a.authenticate("tim@example.org", "right", IP_A).await,
+        Err(AuthError::InvalidCredentials)
+    );
+    a.authenticate("tim@example.org", "changed", IP_A).await.unwrap();
 }
 
 #[test]
