@@ -646,3 +646,22 @@ def test_check_is_a_checkpoint_in_selected_state_only(srv):
     srv.cli.deliver(USER, msg(2))
     lines = r.cmd("b", "CHECK")
     assert lines[-1] == b"b OK CHECK completed\r\n" and b"* 2 EXISTS\r\n" in lines
+
+
+def test_imap_config_autologout_and_error_limit(server_factory):
+    s = server_factory("[imap]\nidle_timeout_secs = 2\nmax_errors = 2\nmax_literal_size = 2048")
+    s.cli.add_user(USER, PW)
+    s.start()
+    r = login_raw(s)
+    r.sock.settimeout(10)
+    # Autologout after the configured idle time, with a BYE first.
+    line = r.line()
+    assert line.startswith(b"* BYE"), line
+    assert r.line() == b""
+    r = login_raw(s)
+    assert r.cmd("a", "FROB") == [b"a BAD unknown command FROB\r\n"]
+    assert r.cmd("b", "FROB") == [b"b BAD unknown command FROB\r\n"]
+    assert r.line() == b"* BYE too many invalid commands\r\n"
+    r = login_raw(s)
+    r.send(b"c APPEND INBOX {4096}\r\n")
+    assert r.line().startswith(b"c NO [TOOBIG]")

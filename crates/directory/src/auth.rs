@@ -309,7 +309,10 @@ impl Authenticator {
             if inner.cache.hit(&address, key) {
                 reservation.resolve(Outcome::Success);
                 debug!(%peer, address, account_id = id, "login succeeded (cached)");
-                return Ok(Authenticated { account_id: id, address });
+                return Ok(Authenticated {
+                    account_id: id,
+                    address,
+                });
             }
         }
         let password = password.to_owned();

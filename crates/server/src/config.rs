@@ -39,6 +39,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub pop3: Pop3Section,
     #[serde(default)]
+    pub imap: ImapSection,
+    #[serde(default)]
     pub delivery: DeliverySection,
     #[serde(default)]
     pub dkim: DkimSection,
@@ -52,6 +54,20 @@ pub struct Pop3Section {
     pub idle_timeout_secs: Option<u64>,
     /// Bad commands before disconnect (default 10).
     pub max_errors: Option<u32>,
+}
+
+/// `[imap]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSection {
+    /// Autologout, seconds (default 1800; RFC 9051 §5.4 asks for at least 30 minutes).
+    pub idle_timeout_secs: Option<u64>,
+    /// Bad commands before BYE (default 10).
+    pub max_errors: Option<u32>,
+    /// Largest APPEND literal, bytes (default 64 MiB).
+    pub max_literal_size: Option<u64>,
+    /// Longest command line between literals, bytes (default 65536).
+    pub max_line_length: Option<usize>,
 }
 
 /// `[smtp]`: limits of the SMTP server (MX and submission).
@@ -228,7 +244,6 @@ pub struct Config {
     pub hostname: String,
     pub data_dir: PathBuf,
     pub tls_files: Option<(PathBuf, PathBuf)>,
-    pub allow_plaintext_auth: bool,
     pub auth_failure_delay: Duration,
     pub max_failures_per_ip: u32,
     pub max_failures_per_account: u32,
@@ -245,6 +260,8 @@ pub struct Config {
     pub smtp: letterbox_smtp::SmtpConfig,
     /// POP3 server settings.
     pub pop3: letterbox_pop3::Pop3Config,
+    /// IMAP server settings.
+    pub imap: letterbox_imap::ImapConfig,
     /// Outbound queue settings.
     pub delivery: letterbox_delivery::DeliveryConfig,
     /// DKIM signing settings.
@@ -416,17 +433,43 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         },
         ..pop3_defaults
     };
+    let imap_defaults = letterbox_imap::ImapConfig::default();
+    let imap = letterbox_imap::ImapConfig {
+        hostname: hostname.clone(),
+        allow_plaintext_auth,
+        idle_timeout: match f.imap.idle_timeout_secs {
+            Some(0) => return Err(invalid("imap.idle_timeout_secs", "must be greater than 0")),
+            Some(n) => Duration::from_secs(n),
+            None => imap_defaults.idle_timeout,
+        },
+        max_errors: match f.imap.max_errors {
+            Some(0) => return Err(invalid("imap.max_errors", "must be greater than 0")),
+            Some(n) => n,
+            None => imap_defaults.max_errors,
+        },
+        max_literal: match f.imap.max_literal_size {
+            Some(n) if n < 1024 => return Err(invalid("imap.max_literal_size", "must be at least 1024")),
+            Some(n) => n,
+            None => imap_defaults.max_literal,
+        },
+        max_line: match f.imap.max_line_length {
+            Some(n) if n < 1024 => return Err(invalid("imap.max_line_length", "must be at least 1024")),
+            Some(n) => n,
+            None => imap_defaults.max_line,
+        },
+        ..imap_defaults
+    };
     let delivery = delivery::delivery_config(&f.delivery, &hostname)?;
     let dkim = delivery::dkim_settings(&f.dkim)?;
     Ok(Config {
         smtp,
         pop3,
+        imap,
         delivery,
         dkim,
         hostname,
         data_dir,
         tls_files,
-        allow_plaintext_auth,
         auth_failure_delay: Duration::from_millis(failure_delay_ms),
         max_failures_per_ip,
         max_failures_per_account,
@@ -508,7 +551,7 @@ mod tests {
         let imap = c.listeners.iter().find(|(s, _)| *s == Service::Imap).unwrap();
         assert_eq!(imap.1.port(), 143);
         assert_eq!(c.listeners.len(), Service::ALL.len());
-        assert!(!c.allow_plaintext_auth);
+        assert!(!c.imap.allow_plaintext_auth && !c.smtp.allow_plaintext_auth);
     }
 
     #[test]
@@ -522,7 +565,7 @@ mod tests {
         )
         .unwrap();
         assert!(c.listeners.iter().all(|(_, a)| a.ip().is_loopback() && a.port() > 1024));
-        assert!(c.allow_plaintext_auth);
+        assert!(c.imap.allow_plaintext_auth && c.pop3.allow_plaintext_auth);
     }
 
     #[test]

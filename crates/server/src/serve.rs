@@ -139,11 +139,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         store: store.clone(),
         auth: auth.clone(),
         tls: tls.clone(),
-        config: letterbox_imap::ImapConfig {
-            hostname: cfg.hostname.clone(),
-            allow_plaintext_auth: cfg.allow_plaintext_auth,
-            ..Default::default()
-        },
+        config: cfg.imap.clone(),
     });
     let ctx = ServerCtx { tls, pop3, smtp, imap };
     let shutdown = Shutdown::new(cfg.shutdown_grace);
