@@ -320,6 +320,18 @@ impl Authenticator {
             reservation.resolve(Outcome::Neutral);
             return Err(AuthError::Temporary("password verification unavailable".into()));
         };
+        // A login queued behind the same user's may find it verified by now.
+        if let (Some(id), Some(key)) = (account_id, &cache_key) {
+            if inner.cache.hit(&address, key) {
+                drop(slot);
+                reservation.resolve(Outcome::Success);
+                debug!(%peer, address, account_id = id, "login succeeded (cached)");
+                return Ok(Authenticated {
+                    account_id: id,
+                    address,
+                });
+            }
+        }
         // Argon2 takes tens of milliseconds of CPU: keep it off the runtime.
         let verified = tokio::task::spawn_blocking(move || {
             let _slot = slot;

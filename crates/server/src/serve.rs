@@ -95,6 +95,7 @@ async fn ensure_dev_account(store: &dyn Store, cfg: &Config) -> Result<()> {
 /// Run the server until a termination signal.
 pub async fn run(cfg: Config) -> Result<()> {
     letterbox_net::install_crypto_provider();
+    return_large_allocations();
     let store: SharedStore = Arc::new(open_store(&cfg)?);
     tracing::info!(data_dir = %cfg.data_dir.display(), hostname = %cfg.hostname, "letterbox starting");
     println!("letterbox: data directory {}", cfg.data_dir.display());
@@ -193,6 +194,20 @@ pub async fn run(cfg: Config) -> Result<()> {
     store.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serve allocations of 1 MiB and more straight from mmap, so they go back
+/// to the system when freed. glibc otherwise raises its mmap threshold
+/// after the first big free and keeps later ones (Argon2's 19 MiB per
+/// login) in per-thread arenas, which grew a server holding thousands of
+/// idle connections by hundreds of megabytes.
+fn return_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before the
+    // server spawns its sessions, and any value is valid for this option.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }
 
 /// The outbound queue worker with its DNS and TLS set-up.

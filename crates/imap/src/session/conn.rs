@@ -50,7 +50,7 @@ impl Conn {
     pub fn new(stream: MaybeTls, idle_timeout: Duration, shutdown: Shutdown) -> Self {
         Conn {
             reader: LineReader::new(stream),
-            out: Vec::with_capacity(4096),
+            out: Vec::new(),
             idle_timeout,
             shutdown,
         }
@@ -91,7 +91,7 @@ impl Conn {
         match tokio::time::timeout(self.idle_timeout, write).await {
             Ok(Ok(())) => {
                 // A big FETCH must not leave its buffer behind on an idle connection.
-                if self.out.capacity() > 64 * 1024 {
+                if self.out.capacity() > 4096 {
                     self.out = Vec::new();
                 } else {
                     self.out.clear();
