@@ -15,6 +15,20 @@ BIN = os.environ.get("LETTERBOX_BIN", str(ROOT / "target" / "debug" / "letterbox
 SERVICES = ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http"]
 
 
+def free_ports(n):
+    """n distinct free ports: all sockets stay bound until every port is picked."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,7 +91,7 @@ class Server:
 
     def __init__(self, tmp_path, extra_config="", dev=True):
         self.tmp = tmp_path
-        self.ports = {s: free_port() for s in SERVICES}
+        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
         self.config = tmp_path / "letterbox.toml"
         lines = ["hostname = \"localhost\"", extra_config, "[listeners]"]
         lines += [f"{s} = \"127.0.0.1:{p}\"" for s, p in self.ports.items()]
