@@ -1,39 +1,32 @@
 //! Reading SMTP replies (RFC 5321 §4.2): `code-text` lines until `code text`.
 
 use anyhow::{bail, Result};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
-/// Longest reply line accepted from a server.
-const MAX_LINE: usize = 4096;
+use letterbox_smtp_proto::client::{ReplyAssembler, MAX_REPLY_LINE};
 
-pub use letterbox_smtp_proto::client::parse_reply_line as parse_line;
-
-/// Read a complete (possibly multi-line) reply.
+/// Read a complete (possibly multi-line) reply: code and its lines joined by `\n`.
 pub async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<(u16, String)> {
-    let mut text = String::new();
+    let mut assembler = ReplyAssembler::default();
     loop {
         let mut line = String::new();
-        let n = r.read_line(&mut line).await?;
+        let n = (&mut *r).take(MAX_REPLY_LINE as u64).read_line(&mut line).await?;
         if n == 0 {
             bail!("connection closed");
         }
-        if line.len() > MAX_LINE {
-            bail!("reply line too long");
+        if !line.ends_with('\n') {
+            bail!("reply line too long or cut off");
         }
-        let Some((code, last, t)) = parse_line(&line) else {
-            bail!("malformed reply line: {line:?}");
-        };
-        text.push_str(t);
-        if last {
-            return Ok((code, text));
+        if let Some(reply) = assembler.push(&line)? {
+            return Ok((reply.code, reply.lines.join("\n")));
         }
-        text.push('\n');
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use letterbox_smtp_proto::client::parse_reply_line as parse_line;
 
     #[test]
     fn lines() {

@@ -19,7 +19,7 @@ use crate::dns::{Dns, DnsError, MxAnswer};
 use crate::dsn::{build_report, Action, Original, ReportRecipient};
 use letterbox_net::Shutdown;
 use letterbox_store::{
-    AttemptEnd, ChangeKind, DeliveryTarget, NewMessage, OutboundMessage, OutboundRecipient, QueueEntry, QueueRecipient,
+    inbox_targets, AttemptEnd, ChangeKind, NewMessage, OutboundMessage, OutboundRecipient, QueueEntry, QueueRecipient,
     Recipient, RecipientOutcome, RecipientStatus, SharedStore,
 };
 use rand::Rng;
@@ -29,12 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use letterbox_store::unix_now as now;
 
 /// How a host is reached.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -368,15 +363,7 @@ impl Worker {
                 if !res.accounts.is_empty() {
                     let mut local = b"Return-Path: <>\r\n".to_vec();
                     local.extend_from_slice(&message);
-                    let targets: Vec<DeliveryTarget> = res
-                        .accounts
-                        .iter()
-                        .map(|a| DeliveryTarget {
-                            account_id: *a,
-                            mailbox: "INBOX".into(),
-                            flags: vec![],
-                        })
-                        .collect();
+                    let targets = inbox_targets(&res.accounts);
                     self.store
                         .deliver(
                             NewMessage {

@@ -305,15 +305,17 @@ impl Authenticator {
         // A password verified recently against this very hash needs no
         // second Argon2 run (clients reconnect all the time).
         let cache_key = account_id.map(|_| inner.cache.digest(&address, &phc, password));
-        if let (Some(id), Some(key)) = (account_id, &cache_key) {
-            if inner.cache.hit(&address, key) {
-                reservation.resolve(Outcome::Success);
-                debug!(%peer, address, account_id = id, "login succeeded (cached)");
-                return Ok(Authenticated {
-                    account_id: id,
-                    address,
-                });
-            }
+        let cached = || match (account_id, &cache_key) {
+            (Some(id), Some(k)) if inner.cache.hit(&address, k) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = cached() {
+            reservation.resolve(Outcome::Success);
+            debug!(%peer, address, account_id = id, "login succeeded (cached)");
+            return Ok(Authenticated {
+                account_id: id,
+                address,
+            });
         }
         let password = password.to_owned();
         let Ok(slot) = inner.verify_slots.clone().acquire_owned().await else {
@@ -321,16 +323,14 @@ impl Authenticator {
             return Err(AuthError::Temporary("password verification unavailable".into()));
         };
         // A login queued behind the same user's may find it verified by now.
-        if let (Some(id), Some(key)) = (account_id, &cache_key) {
-            if inner.cache.hit(&address, key) {
-                drop(slot);
-                reservation.resolve(Outcome::Success);
-                debug!(%peer, address, account_id = id, "login succeeded (cached)");
-                return Ok(Authenticated {
-                    account_id: id,
-                    address,
-                });
-            }
+        if let Some(id) = cached() {
+            drop(slot);
+            reservation.resolve(Outcome::Success);
+            debug!(%peer, address, account_id = id, "login succeeded (cached after waiting)");
+            return Ok(Authenticated {
+                account_id: id,
+                address,
+            });
         }
         // Argon2 takes tens of milliseconds of CPU: keep it off the runtime.
         let verified = tokio::task::spawn_blocking(move || {

@@ -1,7 +1,7 @@
 //! Signing submitted mail with each domain's keys.
 
 use crate::keys::{DkimKeys, KeyError, Selectors};
-use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::crypto::{DkimKey, Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner as Signer};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -71,23 +71,22 @@ impl DkimSigner {
         let rsa =
             RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(keys.rsa_pkcs8.clone())))
                 .map_err(|e| format!("rsa key: {e}"))?;
-        let ed_sig = Signer::from_key(ed)
-            .domain(keys.domain.clone())
-            .selector(self.selectors.ed25519.clone())
+        let ed_sig = self.sign_with(DkimKey::from(ed), &keys.domain, &self.selectors.ed25519, message)?;
+        let rsa_sig = self.sign_with(DkimKey::from(rsa), &keys.domain, &self.selectors.rsa, message)?;
+        Ok(Some(format!("{ed_sig}{rsa_sig}")))
+    }
+
+    /// One `DKIM-Signature` field, relaxed/relaxed.
+    fn sign_with(&self, key: DkimKey, domain: &str, selector: &str, message: &[u8]) -> Result<String, String> {
+        Signer::from_key(key)
+            .domain(domain)
+            .selector(selector)
             .headers(SIGNED_HEADERS)
             .header_canonicalization(Canonicalization::Relaxed)
             .body_canonicalization(Canonicalization::Relaxed)
             .sign(message)
-            .map_err(|e| format!("ed25519 signing: {e}"))?;
-        let rsa_sig = Signer::from_key(rsa)
-            .domain(keys.domain.clone())
-            .selector(self.selectors.rsa.clone())
-            .headers(SIGNED_HEADERS)
-            .header_canonicalization(Canonicalization::Relaxed)
-            .body_canonicalization(Canonicalization::Relaxed)
-            .sign(message)
-            .map_err(|e| format!("rsa signing: {e}"))?;
-        Ok(Some(format!("{}{}", ed_sig.to_header(), rsa_sig.to_header())))
+            .map(|sig| sig.to_header())
+            .map_err(|e| format!("signing with {selector}: {e}"))
     }
 }
 

@@ -231,9 +231,7 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
             flags: Vec::new(),
         })
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = letterbox_store::unix_now();
     let message = NewMessage {
         raw,
         flags: Vec::new(),

@@ -6,12 +6,7 @@ use crate::config::Config;
 use anyhow::{bail, Result};
 use letterbox_store::{QueueEntry, RecipientStatus, Store};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use letterbox_store::unix_now as now;
 
 /// `3d4h`, `5m`, `12s`: the largest two units.
 fn span(secs: i64) -> String {

@@ -6,7 +6,7 @@ use crate::headers::{header_facts, new_id, received, return_path, submission_add
 use crate::session::{Flow, ReadError, Reader, Session};
 use letterbox_net::LineError;
 use letterbox_smtp_proto::{DataError, DataReceiver, DataStep};
-use letterbox_store::{DeliveryTarget, NewMessage, OutboundMessage};
+use letterbox_store::{NewMessage, OutboundMessage};
 
 /// Bytes read per step while draining a refused BDAT chunk.
 const DRAIN_CHUNK: usize = 64 * 1024;
@@ -222,19 +222,8 @@ impl Session {
         if !tx.accounts.is_empty() {
             let mut local = return_path(&sender).into_bytes();
             local.extend_from_slice(&message);
-            let targets: Vec<DeliveryTarget> = tx
-                .accounts
-                .iter()
-                .map(|a| DeliveryTarget {
-                    account_id: *a,
-                    mailbox: "INBOX".into(),
-                    flags: vec![],
-                })
-                .collect();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
+            let targets = letterbox_store::inbox_targets(&tx.accounts);
+            let now = letterbox_store::unix_now();
             match self
                 .ctx
                 .store

@@ -155,6 +155,25 @@ pub trait Store: Send + Sync + 'static {
     fn close(&self);
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// One INBOX target per account, no initial flags: how mail arrives.
+pub fn inbox_targets(accounts: &[AccountId]) -> Vec<DeliveryTarget> {
+    accounts
+        .iter()
+        .map(|&account_id| DeliveryTarget {
+            account_id,
+            mailbox: "INBOX".into(),
+            flags: Vec::new(),
+        })
+        .collect()
+}
+
 /// Lower-case an address or domain and check its basic shape.
 pub fn normalize_address(address: &str) -> Result<String> {
     let a = address.trim().to_lowercase();

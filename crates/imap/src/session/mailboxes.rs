@@ -2,8 +2,6 @@
 //! DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with SPECIAL-USE and
 //! CHILDREN attributes), LSUB (rev1), NAMESPACE (RFC 2342), STATUS, APPEND.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use std::collections::BTreeMap;
 
 use letterbox_store::{Mailbox, NewMessage, StoreError, HIERARCHY_DELIMITER};
@@ -231,11 +229,18 @@ impl Session {
 
     /// The `* STATUS` response for one mailbox.
     async fn status_line(&self, mailbox: &Mailbox, items: &[StatusItem]) -> Result<Vec<u8>, StoreError> {
-        let deleted = if items.contains(&StatusItem::Deleted) {
+        // DELETED and RECENT need the message list: read it once, and only then.
+        let (deleted, recent) = if items
+            .iter()
+            .any(|i| matches!(i, StatusItem::Deleted | StatusItem::Recent))
+        {
             let msgs = self.ctx.store.messages(mailbox.id).await?;
-            msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted")).count()
+            (
+                msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted")).count(),
+                msgs.iter().filter(|m| m.uid >= mailbox.first_recent_uid).count(),
+            )
         } else {
-            0
+            (0, 0)
         };
         let mut parts = Vec::new();
         for item in items {
@@ -246,13 +251,7 @@ impl Session {
                 StatusItem::Unseen => format!("UNSEEN {}", mailbox.unseen),
                 StatusItem::Deleted => format!("DELETED {deleted}"),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
-                StatusItem::Recent => {
-                    let msgs = self.ctx.store.messages(mailbox.id).await?;
-                    format!(
-                        "RECENT {}",
-                        msgs.iter().filter(|m| m.uid >= mailbox.first_recent_uid).count()
-                    )
-                }
+                StatusItem::Recent => format!("RECENT {recent}"),
             });
         }
         let mut line = b"* STATUS ".to_vec();
@@ -283,11 +282,7 @@ impl Session {
             }
             Err(e) => return self.store_error(conn, tag, &e),
         };
-        let internal_date = date.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-        });
+        let internal_date = date.unwrap_or_else(letterbox_store::unix_now);
         // \Recent is not a flag a client can set (RFC 3501 §2.3.2).
         let flags = flags
             .into_iter()

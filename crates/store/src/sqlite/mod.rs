@@ -35,10 +35,7 @@ use tokio::sync::broadcast;
 const INFO_CACHE_ENTRIES: usize = 4096;
 
 pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::unix_now()
 }
 
 /// The embedded store. Cheap to clone.
