@@ -271,7 +271,8 @@ where
     };
     let stream = match implicit_tls {
         None => MaybeTls::Plain(tcp),
-        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        // Boxed: the handshake state is large and only lives this long.
+        Some(acceptor) => match Box::pin(tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))).await {
             Ok(Ok(tls)) => MaybeTls::Tls(Box::new(tls)),
             Ok(Err(e)) => {
                 debug!(error = %e, "TLS handshake failed");

@@ -95,7 +95,7 @@ async fn ensure_dev_account(store: &dyn Store, cfg: &Config) -> Result<()> {
 /// Run the server until a termination signal.
 pub async fn run(cfg: Config) -> Result<()> {
     letterbox_net::install_crypto_provider();
-    return_large_allocations();
+    tune_allocator();
     let store: SharedStore = Arc::new(open_store(&cfg)?);
     tracing::info!(data_dir = %cfg.data_dir.display(), hostname = %cfg.hostname, "letterbox starting");
     println!("letterbox: data directory {}", cfg.data_dir.display());
@@ -196,17 +196,26 @@ pub async fn run(cfg: Config) -> Result<()> {
     Ok(())
 }
 
-/// Serve allocations of 1 MiB and more straight from mmap, so they go back
-/// to the system when freed. glibc otherwise raises its mmap threshold
+/// Allocator tuning for a server holding many idle connections (glibc).
+///
+/// Allocations of 1 MiB and more come straight from mmap, so they go back
+/// to the system when freed: glibc otherwise raises its mmap threshold
 /// after the first big free and keeps later ones (Argon2's 19 MiB per
 /// login) in per-thread arenas, which grew a server holding thousands of
-/// idle connections by hundreds of megabytes.
-fn return_large_allocations() {
+/// idle connections by hundreds of megabytes. And the arenas are capped at
+/// two per core: every thread that ever allocated (blocking-pool threads
+/// come and go) would otherwise get one, each keeping its free memory.
+fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called before the
-    // server spawns its sessions, and any value is valid for this option.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(2 * cores).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only changes allocator tuning; called before the
+        // server spawns its sessions, and any value is valid for these options.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
     }
 }
 

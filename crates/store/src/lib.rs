@@ -96,6 +96,9 @@ pub trait Store: Send + Sync + 'static {
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended>;
     /// Metadata of every message in a mailbox, by UID.
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
+    /// Metadata of the messages with these UIDs (ascending, deduplicated),
+    /// by UID; UIDs no longer present are left out.
+    async fn messages_by_uid(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<MessageMeta>>;
     /// What changed in a mailbox after `since` (a modseq).
     async fn changes(&self, mailbox: MailboxId, since: u64) -> Result<Changes>;
     /// The raw bytes of a message.

@@ -523,3 +523,52 @@ async fn queue_lease_outcomes_and_schedule() {
     assert!(store.delete_queued(id2).await.unwrap());
     assert!(!store.delete_queued(id2).await.unwrap());
 }
+
+#[tokio::test]
+async fn messages_by_uid_returns_present_uids_in_order() {
+    let (_d, store, id) = setup().await;
+    let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
+    for i in 0..6 {
+        store.append(inbox.id, msg(&i.to_string())).await.unwrap();
+    }
+    store
+        .store_flags(inbox.id, &[3, 4], FlagOp::Add, &["\\deleted".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.expunge(inbox.id, None).await.unwrap(), vec![3, 4]);
+    let got = store.messages_by_uid(inbox.id, &[1, 2, 3, 4, 6, 9]).await.unwrap();
+    let uids: Vec<u32> = got.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, vec![1, 2, 6]);
+    let all = store.messages(inbox.id).await.unwrap();
+    assert_eq!(got[2], *all.iter().find(|m| m.uid == 6).unwrap());
+    assert!(store.messages_by_uid(inbox.id, &[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn repeated_changes_queries_see_every_later_commit() {
+    let (_d, store, id) = setup().await;
+    let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
+    let since = inbox.highest_modseq;
+    assert!(store.changes(inbox.id, since).await.unwrap().changed.is_empty());
+    // Answered again from the cache: still nothing.
+    assert!(store.changes(inbox.id, since).await.unwrap().changed.is_empty());
+    let a = store.append(inbox.id, msg("1")).await.unwrap();
+    let ch = store.changes(inbox.id, since).await.unwrap();
+    assert_eq!(ch.changed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![a.uid]);
+    store
+        .store_flags(inbox.id, &[a.uid], FlagOp::Add, &["\\Seen".into()])
+        .await
+        .unwrap();
+    let ch2 = store.changes(inbox.id, since).await.unwrap();
+    assert_eq!(ch2.changed[0].flags, vec!["\\Seen".to_string()]);
+    assert!(ch2.highest_modseq > ch.highest_modseq);
+    // Many concurrent askers all get the same, current answer.
+    let mut asks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        asks.spawn(async move { store.changes(inbox.id, since).await.unwrap() });
+    }
+    while let Some(got) = asks.join_next().await {
+        assert_eq!(got.unwrap(), ch2);
+    }
+}

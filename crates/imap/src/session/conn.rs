@@ -116,7 +116,7 @@ impl Conn {
             self.flush().await?;
         }
         if self.shutdown.is_triggered() {
-            return Err(self.farewell(End::Shutdown).await);
+            return Err(Box::pin(self.farewell(End::Shutdown)).await);
         }
         let read = tokio::time::timeout(self.idle_timeout, self.reader.read_line(max));
         let shutdown = self.shutdown.clone();
@@ -125,7 +125,7 @@ impl Conn {
             () = shutdown.wait() => None,
         };
         match result {
-            None => Err(self.farewell(End::Shutdown).await),
+            None => Err(Box::pin(self.farewell(End::Shutdown)).await),
             Some(Ok(Ok(line))) => Ok(Ok(line)),
             Some(Ok(Err(LineError::TooLong { len }))) => Ok(Err(len)),
             Some(Ok(Err(LineError::Eof))) => Err(End::Closed),
@@ -133,7 +133,7 @@ impl Conn {
                 debug!(error = %e, "read failed");
                 Err(End::Closed)
             }
-            Some(Err(_)) => Err(self.farewell(End::Timeout).await),
+            Some(Err(_)) => Err(Box::pin(self.farewell(End::Timeout)).await),
         }
     }
 
@@ -193,7 +193,7 @@ impl Conn {
             match tokio::time::timeout(self.idle_timeout, read).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(End::Closed),
-                Err(_) => return Err(self.farewell(End::Timeout).await),
+                Err(_) => return Err(Box::pin(self.farewell(End::Timeout)).await),
             }
         }
     }

@@ -41,6 +41,20 @@ fn needs_info(att: &FetchAtt) -> bool {
     needs_body(att) || matches!(att, FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure)
 }
 
+/// Does the item need what only the store has (the session keeps UID and FLAGS)?
+fn needs_meta(att: &FetchAtt) -> bool {
+    needs_info(att) || matches!(att, FetchAtt::InternalDate | FetchAtt::Rfc822Size)
+}
+
+/// One message to answer for.
+struct Target<'a> {
+    seq: usize,
+    uid: u32,
+    flags: &'a [String],
+    /// Present when an item needs it.
+    meta: Option<&'a MessageMeta>,
+}
+
 /// `<start.len>` of a partial fetch.
 fn apply_partial(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
     match partial {
@@ -75,9 +89,9 @@ impl Session {
         if !sel.read_only && atts.iter().any(sets_seen) {
             let unseen: Vec<u32> = idx
                 .iter()
-                .map(|&i| &sel.msgs[i])
-                .filter(|m| !m.flags.iter().any(|f| f == SEEN) && !sel.gone.contains(&m.uid))
-                .map(|m| m.uid)
+                .filter(|&&i| !sel.view.has_flag(i, SEEN))
+                .map(|&i| sel.view.uid(i))
+                .filter(|u| !sel.gone.contains(u))
                 .collect();
             if !unseen.is_empty() {
                 match store
@@ -85,24 +99,46 @@ impl Session {
                     .await
                 {
                     Ok(changed) => {
-                        for m in changed {
-                            if let Some(i) = sel.index_of_uid(m.uid) {
-                                sel.msgs[i] = m;
-                            }
-                        }
+                        sel.apply(&changed);
                         seen_now = unseen;
                     }
                     Err(e) => return self.store_error(conn, tag, &e),
                 }
             }
         }
+        let metas = if atts.iter().any(needs_meta) {
+            let uids: Vec<u32> = idx.iter().map(|&i| sel.view.uid(i)).collect();
+            match store.messages_by_uid(sel.mailbox.id, &uids).await {
+                Ok(m) => Some(m),
+                Err(e) => return self.store_error(conn, tag, &e),
+            }
+        } else {
+            None
+        };
         let mut missing = false;
         let mut unknown_cte = None;
         for i in idx {
-            let mut meta = sel.msgs[i].clone();
-            meta.flags = sel.shown_flags(&meta);
-            let report_flags = seen_now.binary_search(&meta.uid).is_ok() && !atts.contains(&FetchAtt::Flags);
-            match fetch_one(&store, &meta, i + 1, uid, atts, report_flags).await {
+            let uid_i = sel.view.uid(i);
+            let meta = match &metas {
+                None => None,
+                Some(ms) => match ms.binary_search_by_key(&uid_i, |m| m.uid) {
+                    Ok(k) => Some(&ms[k]),
+                    // Expunged by another session meanwhile.
+                    Err(_) => {
+                        missing = true;
+                        continue;
+                    }
+                },
+            };
+            let flags = sel.shown_flags(i);
+            let target = Target {
+                seq: i + 1,
+                uid: uid_i,
+                flags: &flags,
+                meta,
+            };
+            let report_flags = seen_now.binary_search(&uid_i).is_ok() && !atts.contains(&FetchAtt::Flags);
+            match fetch_one(&store, &target, uid, atts, report_flags).await {
                 Ok(line) => conn.out.extend_from_slice(&line),
                 Err(FetchError::Store(StoreError::NotFound(_))) => missing = true,
                 Err(FetchError::Store(e)) => return self.store_error(conn, tag, &e),
@@ -138,42 +174,44 @@ impl Session {
 /// Build `* n FETCH (...)` for one message.
 async fn fetch_one(
     store: &letterbox_store::SharedStore,
-    meta: &MessageMeta,
-    seq: usize,
+    t: &Target<'_>,
     uid: bool,
     atts: &[FetchAtt],
     report_flags: bool,
 ) -> Result<Vec<u8>, FetchError> {
-    let info: Option<Arc<MessageInfo>> = if atts.iter().any(needs_info) {
-        Some(store.message_info(meta.id).await?)
-    } else {
-        None
+    let meta = t.meta;
+    let info: Option<Arc<MessageInfo>> = match meta {
+        Some(m) if atts.iter().any(needs_info) => Some(store.message_info(m.id).await?),
+        _ => None,
     };
-    let raw: Option<Arc<Vec<u8>>> = if atts.iter().any(needs_body) {
-        Some(store.raw_message(meta.id).await?)
-    } else {
-        None
+    let raw: Option<Arc<Vec<u8>>> = match meta {
+        Some(m) if atts.iter().any(needs_body) => Some(store.raw_message(m.id).await?),
+        _ => None,
     };
     let empty = Vec::new();
     let raw_bytes: &[u8] = raw.as_deref().unwrap_or(&empty);
     let mut items: Vec<Vec<u8>> = Vec::new();
     // RFC 9051 §6.4.9: UID FETCH always returns UID.
     if uid && !atts.contains(&FetchAtt::Uid) {
-        items.push(format!("UID {}", meta.uid).into_bytes());
+        items.push(format!("UID {}", t.uid).into_bytes());
     }
     for att in atts {
         let mut it = Vec::new();
         match att {
-            FetchAtt::Uid => it.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+            FetchAtt::Uid => it.extend_from_slice(format!("UID {}", t.uid).as_bytes()),
             FetchAtt::Flags => {
                 it.extend_from_slice(b"FLAGS ");
-                push_flags(&mut it, &meta.flags);
+                push_flags(&mut it, t.flags);
             }
             FetchAtt::InternalDate => {
+                let Some(m) = meta else { continue };
                 it.extend_from_slice(b"INTERNALDATE ");
-                it.extend_from_slice(format_date_time(meta.internal_date).as_bytes());
+                it.extend_from_slice(format_date_time(m.internal_date).as_bytes());
             }
-            FetchAtt::Rfc822Size => it.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
+            FetchAtt::Rfc822Size => {
+                let Some(m) = meta else { continue };
+                it.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+            }
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
                 let Some(info) = &info else { continue };
                 let (name, value) = match att {
@@ -233,10 +271,10 @@ async fn fetch_one(
     }
     if report_flags {
         let mut it = b"FLAGS ".to_vec();
-        push_flags(&mut it, &meta.flags);
+        push_flags(&mut it, t.flags);
         items.push(it);
     }
-    let mut line = format!("* {seq} FETCH (").into_bytes();
+    let mut line = format!("* {} FETCH (", t.seq).into_bytes();
     line.extend_from_slice(&items.join(&b' '));
     line.extend_from_slice(b")\r\n");
     Ok(line)

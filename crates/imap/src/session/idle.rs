@@ -25,7 +25,8 @@ impl Session {
         };
         let account = user.id;
         let mut events = ctx.store.subscribe();
-        if sel.sync(&ctx, conn, true).await.is_err() {
+        // Boxed, like everything but the wait itself: see `Session::selected`.
+        if Box::pin(sel.sync(&ctx, conn, true)).await.is_err() {
             conn.tagged(tag, "NO", "[UNAVAILABLE] cannot read the mailbox");
             return Flow::Continue;
         }
@@ -61,7 +62,7 @@ impl Session {
                 }
             }
             if changed {
-                if sel.sync(&ctx, conn, true).await.is_err() {
+                if Box::pin(sel.sync(&ctx, conn, true)).await.is_err() {
                     conn.untagged("BYE [UNAVAILABLE] cannot read the mailbox");
                     return Flow::Close;
                 }

@@ -9,7 +9,16 @@ use super::{Flow, Session, State};
 use crate::proto::{push_flags, Command, SeqSet};
 
 impl Session {
+    /// Commands other than IDLE run boxed: a session's task is as big as
+    /// its largest in-flight future, and most sessions just sit in IDLE.
     pub(super) async fn selected(&mut self, conn: &mut Conn, tag: &str, cmd: Command) -> Flow {
+        match cmd {
+            Command::Idle => self.idle(conn, tag).await,
+            cmd => Box::pin(self.selected_boxed(conn, tag, cmd)).await,
+        }
+    }
+
+    async fn selected_boxed(&mut self, conn: &mut Conn, tag: &str, cmd: Command) -> Flow {
         match cmd {
             Command::Close => self.close(conn, tag, true).await,
             Command::Unselect => self.close(conn, tag, false).await,
@@ -28,7 +37,6 @@ impl Session {
                 mailbox,
                 is_move,
             } => self.copy(conn, tag, uid, &set, &mailbox, is_move).await,
-            Command::Idle => self.idle(conn, tag).await,
             // RFC 3501 §6.4.1: a checkpoint; our writes are durable when
             // acknowledged, so it only reports pending changes like NOOP.
             Command::Check => {
@@ -76,28 +84,23 @@ impl Session {
             .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
             .cloned()
             .collect();
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        let uids: Vec<u32> = idx.iter().map(|&i| sel.view.uid(i)).collect();
         let changed = match self.ctx.store.store_flags(sel.mailbox.id, &uids, op, &flags).await {
             Ok(c) => c,
             Err(e) => return self.store_error(conn, tag, &e),
         };
-        for m in changed {
-            if let Some(i) = sel.index_of_uid(m.uid) {
-                sel.msgs[i] = m;
-            }
-        }
+        sel.apply(&changed);
         if let Err(e) = sel.sync(&self.ctx, conn, false).await {
             return self.store_error(conn, tag, &e);
         }
         if !silent {
             for i in idx {
-                let m = &sel.msgs[i];
                 let mut line = format!("* {} FETCH (", i + 1).into_bytes();
                 if uid {
-                    line.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
+                    line.extend_from_slice(format!("UID {} ", sel.view.uid(i)).as_bytes());
                 }
                 line.extend_from_slice(b"FLAGS ");
-                push_flags(&mut line, &sel.shown_flags(m));
+                push_flags(&mut line, &sel.shown_flags(i));
                 line.extend_from_slice(b")\r\n");
                 conn.out.extend_from_slice(&line);
             }
@@ -117,7 +120,7 @@ impl Session {
         }
         let only: Option<Vec<u32>> = match uids {
             Some(set) => match sel.resolve(set, true) {
-                Ok(idx) => Some(idx.iter().map(|&i| sel.msgs[i].uid).collect()),
+                Ok(idx) => Some(idx.iter().map(|&i| sel.view.uid(i)).collect()),
                 Err(text) => return self.bad(conn, tag, &text),
             },
             None => None,
@@ -154,7 +157,7 @@ impl Session {
             }
             Err(e) => return self.store_error(conn, tag, &e),
         };
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        let uids: Vec<u32> = idx.iter().map(|&i| sel.view.uid(i)).collect();
         let result = if is_move {
             store.move_messages(sel.mailbox.id, &uids, dest.id).await
         } else {

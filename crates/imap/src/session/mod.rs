@@ -12,12 +12,13 @@ mod mailboxes;
 mod messages;
 mod search;
 mod selected;
+mod view;
 
 use std::sync::Arc;
 
 use letterbox_net::{ConnInfo, MaybeTls, Shutdown};
 use letterbox_store::{AccountId, StoreError};
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use crate::proto::{parse_command, parse_tag, Command, ParseError};
 use crate::ImapCtx;
@@ -59,8 +60,8 @@ struct Session {
 
 /// Serve one IMAP connection until LOGOUT, disconnect, autologout or shutdown.
 pub async fn session(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
-    let span = info_span!("imap", session_id = info.session_id, peer = %info.peer);
-    run(ctx, stream, info, shutdown).instrument(span).await;
+    // Logs carry the listener's `session` span (listener, session_id, peer).
+    run(ctx, stream, info, shutdown).await;
 }
 
 async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
@@ -114,7 +115,7 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
                 break;
             }
             Flow::StartTls => {
-                let Some(upgraded) = conn.start_tls(&s.ctx.tls).await else {
+                let Some(upgraded) = Box::pin(conn.start_tls(&s.ctx.tls)).await else {
                     break;
                 };
                 conn = upgraded;
@@ -140,14 +141,14 @@ impl Session {
         }
         match cmd {
             Command::Capability => self.capability(conn, tag),
-            Command::Noop => self.noop(conn, tag).await,
+            Command::Noop => Box::pin(self.noop(conn, tag)).await,
             Command::Logout => self.logout(conn, tag),
             Command::Id(fields) => self.id(conn, tag, &fields),
             Command::StartTls | Command::Login { .. } | Command::Authenticate { .. } => {
                 if !matches!(self.state, State::NotAuthenticated) {
                     return self.bad(conn, tag, &format!("{} is only valid before login", cmd.name()));
                 }
-                self.not_authenticated(conn, tag, cmd).await
+                Box::pin(self.not_authenticated(conn, tag, cmd)).await
             }
             Command::Enable(caps) => self.enable(conn, tag, &caps),
             Command::Select { .. }
@@ -165,7 +166,7 @@ impl Session {
                     State::NotAuthenticated => return self.bad(conn, tag, "log in first"),
                     State::Authenticated(u) | State::Selected(u, _) => u.clone(),
                 };
-                self.authenticated(conn, tag, &user, cmd).await
+                Box::pin(self.authenticated(conn, tag, &user, cmd)).await
             }
             Command::Idle
             | Command::Check

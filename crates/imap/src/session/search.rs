@@ -1,5 +1,5 @@
-//! SEARCH and UID SEARCH, RFC 9051 §6.4.4. Flags, dates and sizes come from
-//! the session's view; address and subject keys from the decoded summary in
+//! SEARCH and UID SEARCH, RFC 9051 §6.4.4. Flags come from the session's
+//! view; dates and sizes from the store's message list; address and subject keys from the decoded summary in
 //! `MessageInfo`; HEADER, BODY and TEXT from the raw message. Matching is
 //! case-insensitive substring matching, as the RFC asks.
 
@@ -21,23 +21,37 @@ fn bytes_contains_ci(hay: &[u8], needle: &str) -> bool {
     needle.is_empty() || contains_ci(&String::from_utf8_lossy(hay), needle)
 }
 
-/// What evaluating a key needs beyond the metadata.
-fn needs(k: &SearchKey) -> (bool, bool) {
-    use SearchKey::*;
-    match k {
-        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | SentBefore(_) | SentOn(_) | SentSince(_) => (true, false),
-        Body(_) | Text(_) | Header(..) => (false, true),
-        Not(k) => needs(k),
-        Or(a, b) => {
-            let (x, y) = (needs(a), needs(b));
-            (x.0 || y.0, x.1 || y.1)
+/// What evaluating a key needs beyond UIDs and flags.
+#[derive(Debug, Default, Clone, Copy)]
+struct Needs {
+    /// Dates and sizes.
+    meta: bool,
+    info: bool,
+    raw: bool,
+}
+
+impl Needs {
+    fn or(self, o: Needs) -> Needs {
+        Needs {
+            meta: self.meta || o.meta,
+            info: self.info || o.info,
+            raw: self.raw || o.raw,
         }
-        And(ks) => ks
-            .iter()
-            .map(needs)
-            .fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1)),
-        _ => (false, false),
     }
+}
+
+fn needs(k: &SearchKey) -> Needs {
+    use SearchKey::*;
+    let (meta, info, raw) = match k {
+        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | SentBefore(_) | SentOn(_) | SentSince(_) => (true, true, false),
+        Body(_) | Text(_) | Header(..) => (true, false, true),
+        Before(_) | On(_) | Since(_) | Larger(_) | Smaller(_) => (true, false, false),
+        Not(k) => return needs(k),
+        Or(a, b) => return needs(a).or(needs(b)),
+        And(ks) => return ks.iter().map(needs).fold(Needs::default(), Needs::or),
+        _ => (false, false, false),
+    };
+    Needs { meta, info, raw }
 }
 
 /// The header block of a raw message (without the blank line).
@@ -70,7 +84,10 @@ fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
 }
 
 struct Msg<'a> {
-    meta: &'a MessageMeta,
+    uid: u32,
+    flags: &'a [String],
+    /// Present when the key needs it.
+    meta: Option<&'a MessageMeta>,
     /// \Recent to this session.
     recent: bool,
     seq: u32,
@@ -86,14 +103,16 @@ fn day(t: i64) -> i64 {
 
 fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
     use SearchKey::*;
-    let has = |f: &str| m.meta.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+    let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
+    let date = |cmp: fn(i64, i64) -> bool, d: i64| m.meta.is_some_and(|x| cmp(day(x.internal_date), d));
+    let size = |cmp: fn(u64, u64) -> bool, n: u64| m.meta.is_some_and(|x| cmp(x.size, n));
     let info = |f: fn(&MessageInfo) -> &str, s: &str| m.info.as_ref().is_some_and(|i| contains_ci(f(i), s));
     let sent = |cmp: fn(i64, i64) -> bool, d: i64| m.info.as_ref().and_then(|i| i.date).is_some_and(|t| cmp(day(t), d));
     match k {
         All => true,
         Flag(f) => has(f),
         NoFlag(f) => !has(f),
-        New => m.recent && !m.meta.flags.iter().any(|f| f == "\\Seen"),
+        New => m.recent && !has("\\Seen"),
         Recent => m.recent,
         Old => !m.recent,
         Bcc(s) => info(|i| &i.bcc, s),
@@ -107,15 +126,15 @@ fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
             .is_some_and(|r| bytes_contains_ci(&r[header_block(r).len()..], s)),
         Text(s) => m.raw.as_ref().is_some_and(|r| bytes_contains_ci(r, s)),
         Header(n, v) => m.raw.as_ref().is_some_and(|r| header_matches(r, n, v)),
-        Before(d) => day(m.meta.internal_date) < *d,
-        On(d) => day(m.meta.internal_date) == *d,
-        Since(d) => day(m.meta.internal_date) >= *d,
+        Before(d) => date(|a, b| a < b, *d),
+        On(d) => date(|a, b| a == b, *d),
+        Since(d) => date(|a, b| a >= b, *d),
         SentBefore(d) => sent(|a, b| a < b, *d),
         SentOn(d) => sent(|a, b| a == b, *d),
         SentSince(d) => sent(|a, b| a >= b, *d),
-        Larger(n) => m.meta.size > *n,
-        Smaller(n) => m.meta.size < *n,
-        Uid(set) => set.contains(m.meta.uid, m.max_uid),
+        Larger(n) => size(|a, b| a > b, *n),
+        Smaller(n) => size(|a, b| a < b, *n),
+        Uid(set) => set.contains(m.uid, m.max_uid),
         Seq(set) => set.contains(m.seq, m.max_seq),
         Not(k) => !eval(k, m),
         Or(a, b) => eval(a, m) || eval(b, m),
@@ -174,24 +193,43 @@ impl Session {
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
         };
-        let (want_info, want_raw) = needs(key);
-        let max_seq = u32::try_from(sel.msgs.len()).unwrap_or(u32::MAX);
-        let max_uid = sel.msgs.last().map_or(0, |m| m.uid);
+        let want = needs(key);
+        let metas = if want.meta {
+            match store.messages(sel.mailbox.id).await {
+                Ok(m) => m,
+                Err(e) => return self.store_error(conn, tag, &e),
+            }
+        } else {
+            Vec::new()
+        };
+        let max_seq = u32::try_from(sel.view.len()).unwrap_or(u32::MAX);
+        let max_uid = sel.view.last_uid().unwrap_or(0);
         let mut hits = Vec::new();
-        for (i, meta) in sel.msgs.iter().enumerate() {
-            let (info, raw) = if want_info || want_raw {
-                match load(&store, meta, want_info, want_raw).await {
+        for i in 0..sel.view.len() {
+            let uid_i = sel.view.uid(i);
+            let meta = if want.meta {
+                match metas.binary_search_by_key(&uid_i, |m| m.uid) {
+                    Ok(k) => Some(&metas[k]),
+                    // Expunged meanwhile: it cannot match.
+                    Err(_) => continue,
+                }
+            } else {
+                None
+            };
+            let (info, raw) = match meta {
+                Some(meta) if want.info || want.raw => match load(&store, meta, want.info, want.raw).await {
                     Ok(x) => x,
                     // Expunged meanwhile: it cannot match.
                     Err(letterbox_store::StoreError::NotFound(_)) => continue,
                     Err(e) => return self.store_error(conn, tag, &e),
-                }
-            } else {
-                (None, None)
+                },
+                _ => (None, None),
             };
             let m = Msg {
+                uid: uid_i,
+                flags: sel.view.flags(i),
                 meta,
-                recent: sel.recent.contains(&meta.uid),
+                recent: sel.recent.contains(&uid_i),
                 seq: i as u32 + 1,
                 max_seq,
                 max_uid,
@@ -199,7 +237,7 @@ impl Session {
                 raw,
             };
             if eval(key, &m) {
-                hits.push((i as u32 + 1, meta.uid));
+                hits.push((i as u32 + 1, uid_i));
             }
         }
         let numbers: Vec<u32> = hits.iter().map(|&(seq, u)| if uid { u } else { seq }).collect();

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use letterbox_store::{Mailbox, MessageMeta, Result as StoreResult};
 
 use super::conn::Conn;
+use super::view::View;
 use super::{Flow, Session, State, User};
 use crate::proto::{push_flags, Command, SearchKey, SeqSet};
 use crate::ImapCtx;
@@ -25,7 +26,7 @@ pub struct Selected {
     pub mailbox: Mailbox,
     pub read_only: bool,
     /// What the client knows, by ascending UID; sequence number = index + 1.
-    pub msgs: Vec<MessageMeta>,
+    pub view: View,
     /// UIDs expunged elsewhere, not yet reported to the client.
     pub gone: BTreeSet<u32>,
     /// The store modseq our view reflects.
@@ -39,10 +40,10 @@ pub struct Selected {
 }
 
 impl Selected {
-    /// A message's flags as this client sees them (with \Recent for rev1).
-    pub fn shown_flags(&self, m: &MessageMeta) -> Vec<String> {
-        let mut flags = m.flags.clone();
-        if self.show_recent && self.recent.contains(&m.uid) {
+    /// The flags of message `i` as this client sees them (with \Recent for rev1).
+    pub fn shown_flags(&self, i: usize) -> Vec<String> {
+        let mut flags = self.view.flags(i).to_vec();
+        if self.show_recent && self.recent.contains(&self.view.uid(i)) {
             flags.push("\\Recent".into());
         }
         flags
@@ -50,11 +51,20 @@ impl Selected {
 
     /// How many present messages are \Recent to this session.
     pub fn recent_count(&self) -> usize {
-        self.msgs.iter().filter(|m| self.recent.contains(&m.uid)).count()
+        self.view.uids().filter(|u| self.recent.contains(u)).count()
     }
 
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
-        self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
+        self.view.index_of_uid(uid)
+    }
+
+    /// Take the flags the store reports after a change this session made.
+    pub fn apply(&mut self, changed: &[MessageMeta]) {
+        for m in changed {
+            if let Some(i) = self.view.index_of_uid(m.uid) {
+                self.view.set_flags(i, &m.flags);
+            }
+        }
     }
 
     /// Message indexes a set addresses, ascending. Sequence numbers beyond
@@ -66,12 +76,12 @@ impl Selected {
             return Ok(Vec::new());
         }
         if uid {
-            let star = self.msgs.last().map_or(0, |m| m.uid);
-            return Ok((0..self.msgs.len())
-                .filter(|&i| set.contains(self.msgs[i].uid, star))
+            let star = self.view.last_uid().unwrap_or(0);
+            return Ok((0..self.view.len())
+                .filter(|&i| set.contains(self.view.uid(i), star))
                 .collect());
         }
-        let n = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
+        let n = u32::try_from(self.view.len()).unwrap_or(u32::MAX);
         let too_big = set.0.iter().any(|&(a, b)| {
             [a, b]
                 .iter()
@@ -80,7 +90,7 @@ impl Selected {
         if too_big || n == 0 {
             return Err("invalid message sequence number".into());
         }
-        Ok((0..self.msgs.len())
+        Ok((0..self.view.len())
             .filter(|&i| set.contains(i as u32 + 1, n))
             .collect())
     }
@@ -140,33 +150,31 @@ impl Selected {
                 self.gone.insert(uid);
             }
         }
-        let before = self.msgs.len();
+        let before = self.view.len();
         for m in ch.changed {
-            match self.msgs.binary_search_by_key(&m.uid, |x| x.uid) {
+            match self.view.search_uid(m.uid) {
                 Ok(i) => {
-                    let report = self.msgs[i].flags != m.flags && !self.gone.contains(&m.uid);
-                    self.msgs[i] = m;
-                    if report {
-                        let mut line = format!("{} FETCH (UID {} FLAGS ", i + 1, self.msgs[i].uid).into_bytes();
-                        push_flags(&mut line, &self.shown_flags(&self.msgs[i]));
+                    if self.view.set_flags(i, &m.flags) && !self.gone.contains(&m.uid) {
+                        let mut line = format!("{} FETCH (UID {} FLAGS ", i + 1, m.uid).into_bytes();
+                        push_flags(&mut line, &self.shown_flags(i));
                         line.push(b')');
                         conn.untagged(&String::from_utf8_lossy(&line));
                     }
                 }
                 // New UIDs are always above the ones we know.
-                Err(i) if i == self.msgs.len() => self.msgs.push(m),
+                Err(i) if i == self.view.len() => self.view.push(m.uid, &m.flags),
                 // Added and expunged before we looked: never seen.
                 Err(_) => {}
             }
         }
-        if self.msgs.len() != before {
-            conn.untagged(&format!("{} EXISTS", self.msgs.len()));
+        if self.view.len() != before {
+            conn.untagged(&format!("{} EXISTS", self.view.len()));
             if !self.read_only {
                 // The first session to see new mail owns its \Recent.
-                let up_to = self.msgs.last().map_or(0, |m| m.uid.saturating_add(1));
+                let up_to = self.view.last_uid().map_or(0, |u| u.saturating_add(1));
                 let from = ctx.store.claim_recent(self.mailbox.id, up_to).await?;
-                self.recent
-                    .extend(self.msgs[before..].iter().map(|m| m.uid).filter(|u| *u >= from));
+                let new: Vec<u32> = (before..self.view.len()).map(|i| self.view.uid(i)).collect();
+                self.recent.extend(new.into_iter().filter(|u| *u >= from));
             }
             if self.show_recent {
                 conn.untagged(&format!("{} RECENT", self.recent_count()));
@@ -183,7 +191,7 @@ impl Selected {
     fn flush_expunges(&mut self, conn: &mut Conn) {
         while let Some(uid) = self.gone.pop_last() {
             if let Some(i) = self.index_of_uid(uid) {
-                self.msgs.remove(i);
+                self.view.remove(i);
                 conn.untagged(&format!("{} EXPUNGE", i + 1));
             }
         }
@@ -192,8 +200,8 @@ impl Selected {
     /// Keywords in use plus the system flags.
     fn all_flags(&self) -> Vec<String> {
         let mut keywords = BTreeSet::new();
-        for m in &self.msgs {
-            for f in &m.flags {
+        for list in self.view.flag_lists() {
+            for f in list {
                 if !f.starts_with('\\') {
                     keywords.insert(f.clone());
                 }
@@ -263,7 +271,7 @@ impl Session {
             modseq: mailbox.highest_modseq,
             mailbox,
             read_only,
-            msgs,
+            view: View::new(msgs.iter().map(|m| (m.uid, &m.flags[..]))),
             gone: BTreeSet::new(),
             saved: Vec::new(),
             recent,
@@ -272,7 +280,7 @@ impl Session {
         let mut flags = b"FLAGS ".to_vec();
         push_flags(&mut flags, &sel.all_flags());
         conn.untagged(&String::from_utf8_lossy(&flags));
-        conn.untagged(&format!("{} EXISTS", sel.msgs.len()));
+        conn.untagged(&format!("{} EXISTS", sel.view.len()));
         if let Some(attrs) = list_attrs {
             let mut line = format!("* LIST ({attrs}) \"/\" ").into_bytes();
             crate::proto::push_mailbox(&mut line, &sel.mailbox.name);
@@ -281,7 +289,7 @@ impl Session {
         }
         if !self.rev2 {
             conn.untagged(&format!("{} RECENT", sel.recent_count()));
-            if let Some(i) = sel.msgs.iter().position(|m| !m.flags.iter().any(|f| f == "\\Seen")) {
+            if let Some(i) = (0..sel.view.len()).find(|&i| !sel.view.has_flag(i, "\\Seen")) {
                 conn.untagged(&format!("OK [UNSEEN {}] first unseen", i + 1));
             }
         }
@@ -297,9 +305,9 @@ impl Session {
         conn.untagged(&String::from_utf8_lossy(&perm));
         conn.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.mailbox.uid_validity));
         let uid_next = sel
-            .msgs
-            .last()
-            .map_or(sel.mailbox.uid_next, |m| sel.mailbox.uid_next.max(m.uid + 1));
+            .view
+            .last_uid()
+            .map_or(sel.mailbox.uid_next, |u| sel.mailbox.uid_next.max(u.saturating_add(1)));
         conn.untagged(&format!("OK [UIDNEXT {uid_next}] predicted next UID"));
         let (code, cmd) = if read_only {
             ("READ-ONLY", "EXAMINE")

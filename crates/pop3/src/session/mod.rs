@@ -9,7 +9,7 @@ mod transaction;
 use std::sync::Arc;
 
 use letterbox_net::{ConnInfo, MaybeTls, Shutdown};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info};
 
 use crate::proto::{self, Command, ParseError, RespCode};
 use crate::Pop3Ctx;
@@ -45,8 +45,8 @@ struct Session {
 
 /// Serve one POP3 connection until QUIT, disconnect, autologout or shutdown.
 pub async fn session(ctx: Arc<Pop3Ctx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
-    let span = info_span!("pop3", session_id = info.session_id, peer = %info.peer);
-    run(ctx, stream, info, shutdown).instrument(span).await;
+    // Logs carry the listener's `session` span (listener, session_id, peer).
+    run(ctx, stream, info, shutdown).await;
 }
 
 async fn run(ctx: Arc<Pop3Ctx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {

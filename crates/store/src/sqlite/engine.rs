@@ -3,8 +3,9 @@
 //! (the WAL is fsync'd at commit), and batching turns N concurrent writes
 //! into one fsync.
 
-use crate::{ChangeEvent, Result, StoreError};
+use crate::{ChangeEvent, MailboxId, Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -15,8 +16,10 @@ use tokio::sync::{broadcast, oneshot};
 const MAX_BATCH: usize = 256;
 /// How long a writer waits for another process (the CLI) to release the lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+/// Reads running at once, and so read connections and blocking threads used
+/// for reads: a burst of thousands of sessions must queue here, not spawn a
+/// thread and a connection (with its page cache) each.
+const MAX_READERS: usize = 8;
 
 /// Called once the batch a job ran in has committed (or failed to).
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
@@ -29,8 +32,40 @@ pub(crate) struct Engine {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    read_slots: tokio::sync::Semaphore,
     path: PathBuf,
+    pub(crate) notifier: Arc<Notifier>,
+}
+
+/// Sends committed changes to watchers, counting them per mailbox first, so
+/// a reader can tell whether a result it cached is still current.
+pub(crate) struct Notifier {
     pub(crate) events: broadcast::Sender<ChangeEvent>,
+    /// (changes not tied to one mailbox, changes per mailbox).
+    counts: Mutex<(u64, HashMap<MailboxId, u64>)>,
+}
+
+/// Where a mailbox's change count stood; equal stamps mean no commit
+/// touched the mailbox in between.
+pub(crate) type Stamp = (u64, u64);
+
+impl Notifier {
+    fn announce(&self, e: ChangeEvent) {
+        if let Ok(mut c) = self.counts.lock() {
+            match e.mailbox_id {
+                Some(m) => *c.1.entry(m).or_default() += 1,
+                // Outside writes, mailbox create/delete/rename: could be anything.
+                None => c.0 += 1,
+            }
+        }
+        let _ = self.events.send(e);
+    }
+
+    /// Taken before a read starts: the read then sees every commit counted.
+    pub(crate) fn stamp(&self, mailbox: MailboxId) -> Option<Stamp> {
+        let c = self.counts.lock().ok()?;
+        Some((c.0, c.1.get(&mailbox).copied().unwrap_or(0)))
+    }
 }
 
 fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection> {
@@ -55,17 +90,22 @@ impl Engine {
         super::schema::migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let (events, _) = broadcast::channel(4096);
-        let writer_events = events.clone();
+        let notifier = Arc::new(Notifier {
+            events,
+            counts: Mutex::new((0, HashMap::new())),
+        });
+        let writer_notifier = notifier.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, writer_events))
+            .spawn(move || writer_loop(conn, rx, &writer_notifier))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(Arc::new(Engine {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Mutex::new(Vec::new()),
+            read_slots: tokio::sync::Semaphore::new(MAX_READERS),
             path: path.to_path_buf(),
-            events,
+            notifier,
         }))
     }
 
@@ -77,14 +117,14 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<(T, Vec<ChangeEvent>)> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
-        let events = self.events.clone();
+        let notifier = self.notifier.clone();
         let job: Job = Box::new(move |conn| match f(conn) {
             Ok((value, evs)) => (
                 true,
                 Box::new(move |commit| match commit {
                     Ok(()) => {
                         for e in evs {
-                            let _ = events.send(e);
+                            notifier.announce(e);
                         }
                         let _ = tx.send(Ok(value));
                     }
@@ -115,6 +155,21 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let slot = self.read_slot().await?;
+        self.read_in(slot, f).await
+    }
+
+    /// Wait for one of the [`MAX_READERS`] read slots.
+    pub(crate) async fn read_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.read_slots.acquire().await.map_err(|_| StoreError::Closed)
+    }
+
+    /// [`Self::read`] with a slot already taken.
+    pub(crate) async fn read_in<T, F>(self: &Arc<Self>, _slot: tokio::sync::SemaphorePermit<'_>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let engine = self.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match engine.readers.lock().ok().and_then(|mut p| p.pop()) {
@@ -129,7 +184,7 @@ impl Engine {
             let end = conn.execute_batch("COMMIT");
             if end.is_ok() {
                 if let Ok(mut pool) = engine.readers.lock() {
-                    if pool.len() < MAX_IDLE_READERS {
+                    if pool.len() < MAX_READERS {
                         pool.push(conn);
                     }
                 }
@@ -167,12 +222,12 @@ const EXTERNAL_CHECK: Duration = Duration::from_millis(500);
 /// file). `PRAGMA data_version` on the writer's own connection changes only
 /// when another connection committed, and this process writes through no
 /// other connection, so every change of it is an outside write.
-fn check_external(conn: &Connection, last: &mut Option<i64>, events: &broadcast::Sender<ChangeEvent>) {
+fn check_external(conn: &Connection, last: &mut Option<i64>, notifier: &Notifier) {
     let Ok(v) = conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)) else {
         return;
     };
     if last.is_some_and(|l| l != v) {
-        let _ = events.send(ChangeEvent {
+        notifier.announce(ChangeEvent {
             account_id: 0,
             mailbox_id: None,
             kind: crate::ChangeKind::External,
@@ -183,22 +238,22 @@ fn check_external(conn: &Connection, last: &mut Option<i64>, events: &broadcast:
 
 /// Group commit: take every job waiting (up to [`MAX_BATCH`]), run each in
 /// its own savepoint, commit once, then complete them all.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, events: broadcast::Sender<ChangeEvent>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
     let mut version = None;
     let mut checked = std::time::Instant::now();
-    check_external(&conn, &mut version, &events);
+    check_external(&conn, &mut version, notifier);
     loop {
         let first = match rx.recv_timeout(EXTERNAL_CHECK) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                check_external(&conn, &mut version, &events);
+                check_external(&conn, &mut version, notifier);
                 checked = std::time::Instant::now();
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         if checked.elapsed() >= EXTERNAL_CHECK {
-            check_external(&conn, &mut version, &events);
+            check_external(&conn, &mut version, notifier);
             checked = std::time::Instant::now();
         }
         let mut batch = vec![first];

@@ -76,6 +76,31 @@ pub(super) fn list(conn: &Connection, mailbox: MailboxId) -> Result<Vec<MessageM
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Ascending UIDs as inclusive runs, so a set like `1:5000` is one query.
+pub(super) fn uid_ranges(uids: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some((_, hi)) if u.checked_sub(1) == Some(*hi) || u == *hi => *hi = u,
+            _ => out.push((u, u)),
+        }
+    }
+    out
+}
+
+pub(super) fn list_ranges(conn: &Connection, mailbox: MailboxId, ranges: &[(u32, u32)]) -> Result<Vec<MessageMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META} FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+    ))?;
+    let mut out = Vec::new();
+    for &(lo, hi) in ranges {
+        for m in st.query_map(params![mailbox, lo, hi], meta_row)? {
+            out.push(m?);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn changes(conn: &Connection, mailbox: MailboxId, since: u64) -> Result<Changes> {
     let mb = mailboxes::require(conn, mailbox)?;
     let mut st = conn.prepare_cached(&format!(
@@ -353,11 +378,12 @@ pub(super) fn remove_uids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) -
 }
 
 pub(super) fn expunge(conn: &Connection, mailbox: MailboxId, only: Option<&[u32]>) -> Result<Vec<u32>> {
+    let only: Option<std::collections::HashSet<u32>> = only.map(|set| set.iter().copied().collect());
     let deleted: Vec<u32> = list(conn, mailbox)?
         .into_iter()
         .filter(|m| m.flags.iter().any(|f| f == "\\Deleted"))
         .map(|m| m.uid)
-        .filter(|uid| only.is_none_or(|set| set.contains(uid)))
+        .filter(|uid| only.as_ref().is_none_or(|set| set.contains(uid)))
         .collect();
     remove_uids(conn, mailbox, &deleted)
 }

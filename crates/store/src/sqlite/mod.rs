@@ -43,7 +43,21 @@ pub(crate) fn now() -> i64 {
 pub struct SqliteStore {
     engine: Arc<Engine>,
     info_cache: Arc<Mutex<HashMap<MessageId, Arc<MessageInfo>>>>,
+    changes_cache: Arc<Mutex<HashMap<MailboxId, CachedChanges>>>,
 }
+
+/// The last `changes` answer per mailbox. A new message wakes every session
+/// watching the mailbox at once, and they all ask the same question: one
+/// of them reads, the rest reuse the answer while no commit touched the
+/// mailbox since.
+struct CachedChanges {
+    since: u64,
+    stamp: engine::Stamp,
+    changes: Changes,
+}
+
+/// Mailboxes whose last `changes` answer is kept.
+const CHANGES_CACHE_ENTRIES: usize = 4096;
 
 impl SqliteStore {
     /// Open or create the database file `path` (its directory must exist).
@@ -52,7 +66,15 @@ impl SqliteStore {
         Ok(SqliteStore {
             engine,
             info_cache: Arc::new(Mutex::new(HashMap::new())),
+            changes_cache: Arc::new(Mutex::new(HashMap::new())),
         })
+    }
+
+    fn cached_changes(&self, mailbox: MailboxId, since: u64) -> Option<Changes> {
+        let stamp = self.engine.notifier.stamp(mailbox)?;
+        let cache = self.changes_cache.lock().ok()?;
+        let hit = cache.get(&mailbox)?;
+        (hit.since == since && hit.stamp == stamp).then(|| hit.changes.clone())
     }
 
     fn prepare(message: NewMessage) -> PreparedBody {
@@ -278,8 +300,39 @@ impl Store for SqliteStore {
         self.engine.read(move |c| messages::list(c, mailbox)).await
     }
 
+    async fn messages_by_uid(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<MessageMeta>> {
+        let ranges = messages::uid_ranges(uids);
+        self.engine
+            .read(move |c| messages::list_ranges(c, mailbox, &ranges))
+            .await
+    }
+
     async fn changes(&self, mailbox: MailboxId, since: u64) -> Result<Changes> {
-        self.engine.read(move |c| messages::changes(c, mailbox, since)).await
+        if let Some(hit) = self.cached_changes(mailbox, since) {
+            return Ok(hit);
+        }
+        let slot = self.engine.read_slot().await?;
+        // Another session may have answered while this one waited.
+        if let Some(hit) = self.cached_changes(mailbox, since) {
+            return Ok(hit);
+        }
+        let stamp = self.engine.notifier.stamp(mailbox);
+        let changes = self
+            .engine
+            .read_in(slot, move |c| messages::changes(c, mailbox, since))
+            .await?;
+        if let (Some(stamp), Ok(mut cache)) = (stamp, self.changes_cache.lock()) {
+            if cache.len() >= CHANGES_CACHE_ENTRIES {
+                cache.clear();
+            }
+            let entry = CachedChanges {
+                since,
+                stamp,
+                changes: changes.clone(),
+            };
+            cache.insert(mailbox, entry);
+        }
+        Ok(changes)
     }
 
     async fn raw_message(&self, id: MessageId) -> Result<Arc<Vec<u8>>> {
@@ -448,7 +501,7 @@ impl Store for SqliteStore {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.engine.events.subscribe()
+        self.engine.notifier.events.subscribe()
     }
 
     fn close(&self) {
