@@ -15,7 +15,7 @@ USER = "alice@example.test"
 PW = "alice-pw"
 BASE_CAPS = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE"
 AUTH_CAPS = BASE_CAPS + (
-    " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MOVE IDLE"
+    " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MULTIAPPEND MOVE IDLE"
     " LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES STATUS=SIZE BINARY"
 )
 
@@ -374,6 +374,45 @@ def test_store_copy_move_expunge_append(srv):
     d.select("Archive")
     assert d.fetch("1:*", "(FLAGS)")[1] == [b"1 (FLAGS ($Work \\Flagged))", b"2 (FLAGS (\\Deleted))"]
     assert d.search(None, "RECENT") == ("OK", [b""]) and c.search(None, "RECENT") == ("OK", [b"1 2"])
+
+
+def test_multiappend_is_all_or_nothing(srv):
+    r = login_raw(srv)
+    r.cmd("s", "SELECT Drafts")
+    one, two, three = (f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode() for i in (1, 2, 3))
+    # RFC 3502: messages follow one another, each with its own flags and date.
+    r.send(b"a APPEND Drafts (\\Seen) {%d}\r\n" % len(one))
+    assert r.line() == b"+ Ready\r\n"
+    r.send(one + b' "05-Mar-2024 10:00:00 +0100" {%d+}\r\n' % len(two) + two + b" (\\Draft $X) {%d}\r\n" % len(three))
+    assert r.line() == b"+ Ready\r\n"
+    r.send(three + b"\r\n")
+    lines = r.until("a")
+    assert lines[0] == b"* 3 EXISTS\r\n"
+    assert re.fullmatch(rb"a OK \[APPENDUID \d+ 1:3\] APPEND completed\r\n", lines[-1]), lines
+    assert r.cmd("b", "FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE)")[:3] == [
+        b'* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) INTERNALDATE "%s" RFC822.SIZE %d)\r\n'
+        % (lines_date(r, 1), len(one)),
+        b'* 2 FETCH (UID 2 FLAGS (\\Recent) INTERNALDATE "05-Mar-2024 09:00:00 +0000" RFC822.SIZE %d)\r\n'
+        % len(two),
+        b'* 3 FETCH (UID 3 FLAGS ($X \\Draft \\Recent) INTERNALDATE "%s" RFC822.SIZE %d)\r\n'
+        % (lines_date(r, 3), len(three)),
+    ]
+    # A bad date in the second message: nothing is stored.
+    r.send(b"c APPEND Drafts {%d+}\r\n" % len(one) + one + b' "31-Foo-2024 10:00:00 +0100" {1+}\r\nx\r\n')
+    assert r.until("c")[-1].startswith(b"c BAD")
+    # Over quota on the last message: nothing is stored either.
+    srv.cli.run("user", "quota", USER, "--quota-bytes", "4000", check=True)
+    big = b"Subject: big\r\n\r\n" + b"x" * 1500 + b"\r\n"
+    r.send(b"d APPEND Drafts {%d+}\r\n%s {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(big), big, len(big), big, len(big), big))
+    last = r.until("d")[-1]
+    assert last.startswith(b"d NO [OVERQUOTA]"), last
+    assert r.cmd("e", "STATUS Drafts (MESSAGES UIDNEXT)")[0] == b"* STATUS Drafts (MESSAGES 3 UIDNEXT 4)\r\n"
+
+
+def lines_date(r, seq):
+    """INTERNALDATE the server gave message `seq` (set at APPEND time)."""
+    line = r.cmd("t%d" % seq, f"FETCH {seq} INTERNALDATE")[0]
+    return re.search(rb'INTERNALDATE "([^"]+)"', line).group(1)
 
 
 def test_updates_between_sessions(srv):

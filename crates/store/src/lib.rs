@@ -94,6 +94,9 @@ pub trait Store: Send + Sync + 'static {
     async fn deliver(&self, message: NewMessage, targets: &[DeliveryTarget]) -> Result<DeliveryReport>;
     /// Store one message in one mailbox (IMAP APPEND), enforcing quota.
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended>;
+    /// Store several messages in one mailbox, all or none (RFC 3502
+    /// MULTIAPPEND); UIDs ascend in the order given.
+    async fn append_many(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> Result<Vec<Appended>>;
     /// Metadata of every message in a mailbox, by UID.
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     /// Metadata of the messages with these UIDs (ascending, deduplicated),

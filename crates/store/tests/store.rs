@@ -572,3 +572,35 @@ async fn repeated_changes_queries_see_every_later_commit() {
         assert_eq!(got.unwrap(), ch2);
     }
 }
+
+#[tokio::test]
+async fn append_many_is_all_or_nothing() {
+    let (_d, store, id) = setup().await;
+    let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
+    let got = store
+        .append_many(inbox.id, vec![msg("1"), msg("2"), msg("3")])
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|a| a.uid).collect::<Vec<_>>(), vec![1, 2, 3]);
+    // Over quota on the third message: none of the three is stored.
+    let used = store.account_by_id(id).await.unwrap().unwrap().usage.bytes;
+    let one = msg("4").raw.len() as u64;
+    store
+        .set_quota(
+            "alice@example.test",
+            Quota {
+                bytes: used + 2 * one + one / 2,
+                messages: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let err = store
+        .append_many(inbox.id, vec![msg("4"), msg("5"), msg("6")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::QuotaExceeded { .. }), "{err:?}");
+    assert_eq!(store.messages(inbox.id).await.unwrap().len(), 3);
+    let next = store.append(inbox.id, msg("7")).await.unwrap();
+    assert_eq!(next.uid, 4, "UIDs of a rolled-back append are not used");
+}

@@ -68,6 +68,15 @@ pub enum FetchAtt {
     BinarySize(Vec<u32>),
 }
 
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    /// INTERNALDATE to set (unix seconds).
+    pub date: Option<i64>,
+    pub message: Vec<u8>,
+}
+
 /// A parsed client command; `uid` marks the `UID` forms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -119,11 +128,10 @@ pub enum Command {
         mailbox: String,
         items: Vec<StatusItem>,
     },
+    /// RFC 9051 §6.3.12; several messages with RFC 3502 MULTIAPPEND.
     Append {
         mailbox: String,
-        flags: Vec<String>,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
     Idle,
     /// RFC 9051 §6.4.4 SEARCH / UID SEARCH.
@@ -449,27 +457,13 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
             p.sp()?;
             let mailbox = mailbox(p)?;
             p.sp()?;
-            let flags = if p.peek() == Some(b'(') {
-                let f = p.flag_list()?;
+            let mut messages = vec![append_message(p)?];
+            // RFC 3502 §6: further messages follow, each with its own flags and date.
+            while p.peek() == Some(b' ') {
                 p.sp()?;
-                f
-            } else {
-                Vec::new()
-            };
-            let date = if p.peek() == Some(b'"') {
-                let d = p.date_time()?;
-                p.sp()?;
-                Some(d)
-            } else {
-                None
-            };
-            let message = p.literal_bytes()?.to_vec();
-            Command::Append {
-                mailbox,
-                flags,
-                date,
-                message,
+                messages.push(append_message(p)?);
             }
+            Command::Append { mailbox, messages }
         }
         "FETCH" => {
             p.sp()?;
@@ -489,6 +483,27 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
         }
         _ => return Err(ParseError::Unknown(name.to_string())),
     })
+}
+
+/// `[SP flag-list] [SP date-time] SP literal` of APPEND (RFC 9051 §9),
+/// without the leading space.
+fn append_message(p: &mut Parser<'_>) -> Result<AppendMessage, ParseError> {
+    let flags = if p.peek() == Some(b'(') {
+        let f = p.flag_list()?;
+        p.sp()?;
+        f
+    } else {
+        Vec::new()
+    };
+    let date = if p.peek() == Some(b'"') {
+        let d = p.date_time()?;
+        p.sp()?;
+        Some(d)
+    } else {
+        None
+    };
+    let message = p.literal_bytes()?.to_vec();
+    Ok(AppendMessage { flags, date, message })
 }
 
 /// `"(" status-att *(SP status-att) ")"` (RFC 9051 §6.3.11).

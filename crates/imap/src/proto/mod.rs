@@ -9,7 +9,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-pub use command::{parse_command, parse_tag, Command, FetchAtt, ListReturn, ListSelect, StatusItem};
+pub use command::{parse_command, parse_tag, AppendMessage, Command, FetchAtt, ListReturn, ListSelect, StatusItem};
 pub(crate) use parser::MONTHS;
 pub use parser::{SeqNum, SeqSet};
 pub use search::{SearchKey, SearchReturn};

@@ -136,9 +136,34 @@ fn simple_commands() {
             "x APPEND INBOX (\\Seen) \" 5-Mar-2024 10:00:00 +0100\" {2}\r\nhi",
             Command::Append {
                 mailbox: "INBOX".into(),
-                flags: vec!["\\Seen".into()],
-                date: Some(1_709_629_200),
-                message: b"hi".to_vec(),
+                messages: vec![AppendMessage {
+                    flags: vec!["\\Seen".into()],
+                    date: Some(1_709_629_200),
+                    message: b"hi".to_vec(),
+                }],
+            },
+        ),
+        (
+            "x APPEND INBOX {2+}\r\nhi (\\Draft) {3}\r\nabc \" 5-Mar-2024 10:00:00 +0100\" {0}\r\n",
+            Command::Append {
+                mailbox: "INBOX".into(),
+                messages: vec![
+                    AppendMessage {
+                        flags: vec![],
+                        date: None,
+                        message: b"hi".to_vec(),
+                    },
+                    AppendMessage {
+                        flags: vec!["\\Draft".into()],
+                        date: None,
+                        message: b"abc".to_vec(),
+                    },
+                    AppendMessage {
+                        flags: vec![],
+                        date: Some(1_709_629_200),
+                        message: Vec::new(),
+                    },
+                ],
             },
         ),
         (

@@ -8,7 +8,7 @@ use letterbox_store::{Mailbox, NewMessage, StoreError, HIERARCHY_DELIMITER};
 
 use super::conn::Conn;
 use super::{Flow, Session, State, User};
-use crate::proto::{push_mailbox, Command, ListReturn, ListSelect, StatusItem};
+use crate::proto::{push_mailbox, AppendMessage, Command, ListReturn, ListSelect, StatusItem};
 
 /// A LIST command's arguments.
 struct ListArgs {
@@ -60,12 +60,7 @@ impl Session {
                 Ok(())
             }
             Command::Status { mailbox, items } => return self.status(conn, tag, user, &mailbox, &items).await,
-            Command::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => return self.append(conn, tag, user, &mailbox, flags, date, message).await,
+            Command::Append { mailbox, messages } => return self.append(conn, tag, user, &mailbox, messages).await,
             _ => Ok(()),
         };
         match result {
@@ -260,17 +255,15 @@ impl Session {
         Ok(line)
     }
 
-    /// RFC 9051 §6.3.12 APPEND with RFC 4315 APPENDUID.
-    #[allow(clippy::too_many_arguments)]
+    /// RFC 9051 §6.3.12 APPEND with RFC 4315 APPENDUID; several messages
+    /// are stored all or none (RFC 3502 MULTIAPPEND).
     async fn append(
         &mut self,
         conn: &mut Conn,
         tag: &str,
         user: &User,
         name: &str,
-        flags: Vec<String>,
-        date: Option<i64>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     ) -> Flow {
         let store = self.ctx.store.clone();
         let mailbox = match store.mailbox(user.id, name).await {
@@ -282,19 +275,30 @@ impl Session {
             }
             Err(e) => return self.store_error(conn, tag, &e),
         };
-        let internal_date = date.unwrap_or_else(letterbox_store::unix_now);
-        // \Recent is not a flag a client can set (RFC 3501 §2.3.2).
-        let flags = flags
+        let now = letterbox_store::unix_now();
+        let mut new: Vec<NewMessage> = messages
             .into_iter()
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .map(|m| NewMessage {
+                raw: m.message,
+                // \Recent is not a flag a client can set (RFC 3501 §2.3.2).
+                flags: m
+                    .flags
+                    .into_iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .collect(),
+                internal_date: m.date.unwrap_or(now),
+            })
             .collect();
-        let new = NewMessage {
-            raw: message,
-            flags,
-            internal_date,
+        let stored = if new.len() == 1 {
+            match new.pop() {
+                Some(one) => store.append(mailbox.id, one).await.map(|a| vec![a]),
+                None => Ok(Vec::new()),
+            }
+        } else {
+            store.append_many(mailbox.id, new).await
         };
-        match store.append(mailbox.id, new).await {
-            Ok(a) => {
+        match stored {
+            Ok(appended) => {
                 if let State::Selected(_, sel) = &mut self.state {
                     if sel.mailbox.id == mailbox.id {
                         if let Err(e) = sel.sync(&self.ctx, conn, true).await {
@@ -302,10 +306,15 @@ impl Session {
                         }
                     }
                 }
+                let uids: Vec<u32> = appended.iter().map(|a| a.uid).collect();
                 conn.tagged(
                     tag,
                     "OK",
-                    &format!("[APPENDUID {} {}] APPEND completed", a.uid_validity, a.uid),
+                    &format!(
+                        "[APPENDUID {} {}] APPEND completed",
+                        mailbox.uid_validity,
+                        super::messages::uid_set(&uids)
+                    ),
                 );
                 Flow::Continue
             }

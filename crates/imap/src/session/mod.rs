@@ -208,6 +208,7 @@ impl Session {
                 "SPECIAL-USE",
                 "CREATE-SPECIAL-USE",
                 "UIDPLUS",
+                "MULTIAPPEND",
                 "MOVE",
                 "IDLE",
                 "LIST-EXTENDED",

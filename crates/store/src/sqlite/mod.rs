@@ -296,6 +296,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn append_many(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        let mut bodies = Vec::with_capacity(messages.len());
+        for m in messages {
+            bodies.push(Self::prepare_async(m).await?);
+        }
+        self.engine
+            .write(move |c| {
+                // One job: a failure rolls back every message of it.
+                let appended = bodies
+                    .iter()
+                    .map(|b| messages::append(c, mailbox, b))
+                    .collect::<Result<Vec<_>>>()?;
+                let account = mailboxes::require(c, mailbox)?.account_id;
+                Ok((appended, vec![mailbox_event(account, Some(mailbox), ChangeKind::Added)]))
+            })
+            .await
+    }
+
     async fn messages(&self, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
         self.engine.read(move |c| messages::list(c, mailbox)).await
     }
