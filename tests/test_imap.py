@@ -330,6 +330,8 @@ def test_store_copy_move_expunge_append(srv):
     r = login_raw(srv)
     r.cmd("s", "SELECT INBOX")
     assert r.cmd("a", "STORE 1:2 +FLAGS (\\Flagged $Work)") == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] flags permitted\r\n",
         b"* 1 FETCH (FLAGS ($Work \\Flagged \\Recent))\r\n",
         b"* 2 FETCH (FLAGS ($Work \\Flagged \\Recent))\r\n",
         b"a OK STORE completed\r\n",
@@ -339,15 +341,16 @@ def test_store_copy_move_expunge_append(srv):
     assert re.fullmatch(rb"c OK \[COPYUID \d+ 1:2 1:2\] COPY completed\r\n", lines[-1])
     lines = r.cmd("d", "UID MOVE 3 Trash")
     assert re.fullmatch(rb"\* OK \[COPYUID \d+ 3 1\] moved\r\n", lines[0])
-    assert lines[1:] == [b"* 3 EXPUNGE\r\n", b"d OK MOVE completed\r\n"]
-    assert r.cmd("e", "EXPUNGE") == [b"* 2 EXPUNGE\r\n", b"e OK EXPUNGE completed\r\n"]
+    # Each removal of a \\Recent message updates the count (RFC 3501 §7.3.2).
+    assert lines[1:] == [b"* 3 EXPUNGE\r\n", b"* 3 RECENT\r\n", b"d OK MOVE completed\r\n"]
+    assert r.cmd("e", "EXPUNGE") == [b"* 2 EXPUNGE\r\n", b"* 2 RECENT\r\n", b"e OK EXPUNGE completed\r\n"]
     assert r.cmd("f", "UID FETCH 1:* FLAGS") == [
         b"* 1 FETCH (UID 1 FLAGS ($Work \\Flagged \\Recent))\r\n",
         b"* 2 FETCH (UID 4 FLAGS (\\Recent))\r\n",
         b"f OK FETCH completed\r\n",
     ]
     r.cmd("g", "STORE 1:2 +FLAGS.SILENT (\\Deleted)")
-    assert r.cmd("h", "UID EXPUNGE 4") == [b"* 2 EXPUNGE\r\n", b"h OK EXPUNGE completed\r\n"]
+    assert r.cmd("h", "UID EXPUNGE 4") == [b"* 2 EXPUNGE\r\n", b"* 1 RECENT\r\n", b"h OK EXPUNGE completed\r\n"]
     assert r.cmd("i", "COPY 1 Nosuch") == [b"i NO [TRYCREATE] no such mailbox\r\n"]
     r.send(b"j APPEND INBOX (\\Seen) \"05-Mar-2024 10:00:00 +0100\" {12}\r\n")
     assert r.line() == b"+ Ready\r\n"
@@ -387,7 +390,12 @@ def test_multiappend_is_all_or_nothing(srv):
     assert r.line() == b"+ Ready\r\n"
     r.send(three + b"\r\n")
     lines = r.until("a")
-    assert lines[0] == b"* 3 EXISTS\r\n"
+    # The new keyword is announced before anything shows it (RFC 9051 §7.3.5).
+    assert lines[:3] == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $X)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $X \\*)] flags permitted\r\n",
+        b"* 3 EXISTS\r\n",
+    ]
     assert re.fullmatch(rb"a OK \[APPENDUID \d+ 1:3\] APPEND completed\r\n", lines[-1]), lines
     assert r.cmd("b", "FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE)")[:3] == [
         b'* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) INTERNALDATE "%s" RFC822.SIZE %d)\r\n'
@@ -432,10 +440,77 @@ def test_updates_between_sessions(srv):
     assert b"* 2 EXPUNGE\r\n" not in lines
     assert lines[-1] == b"a OK FETCH completed\r\n"
     assert b"* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))\r\n" in lines and b"* 4 EXISTS\r\n" in lines
-    assert a.cmd("n", "NOOP") == [b"* 2 EXPUNGE\r\n", b"n OK NOOP completed\r\n"]
+    # The expunged message was \\Recent to `a`: the count drops to 2.
+    assert a.cmd("n", "NOOP") == [b"* 2 EXPUNGE\r\n", b"* 2 RECENT\r\n", b"n OK NOOP completed\r\n"]
     assert a.cmd("f", "FETCH 1:* (UID)") == [
         b"* 1 FETCH (UID 1)\r\n", b"* 2 FETCH (UID 3)\r\n", b"* 3 FETCH (UID 4)\r\n", b"f OK FETCH completed\r\n"
     ]
+
+
+def test_keywords_announced_recent_after_expunge_and_expunged_fetch(srv):
+    """Behaviours a stress tester (Dovecot's imaptest) checks between sessions."""
+    for i in range(1, 4):
+        srv.cli.deliver(USER, msg(i))
+    a = login_raw(srv)
+    b = login_raw(srv)
+    a.cmd("s", "SELECT INBOX")  # a holds \Recent for all three
+    b.cmd("s", "SELECT INBOX")
+    # A keyword another session sets reaches FLAGS before the FETCH using it.
+    b.cmd("x", "STORE 1 +FLAGS.SILENT ($Todo)")
+    assert a.cmd("n", "NOOP") == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo \\*)] flags permitted\r\n",
+        b"* 1 FETCH (UID 1 FLAGS ($Todo \\Recent))\r\n",
+        b"n OK NOOP completed\r\n",
+    ]
+    # A keyword a STORE names joins FLAGS even when no message keeps it.
+    assert b.cmd("y", "STORE 2 -FLAGS ($Never)")[:2] == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Never $Todo)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Never $Todo \\*)] flags permitted\r\n",
+    ]
+    b.cmd("z", "STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("e", "EXPUNGE")
+    # Data that needs the store is gone for a message expunged elsewhere:
+    # NO with Dovecot's wording; what the session still knows is answered.
+    lines = a.cmd("f", "FETCH 2 (FLAGS RFC822.SIZE)")
+    assert lines == [b"f NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"], lines
+    assert a.cmd("g", "FETCH 2 (UID FLAGS)")[0] == b"* 2 FETCH (UID 2 FLAGS (\\Recent))\r\n"
+    # The expunge lowers the \Recent count: RFC 3501 §7.3.2 says report it.
+    assert a.cmd("h", "NOOP") == [b"* 2 EXPUNGE\r\n", b"* 2 RECENT\r\n", b"h OK NOOP completed\r\n"]
+    # `<start>` without a length reads to the end, as Dovecot allows.
+    line = a.cmd("i", "FETCH 1 BODY.PEEK[TEXT]<3>")[0]
+    assert line == b"* 1 FETCH (BODY[TEXT]<3> {5}\r\n", line
+
+
+def test_lsub_percent_returns_unsubscribed_parents_and_search_finds_groups(srv):
+    r = login_raw(srv)
+    for name in ["P", "P/a", "P/b", "P/b/c", "Q/x"]:
+        r.cmd("c", f"CREATE {name}")
+    for name in ["P/a", "P/b/c", "Q/x"]:
+        r.cmd("s", f"SUBSCRIBE {name}")
+    # RFC 3501 §6.3.9: with `%`, the unsubscribed parent of a subscribed
+    # mailbox is listed, \Noselect (even when it exists).
+    assert r.cmd("a", 'LSUB "" P/%') == [
+        b'* LSUB () "/" P/a\r\n',
+        b'* LSUB (\\Noselect) "/" P/b\r\n',
+        b"a OK LSUB completed\r\n",
+    ]
+    lines = r.cmd("b", 'LSUB "" %')
+    assert b'* LSUB (\\Noselect) "/" P\r\n' in lines and b'* LSUB () "/" INBOX\r\n' in lines, lines
+    # RFC 5258 §3 (b): no CHILDINFO parent when the pattern returns the child itself.
+    assert r.cmd("d", 'LIST (SUBSCRIBED RECURSIVEMATCH) "" (P/b P/b/c)') == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" P/b/c\r\n',
+        b"d OK LIST completed\r\n",
+    ]
+    assert r.cmd("e", 'LIST (SUBSCRIBED RECURSIVEMATCH) "" (P/b)') == [
+        b'* LIST (\\HasChildren) "/" P/b ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b"e OK LIST completed\r\n",
+    ]
+    # SEARCH TO finds a group by its name.
+    srv.cli.deliver(USER, "From: a@example.test\r\nTo: team: x@example.test, y@example.test;\r\nSubject: g\r\n\r\nhi\r\n")
+    srv.cli.deliver(USER, msg(2))
+    r.cmd("s", "SELECT INBOX")
+    assert r.cmd("f", "SEARCH TO team") == [b"* SEARCH 1\r\n", b"f OK SEARCH completed\r\n"]
 
 
 def test_shutdown_says_bye(srv):

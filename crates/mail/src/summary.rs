@@ -1,7 +1,7 @@
 //! Decoded header summary for SEARCH and SORT (RFC 2047 encoded words and
 //! charsets decoded by `mail-parser`, output UTF-8).
 
-use mail_parser::{Address, MessageParser};
+use mail_parser::{Addr, Address, MessageParser};
 
 #[derive(Default)]
 pub struct Summary {
@@ -37,20 +37,32 @@ fn inner(head: &[u8]) -> Summary {
     }
 }
 
+/// Addresses as searchable text; group names are kept (`team: a@x, b@x;`)
+/// so SEARCH TO can find a group by its name, as Dovecot does.
 fn addresses(a: Option<&Address<'_>>) -> String {
-    let Some(a) = a else {
-        return String::new();
-    };
-    let mut out: Vec<String> = Vec::new();
-    for addr in a.iter() {
+    fn one(addr: &Addr<'_>) -> String {
         let email = addr.address().unwrap_or_default();
-        out.push(match addr.name() {
+        match addr.name() {
             Some(n) if !email.is_empty() => format!("{n} <{email}>"),
             Some(n) => n.to_string(),
             None => email.to_string(),
-        });
+        }
     }
-    out.join(", ")
+    fn list(addrs: &[Addr<'_>]) -> String {
+        addrs.iter().map(one).collect::<Vec<_>>().join(", ")
+    }
+    match a {
+        None => String::new(),
+        Some(Address::List(addrs)) => list(addrs),
+        Some(Address::Group(groups)) => groups
+            .iter()
+            .map(|g| match &g.name {
+                Some(name) => format!("{name}: {};", list(&g.addresses)),
+                None => list(&g.addresses),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +79,12 @@ mod tests {
         assert_eq!(s.from, "Jörg <j@x.de>");
         assert_eq!(s.message_id, "a@b");
         assert_eq!(s.date, Some(1_704_067_200));
+    }
+
+    #[test]
+    fn keeps_group_names() {
+        let s = summary(b"To: team: a@x.test, Bo <b@x.test>;, other: c@x.test;\r\nCc: d@x.test\r\n\r\n");
+        assert_eq!(s.to, "team: a@x.test, Bo <b@x.test>;, other: c@x.test;");
+        assert_eq!(s.cc, "d@x.test");
     }
 }

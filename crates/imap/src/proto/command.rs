@@ -575,8 +575,9 @@ fn partial(p: &mut Parser<'_>) -> Result<Option<(u32, u32)>, ParseError> {
         return Ok(None);
     }
     let start = p.number()?;
-    p.expect(b'.')?;
-    let len = p.nz_number()?;
+    // `<start>` alone (to the end) is not in the grammar, but Dovecot takes
+    // it and clients and test suites rely on that.
+    let len = if p.eat(b'.') { p.nz_number()? } else { u32::MAX };
     p.expect(b'>')?;
     Ok(Some((start, len)))
 }

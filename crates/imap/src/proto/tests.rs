@@ -244,6 +244,17 @@ fn fetch_items() {
         panic!()
     };
     assert_eq!(atts, vec![FetchAtt::Body]);
+    // `<start>` without a length reads to the end (as Dovecot allows).
+    let Command::Fetch { atts, .. } = ok("x FETCH 1 BINARY.PEEK[1]<40>") else {
+        panic!()
+    };
+    assert!(matches!(
+        &atts[0],
+        FetchAtt::Binary {
+            partial: Some((40, u32::MAX)),
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -264,7 +275,7 @@ fn bad_commands() {
         "x FETCH 1 (FLAGS))",
         "x FETCH 1 BODY[1.0]",
         "x FETCH 1 BODY[HEADER.FIELDS ()]",
-        "x FETCH 1 BODY[]<1>",
+        "x FETCH 1 BODY[]<1.>",
         "x STORE 1 FLAGZ (\\Seen)",
         "x UID FROB 1",
         "x APPEND INBOX \"31-Foo-2024 10:00:00 +0000\" {1}\r\na",

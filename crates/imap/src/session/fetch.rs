@@ -99,7 +99,7 @@ impl Session {
                     .await
                 {
                     Ok(changed) => {
-                        sel.apply(&changed);
+                        sel.apply(conn, &changed);
                         seen_now = unseen;
                     }
                     Err(e) => return self.store_error(conn, tag, &e),
@@ -163,7 +163,12 @@ impl Session {
                 &format!("[UNKNOWN-CTE] cannot decode content-transfer-encoding {cte}"),
             );
         } else if missing {
-            conn.tagged(tag, "NO", "[EXPUNGEISSUED] some messages were expunged meanwhile");
+            // Dovecot's wording, which IMAP test tools recognise.
+            conn.tagged(
+                tag,
+                "NO",
+                "[EXPUNGEISSUED] Some of the requested messages no longer exist",
+            );
         } else {
             conn.tagged(tag, "OK", "FETCH completed");
         }

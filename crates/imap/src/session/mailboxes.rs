@@ -97,20 +97,25 @@ impl Session {
         let by_name = |n: &str| boxes.iter().find(|b| b.name == n);
         // Name → (the mailbox if it exists, CHILDINFO, parent-only `%` match).
         let mut out: BTreeMap<String, (Option<&Mailbox>, bool, bool)> = BTreeMap::new();
-        for pattern in &a.patterns {
-            let full = letterbox_store::normalize_mailbox(&format!("{}{pattern}", a.reference));
+        let fulls: Vec<String> = a
+            .patterns
+            .iter()
+            .map(|p| letterbox_store::normalize_mailbox(&format!("{}{p}", a.reference)))
+            .collect();
+        for full in &fulls {
             if a.select.subscribed {
                 for s in &subs {
-                    if matches(&full, s) {
+                    if matches(full, s) {
                         out.entry(s.clone()).or_insert((by_name(s), false, false));
                     }
                 }
                 if a.select.recursive_match {
-                    // RFC 5258 §3.5: parents of matching children get CHILDINFO.
-                    for s in &subs {
+                    // RFC 5258 §3 (b): a parent is returned with CHILDINFO for
+                    // a subscribed descendant that no pattern returns itself.
+                    for s in subs.iter().filter(|s| !fulls.iter().any(|f| matches(f, s))) {
                         for (i, _) in s.match_indices(HIERARCHY_DELIMITER) {
                             let parent = &s[..i];
-                            if matches(&full, parent) {
+                            if matches(full, parent) {
                                 out.entry(parent.to_string())
                                     .or_insert((by_name(parent), false, true))
                                     .1 = true;
@@ -124,7 +129,7 @@ impl Session {
                 if a.select.special_use && b.special_use.is_none() {
                     continue;
                 }
-                if matches(&full, &b.name) {
+                if matches(full, &b.name) {
                     out.entry(b.name.clone()).or_insert((Some(b), false, false));
                 }
             }
@@ -134,7 +139,7 @@ impl Session {
                 for name in &names {
                     for (i, _) in name.match_indices(HIERARCHY_DELIMITER) {
                         let parent = &name[..i];
-                        if !names.contains(&parent) && matches(&full, parent) {
+                        if !names.contains(&parent) && matches(full, parent) {
                             out.entry(parent.to_string()).or_insert((None, false, true));
                         }
                     }
@@ -186,17 +191,29 @@ impl Session {
             Err(e) => return self.store_error(conn, tag, &e),
         };
         let full = letterbox_store::normalize_mailbox(&format!("{reference}{pattern}"));
-        let mut subs: Vec<String> = subs.into_iter().filter(|s| matches(&full, s)).collect();
-        subs.sort();
-        subs.dedup();
-        for name in subs {
-            let attr = if boxes.iter().any(|b| b.name == name) {
+        // Name → listed only as the parent of a subscribed mailbox.
+        let mut out: BTreeMap<&str, bool> = BTreeMap::new();
+        for s in &subs {
+            if matches(&full, s) {
+                out.insert(s, false);
+            } else if full.ends_with('%') {
+                // RFC 3501 §6.3.9: with `%`, an unsubscribed parent of a
+                // subscribed mailbox is returned, flagged \Noselect.
+                for (i, _) in s.match_indices(HIERARCHY_DELIMITER) {
+                    if matches(&full, &s[..i]) {
+                        out.entry(&s[..i]).or_insert(true);
+                    }
+                }
+            }
+        }
+        for (name, parent_only) in out {
+            let attr = if !parent_only && boxes.iter().any(|b| b.name == name) {
                 ""
             } else {
                 "\\Noselect"
             };
             let mut line = format!("* LSUB ({attr}) \"/\" ").into_bytes();
-            push_mailbox(&mut line, &self.wire_name(&name));
+            push_mailbox(&mut line, &self.wire_name(name));
             line.extend_from_slice(b"\r\n");
             conn.out.extend_from_slice(&line);
         }

@@ -89,7 +89,10 @@ impl Session {
             Ok(c) => c,
             Err(e) => return self.store_error(conn, tag, &e),
         };
-        sel.apply(&changed);
+        // Like Dovecot, a keyword a STORE names joins FLAGS even when no
+        // message ends up carrying it (e.g. -FLAGS of an unused keyword).
+        sel.announce_keywords(conn, &flags);
+        sel.apply(conn, &changed);
         if let Err(e) = sel.sync(&self.ctx, conn, false).await {
             return self.store_error(conn, tag, &e);
         }

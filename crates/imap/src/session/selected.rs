@@ -37,6 +37,8 @@ pub struct Selected {
     pub recent: BTreeSet<u32>,
     /// Show \Recent (IMAP4rev1 only; RFC 9051 dropped it).
     pub show_recent: bool,
+    /// Keywords the client was told about in FLAGS, sorted.
+    pub keywords: Vec<String>,
 }
 
 impl Selected {
@@ -59,12 +61,61 @@ impl Selected {
     }
 
     /// Take the flags the store reports after a change this session made.
-    pub fn apply(&mut self, changed: &[MessageMeta]) {
+    pub fn apply(&mut self, conn: &mut Conn, changed: &[MessageMeta]) {
         for m in changed {
             if let Some(i) = self.view.index_of_uid(m.uid) {
+                self.announce_keywords(conn, &m.flags);
                 self.view.set_flags(i, &m.flags);
             }
         }
+    }
+
+    /// RFC 9051 §7.3.5: a keyword new to the mailbox is announced in FLAGS
+    /// (and PERMANENTFLAGS) before any FETCH shows it.
+    pub fn announce_keywords(&mut self, conn: &mut Conn, flags: &[String]) {
+        let mut new = false;
+        for f in flags.iter().filter(|f| !f.starts_with('\\')) {
+            if let Err(at) = self.keywords.binary_search(f) {
+                self.keywords.insert(at, f.clone());
+                new = true;
+            }
+        }
+        if new {
+            self.send_flags(conn);
+        }
+    }
+
+    /// The untagged FLAGS and PERMANENTFLAGS responses.
+    fn send_flags(&self, conn: &mut Conn) {
+        conn.untagged(&self.flags_response());
+        conn.untagged(&self.permanent_flags_response());
+    }
+
+    fn all_flags(&self) -> Vec<&str> {
+        SYSTEM_FLAGS
+            .iter()
+            .copied()
+            .chain(self.keywords.iter().map(String::as_str))
+            .collect()
+    }
+
+    fn flags_response(&self) -> String {
+        let mut line = b"FLAGS ".to_vec();
+        push_flags(&mut line, &self.all_flags());
+        String::from_utf8_lossy(&line).into_owned()
+    }
+
+    fn permanent_flags_response(&self) -> String {
+        let mut perm = b"OK [PERMANENTFLAGS ".to_vec();
+        if self.read_only {
+            perm.extend_from_slice(b"()");
+        } else {
+            let mut all = self.all_flags();
+            all.push("\\*");
+            push_flags(&mut perm, &all);
+        }
+        perm.extend_from_slice(b"] flags permitted");
+        String::from_utf8_lossy(&perm).into_owned()
     }
 
     /// Message indexes a set addresses, ascending. Sequence numbers beyond
@@ -152,6 +203,7 @@ impl Selected {
         }
         let before = self.view.len();
         for m in ch.changed {
+            self.announce_keywords(conn, &m.flags);
             match self.view.search_uid(m.uid) {
                 Ok(i) => {
                     if self.view.set_flags(i, &m.flags) && !self.gone.contains(&m.uid) {
@@ -188,17 +240,24 @@ impl Selected {
     }
 
     /// Report held-back expunges, highest first so numbers stay valid.
+    /// RFC 3501 §7.3.2: the mailbox size changed, so a changed \Recent
+    /// count is reported too.
     fn flush_expunges(&mut self, conn: &mut Conn) {
+        let mut recent_gone = false;
         while let Some(uid) = self.gone.pop_last() {
             if let Some(i) = self.index_of_uid(uid) {
                 self.view.remove(i);
                 conn.untagged(&format!("{} EXPUNGE", i + 1));
+                recent_gone |= self.recent.remove(&uid);
             }
+        }
+        if recent_gone && self.show_recent {
+            conn.untagged(&format!("{} RECENT", self.recent_count()));
         }
     }
 
-    /// Keywords in use plus the system flags.
-    fn all_flags(&self) -> Vec<String> {
+    /// Keywords in use, sorted.
+    fn keywords_in_use(&self) -> Vec<String> {
         let mut keywords = BTreeSet::new();
         for list in self.view.flag_lists() {
             for f in list {
@@ -207,7 +266,7 @@ impl Selected {
                 }
             }
         }
-        SYSTEM_FLAGS.iter().map(|s| s.to_string()).chain(keywords).collect()
+        keywords.into_iter().collect()
     }
 }
 
@@ -267,7 +326,7 @@ impl Session {
         } else {
             None
         };
-        let sel = Selected {
+        let mut sel = Selected {
             modseq: mailbox.highest_modseq,
             mailbox,
             read_only,
@@ -276,10 +335,10 @@ impl Session {
             saved: Vec::new(),
             recent,
             show_recent: !self.rev2,
+            keywords: Vec::new(),
         };
-        let mut flags = b"FLAGS ".to_vec();
-        push_flags(&mut flags, &sel.all_flags());
-        conn.untagged(&String::from_utf8_lossy(&flags));
+        sel.keywords = sel.keywords_in_use();
+        conn.untagged(&sel.flags_response());
         conn.untagged(&format!("{} EXISTS", sel.view.len()));
         if let Some(attrs) = list_attrs {
             let mut line = format!("* LIST ({attrs}) \"/\" ").into_bytes();
@@ -293,16 +352,7 @@ impl Session {
                 conn.untagged(&format!("OK [UNSEEN {}] first unseen", i + 1));
             }
         }
-        let mut perm = b"OK [PERMANENTFLAGS ".to_vec();
-        if read_only {
-            perm.extend_from_slice(b"()");
-        } else {
-            let mut all = sel.all_flags();
-            all.push("\\*".into());
-            push_flags(&mut perm, &all);
-        }
-        perm.extend_from_slice(b"] flags permitted");
-        conn.untagged(&String::from_utf8_lossy(&perm));
+        conn.untagged(&sel.permanent_flags_response());
         conn.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.mailbox.uid_validity));
         let uid_next = sel
             .view
