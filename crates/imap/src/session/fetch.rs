@@ -41,9 +41,8 @@ fn needs_info(att: &FetchAtt) -> bool {
     needs_body(att) || matches!(att, FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure)
 }
 
-/// Does the item need what only the store has (the session keeps UID and FLAGS)?
-fn needs_meta(att: &FetchAtt) -> bool {
-    needs_info(att) || matches!(att, FetchAtt::InternalDate | FetchAtt::Rfc822Size)
+fn needs_size_or_date(att: &FetchAtt) -> bool {
+    matches!(att, FetchAtt::InternalDate | FetchAtt::Rfc822Size)
 }
 
 /// One message to answer for.
@@ -51,7 +50,9 @@ struct Target<'a> {
     seq: usize,
     uid: u32,
     flags: &'a [String],
-    /// Present when an item needs it.
+    size: Option<u64>,
+    date: Option<i64>,
+    /// The store's record, when an item needs the body or structure.
     meta: Option<&'a MessageMeta>,
 }
 
@@ -106,7 +107,15 @@ impl Session {
                 }
             }
         }
-        let metas = if atts.iter().any(needs_meta) {
+        // The view answers UID, FLAGS, sizes and dates, also for messages
+        // expunged elsewhere; bodies and structure come from the store.
+        let want_info = atts.iter().any(needs_info);
+        let want_size_or_date = atts.iter().any(needs_size_or_date);
+        let view_short = want_size_or_date
+            && idx
+                .iter()
+                .any(|&i| sel.view.size(i).is_none() || sel.view.date(i).is_none());
+        let metas = if want_info || view_short {
             let uids: Vec<u32> = idx.iter().map(|&i| sel.view.uid(i)).collect();
             match store.messages_by_uid(sel.mailbox.id, &uids).await {
                 Ok(m) => Some(m),
@@ -119,22 +128,23 @@ impl Session {
         let mut unknown_cte = None;
         for i in idx {
             let uid_i = sel.view.uid(i);
-            let meta = match &metas {
-                None => None,
-                Some(ms) => match ms.binary_search_by_key(&uid_i, |m| m.uid) {
-                    Ok(k) => Some(&ms[k]),
-                    // Expunged by another session meanwhile.
-                    Err(_) => {
-                        missing = true;
-                        continue;
-                    }
-                },
-            };
+            let meta = metas
+                .as_ref()
+                .and_then(|ms| ms.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &ms[k]));
+            let in_view =
+                !want_info && (!want_size_or_date || (sel.view.size(i).is_some() && sel.view.date(i).is_some()));
+            if meta.is_none() && !in_view {
+                // Expunged by another session meanwhile.
+                missing = true;
+                continue;
+            }
             let flags = sel.shown_flags(i);
             let target = Target {
                 seq: i + 1,
                 uid: uid_i,
                 flags: &flags,
+                size: sel.view.size(i).or(meta.map(|m| m.size)),
+                date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
                 meta,
             };
             let report_flags = seen_now.binary_search(&uid_i).is_ok() && !atts.contains(&FetchAtt::Flags);
@@ -209,13 +219,13 @@ async fn fetch_one(
                 push_flags(&mut it, t.flags);
             }
             FetchAtt::InternalDate => {
-                let Some(m) = meta else { continue };
+                let Some(date) = t.date else { continue };
                 it.extend_from_slice(b"INTERNALDATE ");
-                it.extend_from_slice(format_date_time(m.internal_date).as_bytes());
+                it.extend_from_slice(format_date_time(date).as_bytes());
             }
             FetchAtt::Rfc822Size => {
-                let Some(m) = meta else { continue };
-                it.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                let Some(size) = t.size else { continue };
+                it.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
             }
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
                 let Some(info) = &info else { continue };

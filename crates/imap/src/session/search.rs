@@ -1,5 +1,5 @@
-//! SEARCH and UID SEARCH, RFC 9051 §6.4.4. Flags come from the session's
-//! view; dates and sizes from the store's message list; address and subject keys from the decoded summary in
+//! SEARCH and UID SEARCH, RFC 9051 §6.4.4. Flags, dates and sizes come
+//! from the session's view; address and subject keys from the decoded summary in
 //! `MessageInfo`; HEADER, BODY and TEXT from the raw message. Matching is
 //! case-insensitive substring matching, as the RFC asks.
 
@@ -21,11 +21,10 @@ fn bytes_contains_ci(hay: &[u8], needle: &str) -> bool {
     needle.is_empty() || contains_ci(&String::from_utf8_lossy(hay), needle)
 }
 
-/// What evaluating a key needs beyond UIDs and flags.
+/// What evaluating a key needs from the store (the view has UIDs, flags,
+/// sizes and dates).
 #[derive(Debug, Default, Clone, Copy)]
 struct Needs {
-    /// Dates and sizes.
-    meta: bool,
     info: bool,
     raw: bool,
 }
@@ -33,7 +32,6 @@ struct Needs {
 impl Needs {
     fn or(self, o: Needs) -> Needs {
         Needs {
-            meta: self.meta || o.meta,
             info: self.info || o.info,
             raw: self.raw || o.raw,
         }
@@ -42,16 +40,15 @@ impl Needs {
 
 fn needs(k: &SearchKey) -> Needs {
     use SearchKey::*;
-    let (meta, info, raw) = match k {
-        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | SentBefore(_) | SentOn(_) | SentSince(_) => (true, true, false),
-        Body(_) | Text(_) | Header(..) => (true, false, true),
-        Before(_) | On(_) | Since(_) | Larger(_) | Smaller(_) => (true, false, false),
+    let (info, raw) = match k {
+        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | SentBefore(_) | SentOn(_) | SentSince(_) => (true, false),
+        Body(_) | Text(_) | Header(..) => (false, true),
         Not(k) => return needs(k),
         Or(a, b) => return needs(a).or(needs(b)),
         And(ks) => return ks.iter().map(needs).fold(Needs::default(), Needs::or),
-        _ => (false, false, false),
+        _ => (false, false),
     };
-    Needs { meta, info, raw }
+    Needs { info, raw }
 }
 
 /// The header block of a raw message (without the blank line).
@@ -86,8 +83,8 @@ fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
 struct Msg<'a> {
     uid: u32,
     flags: &'a [String],
-    /// Present when the key needs it.
-    meta: Option<&'a MessageMeta>,
+    size: Option<u64>,
+    date: Option<i64>,
     /// \Recent to this session.
     recent: bool,
     seq: u32,
@@ -104,8 +101,8 @@ fn day(t: i64) -> i64 {
 fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
     use SearchKey::*;
     let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
-    let date = |cmp: fn(i64, i64) -> bool, d: i64| m.meta.is_some_and(|x| cmp(day(x.internal_date), d));
-    let size = |cmp: fn(u64, u64) -> bool, n: u64| m.meta.is_some_and(|x| cmp(x.size, n));
+    let date = |cmp: fn(i64, i64) -> bool, d: i64| m.date.is_some_and(|x| cmp(day(x), d));
+    let size = |cmp: fn(u64, u64) -> bool, n: u64| m.size.is_some_and(|x| cmp(x, n));
     let info = |f: fn(&MessageInfo) -> &str, s: &str| m.info.as_ref().is_some_and(|i| contains_ci(f(i), s));
     let sent = |cmp: fn(i64, i64) -> bool, d: i64| m.info.as_ref().and_then(|i| i.date).is_some_and(|t| cmp(day(t), d));
     match k {
@@ -194,7 +191,11 @@ impl Session {
             return Flow::Continue;
         };
         let want = needs(key);
-        let metas = if want.meta {
+        // Message ids for bodies and structure; sizes and dates the view
+        // could not hold (rare).
+        let view_short = (0..sel.view.len()).any(|i| sel.view.size(i).is_none() || sel.view.date(i).is_none());
+        let want_metas = want.info || want.raw || view_short;
+        let metas = if want_metas {
             match store.messages(sel.mailbox.id).await {
                 Ok(m) => m,
                 Err(e) => return self.store_error(conn, tag, &e),
@@ -207,15 +208,11 @@ impl Session {
         let mut hits = Vec::new();
         for i in 0..sel.view.len() {
             let uid_i = sel.view.uid(i);
-            let meta = if want.meta {
-                match metas.binary_search_by_key(&uid_i, |m| m.uid) {
-                    Ok(k) => Some(&metas[k]),
-                    // Expunged meanwhile: it cannot match.
-                    Err(_) => continue,
-                }
-            } else {
-                None
-            };
+            let meta = metas.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &metas[k]);
+            if meta.is_none() && (want.info || want.raw) {
+                // Expunged meanwhile: its text cannot be searched.
+                continue;
+            }
             let (info, raw) = match meta {
                 Some(meta) if want.info || want.raw => match load(&store, meta, want.info, want.raw).await {
                     Ok(x) => x,
@@ -228,7 +225,8 @@ impl Session {
             let m = Msg {
                 uid: uid_i,
                 flags: sel.view.flags(i),
-                meta,
+                size: sel.view.size(i).or(meta.map(|m| m.size)),
+                date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
                 recent: sel.recent.contains(&uid_i),
                 seq: i as u32 + 1,
                 max_seq,

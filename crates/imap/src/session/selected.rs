@@ -214,7 +214,7 @@ impl Selected {
                     }
                 }
                 // New UIDs are always above the ones we know.
-                Err(i) if i == self.view.len() => self.view.push(m.uid, &m.flags),
+                Err(i) if i == self.view.len() => self.view.push(&m),
                 // Added and expunged before we looked: never seen.
                 Err(_) => {}
             }
@@ -330,7 +330,7 @@ impl Session {
             modseq: mailbox.highest_modseq,
             mailbox,
             read_only,
-            view: View::new(msgs.iter().map(|m| (m.uid, &m.flags[..]))),
+            view: View::new(&msgs),
             gone: BTreeSet::new(),
             saved: Vec::new(),
             recent,

@@ -1,16 +1,41 @@
 //! The selected mailbox as the client knows it. IDLE clients keep a mailbox
-//! selected for hours, thousands at a time, so this is kept small: 8 bytes
-//! per message (UID plus an index into this session's table of distinct
-//! flag lists, of which a mailbox has few). Everything else about a message
-//! (size, dates, body) is read from the store when a command needs it.
+//! selected for hours, thousands at a time, so this is kept small: 16 bytes
+//! per message (UID, an index into this session's table of distinct flag
+//! lists, of which a mailbox has few, RFC822.SIZE and INTERNALDATE). Those
+//! last two are kept because they must still be answerable for a message
+//! another session expunged before this one was told; bodies and structure
+//! are read from the store when a command needs them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use letterbox_store::MessageMeta;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     uid: u32,
     flags: u32,
+    /// RFC822.SIZE, or [`UNKNOWN`] if it does not fit.
+    size: u32,
+    /// INTERNALDATE in unix seconds, or [`UNKNOWN`] if outside 1970..2106.
+    date: u32,
+}
+
+/// A size or date the slot cannot hold; the store has it.
+const UNKNOWN: u32 = u32::MAX;
+
+impl Slot {
+    fn new(m: &MessageMeta, flags: u32) -> Slot {
+        Slot {
+            uid: m.uid,
+            flags,
+            size: u32::try_from(m.size).ok().filter(|&s| s != UNKNOWN).unwrap_or(UNKNOWN),
+            date: u32::try_from(m.internal_date)
+                .ok()
+                .filter(|&d| d != UNKNOWN)
+                .unwrap_or(UNKNOWN),
+        }
+    }
 }
 
 /// Messages by ascending UID; sequence number = index + 1.
@@ -26,12 +51,12 @@ pub struct View {
 const MIN_SETS_BEFORE_GC: usize = 64;
 
 impl View {
-    /// From `(uid, flags)` in ascending UID order.
-    pub fn new<'a>(msgs: impl IntoIterator<Item = (u32, &'a [String])>) -> Self {
+    /// From messages in ascending UID order.
+    pub fn new<'a>(msgs: impl IntoIterator<Item = &'a MessageMeta>) -> Self {
         let mut v = View::default();
-        for (uid, flags) in msgs {
-            let id = v.intern(flags);
-            v.slots.push(Slot { uid, flags: id });
+        for m in msgs {
+            let id = v.intern(&m.flags);
+            v.slots.push(Slot::new(m, id));
         }
         v.slots.shrink_to_fit();
         v
@@ -48,6 +73,18 @@ impl View {
 
     pub fn flags(&self, i: usize) -> &[String] {
         &self.sets[self.slots[i].flags as usize]
+    }
+
+    /// RFC822.SIZE, when the view holds it.
+    pub fn size(&self, i: usize) -> Option<u64> {
+        let s = self.slots[i].size;
+        (s != UNKNOWN).then_some(u64::from(s))
+    }
+
+    /// INTERNALDATE (unix seconds), when the view holds it.
+    pub fn date(&self, i: usize) -> Option<i64> {
+        let d = self.slots[i].date;
+        (d != UNKNOWN).then_some(i64::from(d))
     }
 
     pub fn has_flag(&self, i: usize, flag: &str) -> bool {
@@ -83,10 +120,10 @@ impl View {
     }
 
     /// Add a message above every known UID.
-    pub fn push(&mut self, uid: u32, flags: &[String]) {
-        debug_assert!(self.last_uid().is_none_or(|u| u < uid));
-        let id = self.intern(flags);
-        self.slots.push(Slot { uid, flags: id });
+    pub fn push(&mut self, m: &MessageMeta) {
+        debug_assert!(self.last_uid().is_none_or(|u| u < m.uid));
+        let id = self.intern(&m.flags);
+        self.slots.push(Slot::new(m, id));
     }
 
     pub fn remove(&mut self, i: usize) {
@@ -147,24 +184,45 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    fn m(uid: u32, flags: &[&str]) -> MessageMeta {
+        MessageMeta {
+            id: i64::from(uid),
+            uid,
+            modseq: 1,
+            flags: f(flags),
+            internal_date: 1_700_000_000 + i64::from(uid),
+            size: 100 + u64::from(uid),
+        }
+    }
+
     #[test]
     fn interns_equal_flag_lists_once() {
-        let seen = f(&["\\Seen"]);
-        let none = f(&[]);
-        let v = View::new([(1, &seen[..]), (2, &none[..]), (5, &seen[..])]);
+        let v = View::new(&[m(1, &["\\Seen"]), m(2, &[]), m(5, &["\\Seen"])]);
         assert_eq!(v.len(), 3);
         assert_eq!(v.flag_lists().count(), 2);
-        assert_eq!(v.flags(2), &seen[..]);
+        assert_eq!(v.flags(2), &f(&["\\Seen"])[..]);
         assert_eq!(v.index_of_uid(5), Some(2));
         assert_eq!(v.index_of_uid(3), None);
         assert_eq!(v.search_uid(3), Err(2));
         assert!(v.has_flag(0, "\\SEEN"));
+        assert_eq!((v.size(2), v.date(2)), (Some(105), Some(1_700_000_005)));
+    }
+
+    #[test]
+    fn sizes_and_dates_it_cannot_hold_are_unknown() {
+        let mut old = m(1, &[]);
+        old.internal_date = -86_400;
+        let mut huge = m(2, &[]);
+        huge.size = 1 << 33;
+        let v = View::new(&[old, huge]);
+        assert_eq!((v.size(0), v.date(0)), (Some(101), None));
+        assert_eq!((v.size(1), v.date(1)), (None, Some(1_700_000_002)));
     }
 
     #[test]
     fn set_flags_reports_changes_and_compacts() {
         let none = f(&[]);
-        let mut v = View::new((1..=3).map(|u| (u, &none[..])));
+        let mut v = View::new(&[m(1, &[]), m(2, &[]), m(3, &[])]);
         assert!(!v.set_flags(0, &none));
         // Churn through many distinct keywords on one message.
         for k in 0..1000 {
@@ -176,7 +234,7 @@ mod tests {
         assert_eq!(v.flags(2), &none[..]);
         v.remove(1);
         assert_eq!(v.uids().collect::<Vec<_>>(), vec![1, 3]);
-        v.push(7, &f(&["\\Draft"]));
+        v.push(&m(7, &["\\Draft"]));
         assert_eq!(v.last_uid(), Some(7));
         assert_eq!(v.flags(2), &f(&["\\Draft"])[..]);
     }
