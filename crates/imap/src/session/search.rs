@@ -82,7 +82,7 @@ fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
 
 struct Msg<'a> {
     uid: u32,
-    flags: &'a [String],
+    flags: Vec<&'a str>,
     size: Option<u64>,
     date: Option<i64>,
     /// \Recent to this session.

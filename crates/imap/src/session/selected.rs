@@ -44,7 +44,7 @@ pub struct Selected {
 impl Selected {
     /// The flags of message `i` as this client sees them (with \Recent for rev1).
     pub fn shown_flags(&self, i: usize) -> Vec<String> {
-        let mut flags = self.view.flags(i).to_vec();
+        let mut flags: Vec<String> = self.view.flags(i).into_iter().map(str::to_string).collect();
         if self.show_recent && self.recent.contains(&self.view.uid(i)) {
             flags.push("\\Recent".into());
         }
@@ -259,12 +259,8 @@ impl Selected {
     /// Keywords in use, sorted.
     fn keywords_in_use(&self) -> Vec<String> {
         let mut keywords = BTreeSet::new();
-        for list in self.view.flag_lists() {
-            for f in list {
-                if !f.starts_with('\\') {
-                    keywords.insert(f.clone());
-                }
-            }
+        for k in self.view.keywords() {
+            keywords.insert(k.to_string());
         }
         keywords.into_iter().collect()
     }

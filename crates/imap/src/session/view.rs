@@ -1,19 +1,21 @@
 //! The selected mailbox as the client knows it. IDLE clients keep a mailbox
 //! selected for hours, thousands at a time, so this is kept small: 16 bytes
-//! per message (UID, an index into this session's table of distinct flag
-//! lists, of which a mailbox has few, RFC822.SIZE and INTERNALDATE). Those
-//! last two are kept because they must still be answerable for a message
-//! another session expunged before this one was told; bodies and structure
-//! are read from the store when a command needs them.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! per message (UID, flags, RFC822.SIZE and INTERNALDATE) and one copy of
+//! each keyword name. Flags are a bitmask: five system flags and up to 26
+//! keywords, numbered in this session's keyword table; a message using a
+//! keyword numbered higher points into a (rarely used) table of lists
+//! instead. Size and date are kept because they must still be answerable
+//! for a message another session expunged before this one was told; bodies
+//! and structure are read from the store when a command needs them.
 
 use letterbox_store::MessageMeta;
+
+use super::selected::SYSTEM_FLAGS;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     uid: u32,
+    /// [`INLINE`]-style bitmask, or [`WIDE`] plus an index into `View::wide`.
     flags: u32,
     /// RFC822.SIZE, or [`UNKNOWN`] if it does not fit.
     size: u32,
@@ -23,6 +25,10 @@ struct Slot {
 
 /// A size or date the slot cannot hold; the store has it.
 const UNKNOWN: u32 = u32::MAX;
+/// Bits 0..5 are the system flags, bits 5..31 keywords 0..26.
+const INLINE_KEYWORDS: usize = 26;
+/// Set when `flags` indexes `View::wide`.
+const WIDE: u32 = 1 << 31;
 
 impl Slot {
     fn new(m: &MessageMeta, flags: u32) -> Slot {
@@ -42,23 +48,29 @@ impl Slot {
 #[derive(Debug, Default)]
 pub struct View {
     slots: Vec<Slot>,
-    /// Interned flag lists (normalised and sorted by the store).
-    sets: Vec<Arc<[String]>>,
-    ids: HashMap<Arc<[String]>, u32>,
+    /// Keyword names; a keyword's number is its index.
+    keywords: Vec<Box<str>>,
+    /// Flag lists that use a keyword numbered [`INLINE_KEYWORDS`] or more,
+    /// as system-flag bits and keyword numbers.
+    wide: Vec<(u8, Box<[u32]>)>,
+    /// Table size that triggers the next compaction (0: the default).
+    compact_at: usize,
 }
 
-/// Below this many interned lists the table is never compacted.
-const MIN_SETS_BEFORE_GC: usize = 64;
+/// Keyword tables beyond this size are rebuilt from the messages, so
+/// keyword churn in a long session stays bounded.
+const MIN_COMPACT_AT: usize = 256;
 
 impl View {
     /// From messages in ascending UID order.
     pub fn new<'a>(msgs: impl IntoIterator<Item = &'a MessageMeta>) -> Self {
         let mut v = View::default();
         for m in msgs {
-            let id = v.intern(&m.flags);
-            v.slots.push(Slot::new(m, id));
+            let flags = v.encode(&m.flags);
+            v.slots.push(Slot::new(m, flags));
         }
         v.slots.shrink_to_fit();
+        v.keywords.shrink_to_fit();
         v
     }
 
@@ -71,8 +83,11 @@ impl View {
         self.slots[i].uid
     }
 
-    pub fn flags(&self, i: usize) -> &[String] {
-        &self.sets[self.slots[i].flags as usize]
+    /// The flags of message `i`, sorted as the store sorts them.
+    pub fn flags(&self, i: usize) -> Vec<&str> {
+        let mut out = self.decode(self.slots[i].flags);
+        out.sort_unstable();
+        out
     }
 
     /// RFC822.SIZE, when the view holds it.
@@ -88,7 +103,9 @@ impl View {
     }
 
     pub fn has_flag(&self, i: usize, flag: &str) -> bool {
-        self.flags(i).iter().any(|f| f.eq_ignore_ascii_case(flag))
+        self.decode(self.slots[i].flags)
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(flag))
     }
 
     pub fn last_uid(&self) -> Option<u32> {
@@ -110,11 +127,15 @@ impl View {
 
     /// Replace the flags at `i`; true when they differ from before.
     pub fn set_flags(&mut self, i: usize, flags: &[String]) -> bool {
-        if *self.flags(i) == *flags {
+        let mut old = self.decode(self.slots[i].flags);
+        old.sort_unstable();
+        let mut new: Vec<&str> = flags.iter().map(String::as_str).collect();
+        new.sort_unstable();
+        if old == new {
             return false;
         }
-        let id = self.intern(flags);
-        self.slots[i].flags = id;
+        let code = self.encode(flags);
+        self.slots[i].flags = code;
         self.maybe_compact();
         true
     }
@@ -122,8 +143,9 @@ impl View {
     /// Add a message above every known UID.
     pub fn push(&mut self, m: &MessageMeta) {
         debug_assert!(self.last_uid().is_none_or(|u| u < m.uid));
-        let id = self.intern(&m.flags);
-        self.slots.push(Slot::new(m, id));
+        let flags = self.encode(&m.flags);
+        self.slots.push(Slot::new(m, flags));
+        self.maybe_compact();
     }
 
     pub fn remove(&mut self, i: usize) {
@@ -133,46 +155,98 @@ impl View {
         }
     }
 
-    /// Every flag and keyword in use.
-    pub fn flag_lists(&self) -> impl Iterator<Item = &[String]> {
-        self.sets.iter().map(|s| &**s)
+    /// Every keyword the view has numbered (those in use, and since the
+    /// last compaction ones that were).
+    pub fn keywords(&self) -> impl Iterator<Item = &str> {
+        self.keywords.iter().map(|k| &**k)
     }
 
-    fn intern(&mut self, flags: &[String]) -> u32 {
-        if let Some(&id) = self.ids.get(flags) {
-            return id;
+    fn keyword_number(&mut self, name: &str) -> u32 {
+        match self.keywords.iter().position(|k| &**k == name) {
+            Some(n) => n as u32,
+            None => {
+                self.keywords.push(name.into());
+                (self.keywords.len() - 1) as u32
+            }
         }
-        let set: Arc<[String]> = flags.into();
-        // More lists than u32 can count cannot exist: each needs a message.
-        let id = u32::try_from(self.sets.len()).unwrap_or(u32::MAX);
-        self.sets.push(Arc::clone(&set));
-        self.ids.insert(set, id);
-        id
     }
 
-    /// Flag changes leave unused lists behind; drop them once they dominate,
-    /// so a long session on a busy mailbox stays bounded.
+    fn encode(&mut self, flags: &[String]) -> u32 {
+        let mut system = 0u8;
+        let mut numbers = Vec::new();
+        for f in flags {
+            match SYSTEM_FLAGS.iter().position(|s| s.eq_ignore_ascii_case(f)) {
+                Some(bit) => system |= 1 << bit,
+                None => numbers.push(self.keyword_number(f)),
+            }
+        }
+        if numbers.iter().all(|&n| (n as usize) < INLINE_KEYWORDS) {
+            return numbers.iter().fold(u32::from(system), |acc, &n| acc | (1 << (5 + n)));
+        }
+        numbers.sort_unstable();
+        let list = (system, numbers.into_boxed_slice());
+        let at = match self.wide.iter().position(|w| *w == list) {
+            Some(at) => at,
+            None => {
+                self.wide.push(list);
+                self.wide.len() - 1
+            }
+        };
+        WIDE | at as u32
+    }
+
+    fn decode(&self, code: u32) -> Vec<&str> {
+        let (system, numbers): (u8, Vec<u32>) = if code & WIDE == 0 {
+            let system = (code & 0x1f) as u8;
+            let numbers = (0..INLINE_KEYWORDS as u32)
+                .filter(|n| code & (1 << (5 + n)) != 0)
+                .collect();
+            (system, numbers)
+        } else {
+            match self.wide.get((code & !WIDE) as usize) {
+                Some((s, n)) => (*s, n.to_vec()),
+                None => (0, Vec::new()),
+            }
+        };
+        let mut out: Vec<&str> = SYSTEM_FLAGS
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| system & (1 << bit) != 0)
+            .map(|(_, f)| *f)
+            .collect();
+        out.extend(
+            numbers
+                .iter()
+                .filter_map(|&n| self.keywords.get(n as usize))
+                .map(|k| &**k),
+        );
+        out
+    }
+
+    /// Rebuild the keyword tables from the messages once they grew large,
+    /// dropping keywords no message carries any more.
     fn maybe_compact(&mut self) {
-        if self.sets.len() < MIN_SETS_BEFORE_GC || self.sets.len() < 2 * self.slots.len() {
+        let limit = self.compact_at.max(MIN_COMPACT_AT);
+        if self.keywords.len() <= limit && self.wide.len() <= limit {
             return;
         }
-        let old = std::mem::take(&mut self.sets);
-        self.ids.clear();
-        let mut remap: Vec<Option<u32>> = vec![None; old.len()];
-        for i in 0..self.slots.len() {
-            let o = self.slots[i].flags as usize;
-            let id = match remap[o] {
-                Some(id) => id,
-                None => {
-                    let id = self.intern(&old[o]);
-                    remap[o] = Some(id);
-                    id
-                }
-            };
-            self.slots[i].flags = id;
+        let lists: Vec<Vec<String>> = (0..self.slots.len())
+            .map(|i| {
+                self.decode(self.slots[i].flags)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect();
+        self.keywords.clear();
+        self.wide.clear();
+        for (i, list) in lists.iter().enumerate() {
+            self.slots[i].flags = self.encode(list);
         }
-        self.sets.shrink_to_fit();
-        self.ids.shrink_to_fit();
+        self.keywords.shrink_to_fit();
+        self.wide.shrink_to_fit();
+        // Tables that are mostly in use are not rebuilt again right away.
+        self.compact_at = 2 * self.keywords.len().max(self.wide.len());
     }
 }
 
@@ -196,16 +270,35 @@ mod tests {
     }
 
     #[test]
-    fn interns_equal_flag_lists_once() {
-        let v = View::new(&[m(1, &["\\Seen"]), m(2, &[]), m(5, &["\\Seen"])]);
+    fn flags_round_trip_in_store_order() {
+        let v = View::new(&[
+            m(1, &["$b", "$a", "\\Seen"]),
+            m(2, &[]),
+            m(5, &["\\Draft", "\\Answered"]),
+        ]);
         assert_eq!(v.len(), 3);
-        assert_eq!(v.flag_lists().count(), 2);
-        assert_eq!(v.flags(2), &f(&["\\Seen"])[..]);
+        assert_eq!(v.flags(0), vec!["$a", "$b", "\\Seen"]);
+        assert_eq!(v.flags(1), Vec::<&str>::new());
+        assert_eq!(v.flags(2), vec!["\\Answered", "\\Draft"]);
+        assert_eq!(v.keywords().collect::<Vec<_>>(), vec!["$b", "$a"]);
         assert_eq!(v.index_of_uid(5), Some(2));
         assert_eq!(v.index_of_uid(3), None);
         assert_eq!(v.search_uid(3), Err(2));
-        assert!(v.has_flag(0, "\\SEEN"));
+        assert!(v.has_flag(0, "\\SEEN") && v.has_flag(0, "$A") && !v.has_flag(1, "\\Seen"));
         assert_eq!((v.size(2), v.date(2)), (Some(105), Some(1_700_000_005)));
+    }
+
+    #[test]
+    fn many_keywords_use_wide_lists() {
+        let names: Vec<String> = (0..40).map(|k| format!("k{k:02}")).collect();
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut v = View::new(&[m(1, &all), m(2, &all[..3]), m(3, &all[30..])]);
+        assert_eq!(v.flags(0), all);
+        assert_eq!(v.flags(1), all[..3].to_vec());
+        assert_eq!(v.flags(2), all[30..].to_vec());
+        assert!(v.set_flags(1, &f(&["k39", "\\Flagged"])));
+        assert_eq!(v.flags(1), vec!["\\Flagged", "k39"]);
+        assert!(!v.set_flags(1, &f(&["\\Flagged", "k39"])));
     }
 
     #[test]
@@ -220,22 +313,20 @@ mod tests {
     }
 
     #[test]
-    fn set_flags_reports_changes_and_compacts() {
-        let none = f(&[]);
+    fn set_flags_reports_changes_and_keyword_churn_stays_bounded() {
         let mut v = View::new(&[m(1, &[]), m(2, &[]), m(3, &[])]);
-        assert!(!v.set_flags(0, &none));
+        assert!(!v.set_flags(0, &[]));
         // Churn through many distinct keywords on one message.
-        for k in 0..1000 {
+        for k in 0..5000 {
             assert!(v.set_flags(1, &f(&[&format!("k{k}")])));
         }
-        assert!(v.flag_lists().count() < MIN_SETS_BEFORE_GC + 1);
-        assert_eq!(v.flags(1), &f(&["k999"])[..]);
-        assert_eq!(v.flags(0), &none[..]);
-        assert_eq!(v.flags(2), &none[..]);
+        assert!(v.keywords().count() <= MIN_COMPACT_AT + 1);
+        assert_eq!(v.flags(1), vec!["k4999"]);
+        assert!(v.flags(0).is_empty() && v.flags(2).is_empty());
         v.remove(1);
         assert_eq!(v.uids().collect::<Vec<_>>(), vec![1, 3]);
         v.push(&m(7, &["\\Draft"]));
         assert_eq!(v.last_uid(), Some(7));
-        assert_eq!(v.flags(2), &f(&["\\Draft"])[..]);
+        assert_eq!(v.flags(2), vec!["\\Draft"]);
     }
 }
