@@ -102,6 +102,9 @@ pub trait Store: Send + Sync + 'static {
     /// Metadata of the messages with these UIDs (ascending, deduplicated),
     /// by UID; UIDs no longer present are left out.
     async fn messages_by_uid(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<MessageMeta>>;
+    /// Message ids of expunged messages whose bodies are still readable
+    /// (RFC 2180 §4.1.1: for sessions not yet told of the expunge), by UID.
+    async fn expunged_ids(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, MessageId)>>;
     /// What changed in a mailbox after `since` (a modseq).
     async fn changes(&self, mailbox: MailboxId, since: u64) -> Result<Changes>;
     /// The raw bytes of a message.

@@ -124,13 +124,50 @@ impl Session {
         } else {
             None
         };
+        // RFC 2180 §4.1.1: a message another session expunged keeps its
+        // body readable for a while, for sessions not yet told.
+        let ghosts: Vec<MessageMeta> = match &metas {
+            Some(ms) if want_info => {
+                let gone: Vec<(usize, u32)> = idx
+                    .iter()
+                    .map(|&i| (i, sel.view.uid(i)))
+                    .filter(|(_, u)| ms.binary_search_by_key(u, |m| m.uid).is_err())
+                    .collect();
+                if gone.is_empty() {
+                    Vec::new()
+                } else {
+                    let uids: Vec<u32> = gone.iter().map(|g| g.1).collect();
+                    match store.expunged_ids(sel.mailbox.id, &uids).await {
+                        Ok(ids) => ids
+                            .into_iter()
+                            .filter_map(|(uid, id)| {
+                                // `gone` ascends by UID, as `idx` does.
+                                let k = gone.binary_search_by_key(&uid, |g| g.1).ok()?;
+                                let i = gone[k].0;
+                                Some(MessageMeta {
+                                    id,
+                                    uid,
+                                    modseq: 0,
+                                    flags: Vec::new(),
+                                    internal_date: sel.view.date(i).unwrap_or(0),
+                                    size: sel.view.size(i).unwrap_or(0),
+                                })
+                            })
+                            .collect(),
+                        Err(e) => return self.store_error(conn, tag, &e),
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
         let mut missing = false;
         let mut unknown_cte = None;
         for i in idx {
             let uid_i = sel.view.uid(i);
             let meta = metas
                 .as_ref()
-                .and_then(|ms| ms.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &ms[k]));
+                .and_then(|ms| ms.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &ms[k]))
+                .or_else(|| ghosts.binary_search_by_key(&uid_i, |g| g.uid).ok().map(|k| &ghosts[k]));
             let in_view =
                 !want_info && (!want_size_or_date || (sel.view.size(i).is_some() && sel.view.date(i).is_some()));
             if meta.is_none() && !in_view {

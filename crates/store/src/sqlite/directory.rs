@@ -163,7 +163,7 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
     };
     for b in boxes {
         messages::remove_all(conn, b)?;
-        conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [b])?;
+        messages::drop_tombstones(conn, b)?;
         conn.execute("DELETE FROM mailboxes WHERE id = ?1", [b])?;
     }
     conn.execute("DELETE FROM subscriptions WHERE account_id = ?1", [a.id])?;

@@ -217,6 +217,28 @@ impl Drop for Engine {
 
 /// How often the writer looks for commits made by other processes.
 const EXTERNAL_CHECK: Duration = Duration::from_millis(500);
+/// How often an idle writer releases bodies of messages expunged longer
+/// than the grace period ago (busy writers do it with each expunge).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+fn sweep_expunged(conn: &Connection) {
+    let run = || -> Result<usize> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        match super::messages::release_expired(conn, crate::unix_now()) {
+            Ok(n) => {
+                conn.execute_batch("COMMIT")?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    };
+    if let Err(e) = run() {
+        tracing::warn!(error = %e, "store: releasing expunged bodies failed");
+    }
+}
 
 /// Announce commits by other processes (the CLI, another server on the same
 /// file). `PRAGMA data_version` on the writer's own connection changes only
@@ -241,6 +263,7 @@ fn check_external(conn: &Connection, last: &mut Option<i64>, notifier: &Notifier
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
     let mut version = None;
     let mut checked = std::time::Instant::now();
+    let mut swept = std::time::Instant::now();
     check_external(&conn, &mut version, notifier);
     loop {
         let first = match rx.recv_timeout(EXTERNAL_CHECK) {
@@ -248,6 +271,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 check_external(&conn, &mut version, notifier);
                 checked = std::time::Instant::now();
+                if swept.elapsed() >= SWEEP_EVERY {
+                    sweep_expunged(&conn);
+                    swept = std::time::Instant::now();
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,

@@ -148,7 +148,7 @@ pub(super) fn delete(conn: &Connection, account: AccountId, name: &str) -> Resul
     }
     let mb = by_name(conn, account, &name)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
     messages::remove_all(conn, mb.id)?;
-    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [mb.id])?;
+    messages::drop_tombstones(conn, mb.id)?;
     conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id])?;
     Ok(mb.id)
 }

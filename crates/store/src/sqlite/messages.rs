@@ -120,24 +120,78 @@ pub(super) fn changes(conn: &Connection, mailbox: MailboxId, since: u64) -> Resu
     })
 }
 
-pub(super) fn raw(conn: &Connection, id: MessageId) -> Result<Vec<u8>> {
-    conn.query_row(
-        "SELECT b.data FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1",
-        [id],
-        |r| r.get(0),
-    )
+/// How long an expunged message's body stays readable for sessions that
+/// have not been told of the expunge yet.
+pub(super) const EXPUNGED_GRACE_SECS: i64 = 30 * 60;
+
+/// A column of a message's blob, also for a recently expunged message.
+fn blob_column<T: rusqlite::types::FromSql>(conn: &Connection, id: MessageId, column: &str) -> Result<T> {
+    let present = conn
+        .prepare_cached(&format!(
+            "SELECT b.{column} FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1"
+        ))?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    if let Some(v) = present {
+        return Ok(v);
+    }
+    conn.prepare_cached(&format!(
+        "SELECT b.{column} FROM expunged e JOIN blobs b ON b.hash = e.blob WHERE e.message_id = ?1"
+    ))?
+    .query_row([id], |r| r.get(0))
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
 }
 
+pub(super) fn raw(conn: &Connection, id: MessageId) -> Result<Vec<u8>> {
+    blob_column(conn, id, "data")
+}
+
 pub(super) fn info_json(conn: &Connection, id: MessageId) -> Result<String> {
-    conn.query_row(
-        "SELECT b.info FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
+    blob_column(conn, id, "info")
+}
+
+/// Ids of expunged messages whose bodies are still held, by UID.
+pub(super) fn expunged_ids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, MessageId)>> {
+    let mut st =
+        conn.prepare_cached("SELECT message_id FROM expunged WHERE mailbox_id = ?1 AND uid = ?2 AND blob IS NOT NULL")?;
+    let mut out = Vec::new();
+    for &uid in uids {
+        if let Some(id) = st.query_row(params![mailbox, uid], |r| r.get(0)).optional()? {
+            out.push((uid, id));
+        }
+    }
+    Ok(out)
+}
+
+/// Drop the blob references of tombstones older than the grace period.
+pub(super) fn release_expired(conn: &Connection, now: i64) -> Result<usize> {
+    let blobs: Vec<String> = conn
+        .prepare_cached("SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?1")?
+        .query_map([now - EXPUNGED_GRACE_SECS], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for b in &blobs {
+        release_blob(conn, b)?;
+    }
+    conn.execute(
+        "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?1",
+        [now - EXPUNGED_GRACE_SECS],
+    )?;
+    Ok(blobs.len())
+}
+
+/// Forget a mailbox's expunge records (it is being deleted), releasing the
+/// bodies they still hold.
+pub(super) fn drop_tombstones(conn: &Connection, mailbox: MailboxId) -> Result<()> {
+    let blobs: Vec<String> = conn
+        .prepare_cached("SELECT blob FROM expunged WHERE mailbox_id = ?1 AND blob IS NOT NULL")?
+        .query_map([mailbox], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for b in &blobs {
+        release_blob(conn, b)?;
+    }
+    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [mailbox])?;
+    Ok(())
 }
 
 /// Add a body (or find it) with zero references; callers add references.
@@ -347,15 +401,16 @@ pub(super) fn remove_uids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) -
     let mut removed = Vec::new();
     let mut modseq: Option<u64> = None;
     let (mut bytes, mut count) = (0u64, 0u64);
+    let now = crate::unix_now();
     for uid in sorted {
-        let row: Option<(i64, String)> = conn
+        let row: Option<(MessageId, i64, String)> = conn
             .query_row(
-                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING size, blob",
+                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING id, size, blob",
                 params![mailbox, uid as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((size, blob)) = row else { continue };
+        let Some((id, size, blob)) = row else { continue };
         let ms = match modseq {
             Some(m) => m,
             None => {
@@ -364,16 +419,18 @@ pub(super) fn remove_uids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) -
                 m
             }
         };
-        release_blob(conn, &blob)?;
+        // The tombstone keeps the blob's reference until the grace period ends.
         conn.execute(
-            "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
-            params![mailbox, uid as i64, ms as i64],
+            "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, message_id, blob, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![mailbox, uid as i64, ms as i64, id, blob, now],
         )?;
         bytes += size as u64;
         count += 1;
         removed.push(uid);
     }
     uncharge(conn, account, bytes, count)?;
+    release_expired(conn, now)?;
     Ok(removed)
 }
 

@@ -325,6 +325,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn expunged_ids(&self, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<(u32, MessageId)>> {
+        let uids = uids.to_vec();
+        self.engine
+            .read(move |c| messages::expunged_ids(c, mailbox, &uids))
+            .await
+    }
+
     async fn changes(&self, mailbox: MailboxId, since: u64) -> Result<Changes> {
         if let Some(hit) = self.cached_changes(mailbox, since) {
             return Ok(hit);
@@ -537,4 +544,58 @@ fn with_expunge_event(
     }
     let account = mailboxes::require(c, mailbox)?.account_id;
     Ok((gone, vec![mailbox_event(account, Some(mailbox), ChangeKind::Expunged)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Quota;
+
+    fn msg(body: &str) -> NewMessage {
+        NewMessage {
+            raw: format!("Subject: t\r\n\r\n{body}\r\n").into_bytes(),
+            flags: vec!["\\Deleted".into()],
+            internal_date: 1_700_000_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn expunged_bodies_stay_readable_for_the_grace_period_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        store.add_domain("example.test").await.unwrap();
+        let account = store
+            .add_account("a@example.test", "h", Quota::default())
+            .await
+            .unwrap();
+        let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap();
+        let a = store.append(inbox.id, msg("one")).await.unwrap();
+        let b = store.append(inbox.id, msg("two")).await.unwrap();
+        assert_eq!(store.expunge(inbox.id, Some(&[a.uid])).await.unwrap(), vec![a.uid]);
+        // Gone from the mailbox, body still readable by id for a while.
+        assert!(store.messages_by_uid(inbox.id, &[a.uid]).await.unwrap().is_empty());
+        assert!(store.raw_message(a.id).await.unwrap().ends_with(b"one\r\n"));
+        assert_eq!(
+            store.expunged_ids(inbox.id, &[a.uid, b.uid]).await.unwrap(),
+            vec![(a.uid, a.id)]
+        );
+        // After the grace period the reference is released.
+        let later = crate::unix_now() + messages::EXPUNGED_GRACE_SECS + 1;
+        let released = store
+            .engine
+            .write(move |c| Ok((messages::release_expired(c, later)?, Vec::new())))
+            .await
+            .unwrap();
+        assert_eq!(released, 1);
+        assert!(matches!(store.raw_message(a.id).await, Err(StoreError::NotFound(_))));
+        assert!(store.expunged_ids(inbox.id, &[a.uid]).await.unwrap().is_empty());
+        // Deleting a mailbox releases what its tombstones still hold.
+        let other = store.create_mailbox(account, "X", None).await.unwrap();
+        let c = store.append(other.id, msg("three")).await.unwrap();
+        store.expunge(other.id, None).await.unwrap();
+        assert!(store.raw_message(c.id).await.is_ok());
+        store.delete_mailbox(account, "X").await.unwrap();
+        assert!(matches!(store.raw_message(c.id).await, Err(StoreError::NotFound(_))));
+        assert!(store.raw_message(b.id).await.is_ok());
+    }
 }

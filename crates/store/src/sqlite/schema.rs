@@ -110,6 +110,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: an expunged message's body stays readable for a grace period
+    // (RFC 2180 §4.1.1): sessions not yet told of the expunge may FETCH it.
+    // The tombstone holds a reference on the blob until then.
+    r#"
+    ALTER TABLE expunged ADD COLUMN message_id INTEGER;
+    ALTER TABLE expunged ADD COLUMN blob TEXT;
+    ALTER TABLE expunged ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX expunged_by_message ON expunged(message_id);
+    CREATE INDEX expunged_holding ON expunged(at) WHERE blob IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.
