@@ -562,6 +562,28 @@ async fn repeated_changes_queries_see_every_later_commit() {
     let ch2 = store.changes(inbox.id, since).await.unwrap();
     assert_eq!(ch2.changed[0].flags, vec!["\\Seen".to_string()]);
     assert!(ch2.highest_modseq > ch.highest_modseq);
+    // Asking from the highest modseq: nothing, until the next commit.
+    let top = ch2.highest_modseq;
+    assert_eq!(
+        store.changes(inbox.id, top).await.unwrap(),
+        Changes {
+            highest_modseq: top,
+            ..Changes::default()
+        }
+    );
+    let c = store.append(inbox.id, msg("2")).await.unwrap();
+    let ch3 = store.changes(inbox.id, top).await.unwrap();
+    assert_eq!(ch3.changed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![c.uid]);
+    let top = ch3.highest_modseq;
+    assert!(store.changes(inbox.id, top).await.unwrap().changed.is_empty());
+    store.expunge(inbox.id, None).await.unwrap();
+    store
+        .store_flags(inbox.id, &[c.uid], FlagOp::Add, &["\\Deleted".into()])
+        .await
+        .unwrap();
+    store.expunge(inbox.id, None).await.unwrap();
+    assert_eq!(store.changes(inbox.id, top).await.unwrap().expunged, vec![c.uid]);
+    let ch2 = store.changes(inbox.id, since).await.unwrap();
     // Many concurrent askers all get the same, current answer.
     let mut asks = tokio::task::JoinSet::new();
     for _ in 0..50 {

@@ -74,7 +74,19 @@ impl SqliteStore {
         let stamp = self.engine.notifier.stamp(mailbox)?;
         let cache = self.changes_cache.lock().ok()?;
         let hit = cache.get(&mailbox)?;
-        (hit.since == since && hit.stamp == stamp).then(|| hit.changes.clone())
+        if hit.stamp != stamp {
+            return None;
+        }
+        if hit.since == since {
+            return Some(hit.changes.clone());
+        }
+        // Nothing committed since: nothing changed after the highest modseq
+        // then seen (a session asking again right after its own command).
+        let highest = hit.changes.highest_modseq;
+        (since >= highest).then(|| Changes {
+            highest_modseq: highest,
+            ..Changes::default()
+        })
     }
 
     fn prepare(message: NewMessage) -> PreparedBody {
