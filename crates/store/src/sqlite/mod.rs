@@ -33,6 +33,12 @@ use tokio::sync::broadcast;
 
 /// Parsed structures kept in memory, so repeated FETCHes skip decoding.
 const INFO_CACHE_ENTRIES: usize = 4096;
+/// Bytes of recently read message bodies kept in memory: clients fetch the
+/// same message several times (structure, then parts, then the whole), and
+/// a hit skips the blocking-pool hop and the SQLite read.
+const RAW_CACHE_BYTES: usize = 16 << 20;
+/// Bodies larger than this are not cached.
+const RAW_CACHE_MAX_ITEM: usize = 1 << 20;
 
 pub(crate) fn now() -> i64 {
     crate::unix_now()
@@ -44,6 +50,14 @@ pub struct SqliteStore {
     engine: Arc<Engine>,
     info_cache: Arc<Mutex<HashMap<MessageId, Arc<MessageInfo>>>>,
     changes_cache: Arc<Mutex<HashMap<MailboxId, CachedChanges>>>,
+    raw_cache: Arc<Mutex<RawCache>>,
+}
+
+/// Message bodies by id (ids are never reused, so entries never go stale).
+#[derive(Default)]
+struct RawCache {
+    bodies: HashMap<MessageId, Arc<Vec<u8>>>,
+    bytes: usize,
 }
 
 /// The last `changes` answer per mailbox. A new message wakes every session
@@ -67,7 +81,17 @@ impl SqliteStore {
             engine,
             info_cache: Arc::new(Mutex::new(HashMap::new())),
             changes_cache: Arc::new(Mutex::new(HashMap::new())),
+            raw_cache: Arc::new(Mutex::new(RawCache::default())),
         })
+    }
+
+    /// Drop cached bodies once mail is deleted for good (mailbox or account
+    /// removed). Bodies of expunged messages may be served from the cache a
+    /// little past their grace period, but only to a caller holding the id.
+    fn forget_bodies(&self) {
+        if let Ok(mut cache) = self.raw_cache.lock() {
+            *cache = RawCache::default();
+        }
     }
 
     fn cached_changes(&self, mailbox: MailboxId, since: u64) -> Option<Changes> {
@@ -177,7 +201,9 @@ impl Store for SqliteStore {
         let a = address.to_string();
         self.engine
             .write(move |c| Ok(((), directory::remove_account(c, &a)?)))
-            .await
+            .await?;
+        self.forget_bodies();
+        Ok(())
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>> {
@@ -251,7 +277,9 @@ impl Store for SqliteStore {
                 let id = mailboxes::delete(c, account, &n)?;
                 Ok(((), vec![mailbox_event(account, Some(id), ChangeKind::Mailboxes)]))
             })
-            .await
+            .await?;
+        self.forget_bodies();
+        Ok(())
     }
 
     async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
@@ -373,7 +401,21 @@ impl Store for SqliteStore {
     }
 
     async fn raw_message(&self, id: MessageId) -> Result<Arc<Vec<u8>>> {
-        self.engine.read(move |c| messages::raw(c, id)).await.map(Arc::new)
+        if let Some(hit) = self.raw_cache.lock().ok().and_then(|c| c.bodies.get(&id).cloned()) {
+            return Ok(hit);
+        }
+        let raw = Arc::new(self.engine.read(move |c| messages::raw(c, id)).await?);
+        if raw.len() <= RAW_CACHE_MAX_ITEM {
+            if let Ok(mut cache) = self.raw_cache.lock() {
+                if cache.bytes + raw.len() > RAW_CACHE_BYTES {
+                    // Crude but bounded: start over rather than track recency.
+                    *cache = RawCache::default();
+                }
+                cache.bytes += raw.len();
+                cache.bodies.insert(id, raw.clone());
+            }
+        }
+        Ok(raw)
     }
 
     async fn message_info(&self, id: MessageId) -> Result<Arc<MessageInfo>> {
@@ -599,7 +641,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(released, 1);
-        assert!(matches!(store.raw_message(a.id).await, Err(StoreError::NotFound(_))));
+        // (A fresh handle: this one may still have the body in its cache.)
+        let fresh = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        assert!(matches!(fresh.raw_message(a.id).await, Err(StoreError::NotFound(_))));
         assert!(store.expunged_ids(inbox.id, &[a.uid]).await.unwrap().is_empty());
         // Deleting a mailbox releases what its tombstones still hold.
         let other = store.create_mailbox(account, "X", None).await.unwrap();
