@@ -554,61 +554,62 @@ run_bench() {
     fi
 }
 
+# Run one workload ROUNDS times on both servers, alternating which goes
+# first to cancel out ordering effects: `alternate FN PAUSE` calls
+# `FN server round` for server in letterbox/peer, then sleeps PAUSE seconds.
+alternate() {
+    local fn=$1 pause=$2 r s order
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2 == 1)); then order=(letterbox peer); else order=(peer letterbox); fi
+        for s in "${order[@]}"; do
+            "$fn" "$s" "$r"
+            sleep "$pause"
+        done
+    done
+}
+
 # One user per client (--users = clients): client i always logs in as user i+1, so
-# sessions never share a mailbox (Letterbox locks a POP3 maildrop, RFC 1939, and
-# answers NO [EXPUNGEISSUED] to a FETCH racing another session's EXPUNGE).
+# sessions never share a mailbox (Letterbox locks a POP3 maildrop, RFC 1939).
 IMAP_ARGS=(--users "$CONNS" --password "$PASSWORD" -c "$CONNS")
-for ((r = 1; r <= ROUNDS; r++)); do
-    # Alternate which server goes first, to cancel out ordering effects.
-    if ((r % 2 == 1)); then order=(letterbox peer); else order=(peer letterbox); fi
-    for s in "${order[@]}"; do
-        if [[ $s == letterbox ]]; then port=$P_LB_IMAP; else port=$P_DC_IMAP; fi
-        run_bench "$s" imap "$r" --port "$port" "${IMAP_ARGS[@]}" --duration "$IMAP_SECS"
-        sleep 1
+bench_imap() {
+    local port=$P_DC_IMAP
+    [[ $1 == letterbox ]] && port=$P_LB_IMAP
+    run_bench "$1" imap "$2" --port "$port" "${IMAP_ARGS[@]}" --duration "$IMAP_SECS"
+}
+bench_pop3() {
+    local port=$P_DC_POP3
+    [[ $1 == letterbox ]] && port=$P_LB_POP3
+    run_bench "$1" pop3 "$2" --port "$port" "${IMAP_ARGS[@]}" --duration "$POP3_SECS"
+}
+bench_idle() {
+    local target=(--port "$P_DC_IMAP" --pid "$DC_PID" --pid-children --smtp-port "$P_PF_SMTP")
+    [[ $1 == letterbox ]] && target=(--port "$P_LB_IMAP" --pid "$LB_PID" --smtp-port "$P_LB_SMTP")
+    run_bench "$1" idle "$2" "${target[@]}" --users "$USERS" --password "$PASSWORD" \
+        -c "$IDLE_N" --samples "$IDLE_SAMPLES" --sample-timeout 15
+}
+bench_smtp() {
+    local s=$1 r=$2 port=$P_PF_SMTP
+    [[ $s == letterbox ]] && port=$P_LB_SMTP
+    run_bench "$s" smtp "$r" --port "$port" --users "$USERS" -c "$SMTP_CONNS" -m "$SMTP_MSGS" --sizes "$SMTP_SIZES"
+    [[ $s == peer ]] || return 0
+    # Postfix said 250 when the message was queued; wait until all of it is in Dovecot.
+    local t0 i left
+    t0=$(date +%s.%N)
+    for ((i = 0; i < 3000; i++)); do
+        [[ $(pf_queued) -eq 0 ]] && break
+        sleep 0.1
     done
-done
-for ((r = 1; r <= ROUNDS; r++)); do
-    if ((r % 2 == 1)); then order=(letterbox peer); else order=(peer letterbox); fi
-    for s in "${order[@]}"; do
-        if [[ $s == letterbox ]]; then port=$P_LB_POP3; else port=$P_DC_POP3; fi
-        run_bench "$s" pop3 "$r" --port "$port" "${IMAP_ARGS[@]}" --duration "$POP3_SECS"
-        sleep 1
-    done
-done
-for ((r = 1; r <= ROUNDS; r++)); do
-    if ((r % 2 == 1)); then order=(letterbox peer); else order=(peer letterbox); fi
-    for s in "${order[@]}"; do
-        if [[ $s == letterbox ]]; then
-            run_bench "$s" idle "$r" --port "$P_LB_IMAP" --users "$USERS" --password "$PASSWORD" \
-                -c "$IDLE_N" --pid "$LB_PID" --smtp-port "$P_LB_SMTP" --samples "$IDLE_SAMPLES" --sample-timeout 15
-        else
-            run_bench "$s" idle "$r" --port "$P_DC_IMAP" --users "$USERS" --password "$PASSWORD" \
-                -c "$IDLE_N" --pid "$DC_PID" --pid-children --smtp-port "$P_PF_SMTP" --samples "$IDLE_SAMPLES" --sample-timeout 15
-        fi
-        sleep 3 # let the server release the connections (Dovecot: $IDLE_N imap processes exit)
-    done
-done
+    left=$(pf_queued)
+    python3 -c "import json,sys; print(json.dumps({'seconds': float(sys.argv[2]) - float(sys.argv[1]), 'left': int(sys.argv[3])}))" \
+        "$t0" "$(date +%s.%N)" "$left" >"$RES/peer/smtp_drain_r$r.json"
+    [[ $left -eq 0 ]] || echo "round $r, smtp, peer: $left message(s) still in Postfix's queue after 300 s" >>"$RES/failures.txt"
+}
+
+alternate bench_imap 1
+alternate bench_pop3 1
+alternate bench_idle 3 # let the server release the connections (Dovecot: $IDLE_N imap processes exit)
 # SMTP last: it grows the mailboxes, the other workloads run on identical ones.
-for ((r = 1; r <= ROUNDS; r++)); do
-    if ((r % 2 == 1)); then order=(letterbox peer); else order=(peer letterbox); fi
-    for s in "${order[@]}"; do
-        if [[ $s == letterbox ]]; then port=$P_LB_SMTP; else port=$P_PF_SMTP; fi
-        run_bench "$s" smtp "$r" --port "$port" --users "$USERS" -c "$SMTP_CONNS" -m "$SMTP_MSGS" --sizes "$SMTP_SIZES"
-        if [[ $s == peer ]]; then
-            # Postfix said 250 when the message was queued; wait until all of it is in Dovecot.
-            t0=$(date +%s.%N)
-            for ((i = 0; i < 3000; i++)); do
-                [[ $(pf_queued) -eq 0 ]] && break
-                sleep 0.1
-            done
-            left=$(pf_queued)
-            python3 -c "import json,sys; print(json.dumps({'seconds': float(sys.argv[2]) - float(sys.argv[1]), 'left': int(sys.argv[3])}))" \
-                "$t0" "$(date +%s.%N)" "$left" >"$RES/peer/smtp_drain_r$r.json"
-            [[ $left -eq 0 ]] || echo "round $r, smtp, peer: $left message(s) still in Postfix's queue after 300 s" >>"$RES/failures.txt"
-        fi
-        sleep 1
-    done
-done
+alternate bench_smtp 1
 
 # ---- report -------------------------------------------------------------------
 log "writing $OUT"

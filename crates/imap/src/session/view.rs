@@ -102,10 +102,36 @@ impl View {
         (d != UNKNOWN).then_some(i64::from(d))
     }
 
+    /// Without decoding the list: FETCH and SELECT ask this per message.
     pub fn has_flag(&self, i: usize, flag: &str) -> bool {
-        self.decode(self.slots[i].flags)
+        let code = self.slots[i].flags;
+        if let Some(bit) = SYSTEM_FLAGS.iter().position(|s| s.eq_ignore_ascii_case(flag)) {
+            return match self.wide_list(code) {
+                Some((system, _)) => system & (1 << bit) != 0,
+                None => code & (1 << bit) != 0,
+            };
+        }
+        let mut numbers = self
+            .keywords
             .iter()
-            .any(|f| f.eq_ignore_ascii_case(flag))
+            .enumerate()
+            .filter(|(_, k)| k.eq_ignore_ascii_case(flag))
+            .map(|(n, _)| n as u32);
+        match self.wide_list(code) {
+            Some((_, list)) => numbers.any(|n| list.contains(&n)),
+            None => numbers.any(|n| (n as usize) < INLINE_KEYWORDS && code & (1 << (5 + n)) != 0),
+        }
+    }
+
+    /// The side-table entry a [`WIDE`] code points to.
+    fn wide_list(&self, code: u32) -> Option<(u8, &[u32])> {
+        if code & WIDE == 0 {
+            return None;
+        }
+        Some(match self.wide.get((code & !WIDE) as usize) {
+            Some((s, n)) => (*s, &n[..]),
+            None => (0, &[]),
+        })
     }
 
     pub fn last_uid(&self) -> Option<u32> {
@@ -196,17 +222,14 @@ impl View {
     }
 
     fn decode(&self, code: u32) -> Vec<&str> {
-        let (system, numbers): (u8, Vec<u32>) = if code & WIDE == 0 {
-            let system = (code & 0x1f) as u8;
-            let numbers = (0..INLINE_KEYWORDS as u32)
-                .filter(|n| code & (1 << (5 + n)) != 0)
-                .collect();
-            (system, numbers)
-        } else {
-            match self.wide.get((code & !WIDE) as usize) {
-                Some((s, n)) => (*s, n.to_vec()),
-                None => (0, Vec::new()),
-            }
+        let (system, numbers): (u8, Vec<u32>) = match self.wide_list(code) {
+            Some((s, n)) => (s, n.to_vec()),
+            None => (
+                (code & 0x1f) as u8,
+                (0..INLINE_KEYWORDS as u32)
+                    .filter(|n| code & (1 << (5 + n)) != 0)
+                    .collect(),
+            ),
         };
         let mut out: Vec<&str> = SYSTEM_FLAGS
             .iter()
@@ -299,6 +322,8 @@ mod tests {
         assert!(v.set_flags(1, &f(&["k39", "\\Flagged"])));
         assert_eq!(v.flags(1), vec!["\\Flagged", "k39"]);
         assert!(!v.set_flags(1, &f(&["\\Flagged", "k39"])));
+        assert!(v.has_flag(1, "\\flagged") && v.has_flag(1, "K39") && !v.has_flag(1, "k00"));
+        assert!(v.has_flag(0, "k00") && !v.has_flag(0, "\\Seen"));
     }
 
     #[test]

@@ -166,32 +166,34 @@ pub(super) fn expunged_ids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) 
 
 /// Drop the blob references of tombstones older than the grace period.
 pub(super) fn release_expired(conn: &Connection, now: i64) -> Result<usize> {
-    let blobs: Vec<String> = conn
-        .prepare_cached("SELECT blob FROM expunged WHERE blob IS NOT NULL AND at <= ?1")?
-        .query_map([now - EXPUNGED_GRACE_SECS], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for b in &blobs {
-        release_blob(conn, b)?;
-    }
+    let cutoff = now - EXPUNGED_GRACE_SECS;
+    let n = release_held(conn, "blob IS NOT NULL AND at <= ?1", cutoff)?;
     conn.execute(
         "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?1",
-        [now - EXPUNGED_GRACE_SECS],
+        [cutoff],
     )?;
-    Ok(blobs.len())
+    Ok(n)
 }
 
 /// Forget a mailbox's expunge records (it is being deleted), releasing the
 /// bodies they still hold.
 pub(super) fn drop_tombstones(conn: &Connection, mailbox: MailboxId) -> Result<()> {
+    release_held(conn, "mailbox_id = ?1 AND blob IS NOT NULL", mailbox)?;
+    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [mailbox])?;
+    Ok(())
+}
+
+/// Release the blob references held by the tombstones matching `filter`
+/// (one `?1` parameter); returns how many.
+fn release_held(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
     let blobs: Vec<String> = conn
-        .prepare_cached("SELECT blob FROM expunged WHERE mailbox_id = ?1 AND blob IS NOT NULL")?
-        .query_map([mailbox], |r| r.get(0))?
+        .prepare_cached(&format!("SELECT blob FROM expunged WHERE {filter}"))?
+        .query_map([param], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for b in &blobs {
         release_blob(conn, b)?;
     }
-    conn.execute("DELETE FROM expunged WHERE mailbox_id = ?1", [mailbox])?;
-    Ok(())
+    Ok(blobs.len())
 }
 
 /// Add a body (or find it) with zero references; callers add references.
