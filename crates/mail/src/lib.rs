@@ -31,7 +31,17 @@ pub use binary::{binary, BinaryError};
 pub use parse::{Part, MAX_DEPTH, MAX_PARTS};
 pub use section::{section, SectionKind, SectionSpec, SectionSpecError};
 
+pub use summary::MAX_REFERENCES;
+
 use serde::{Deserialize, Serialize};
+
+/// Version of what [`analyze`] computes. Stores record it with each stored
+/// [`MessageInfo`] and re-analyse messages analysed by an older version, so
+/// a changed analyser never serves stale or missing fields. Bump it whenever
+/// the output of `analyze` changes.
+///
+/// 1: IMAP structure and header summary. 2: In-Reply-To and References.
+pub const ANALYSIS_VERSION: u32 = 2;
 
 /// Computed once at delivery; serialisable (serde) so the store keeps it as
 /// a blob.
@@ -66,6 +76,13 @@ pub struct MessageInfo {
     pub bcc: String,
     /// Message-ID without angle brackets.
     pub message_id: String,
+    /// In-Reply-To ids without angle brackets (analysis version 2).
+    #[serde(default)]
+    pub in_reply_to: Vec<String>,
+    /// References ids without angle brackets, oldest first, at most
+    /// [`MAX_REFERENCES`] (analysis version 2).
+    #[serde(default)]
+    pub references: Vec<String>,
     /// Date: header as unix seconds when parseable.
     pub date: Option<i64>,
 }
@@ -93,6 +110,8 @@ pub fn analyze(raw: &[u8]) -> MessageInfo {
         cc: s.cc,
         bcc: s.bcc,
         message_id: s.message_id,
+        in_reply_to: s.in_reply_to,
+        references: s.references,
         date: s.date,
     }
 }

@@ -11,7 +11,23 @@ pub struct Summary {
     pub cc: String,
     pub bcc: String,
     pub message_id: String,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
     pub date: Option<i64>,
+}
+
+/// Most message ids kept from one References header: threading needs the
+/// nearest ancestors, and a hostile header must not cost unbounded work.
+pub const MAX_REFERENCES: usize = 100;
+
+fn id_list(v: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+    let all = v.as_text_list().unwrap_or_default();
+    let skip = all.len().saturating_sub(MAX_REFERENCES);
+    all.iter()
+        .skip(skip)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s.len() <= 998)
+        .collect()
 }
 
 /// Summarise a header block (only the header is handed to mail-parser, so
@@ -33,6 +49,8 @@ fn inner(head: &[u8]) -> Summary {
         cc: addresses(msg.cc()),
         bcc: addresses(msg.bcc()),
         message_id: msg.message_id().unwrap_or_default().to_string(),
+        in_reply_to: id_list(msg.in_reply_to()),
+        references: id_list(msg.references()),
         date: msg.date().map(|d| d.to_timestamp()),
     }
 }
@@ -86,5 +104,16 @@ mod tests {
         let s = summary(b"To: team: a@x.test, Bo <b@x.test>;, other: c@x.test;\r\nCc: d@x.test\r\n\r\n");
         assert_eq!(s.to, "team: a@x.test, Bo <b@x.test>;, other: c@x.test;");
         assert_eq!(s.cc, "d@x.test");
+    }
+
+    #[test]
+    fn reads_reply_ids() {
+        let s = summary(b"In-Reply-To: <p@x>\r\nReferences: <r1@x>\r\n <r2@x>  <p@x>\r\nMessage-ID: <m@x>\r\n\r\n");
+        assert_eq!(s.in_reply_to, vec!["p@x"]);
+        assert_eq!(s.references, vec!["r1@x", "r2@x", "p@x"]);
+        let many: String = (0..150).map(|i| format!("<{i}@x> ")).collect();
+        let s = summary(format!("References: {many}\r\n\r\n").as_bytes());
+        assert_eq!(s.references.len(), MAX_REFERENCES);
+        assert_eq!(s.references.last().map(String::as_str), Some("149@x"));
     }
 }

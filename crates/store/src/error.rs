@@ -23,6 +23,10 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, lock timeout).
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// A change state is older than the change log reaches back (RFC 8620
+    /// §5.2 `cannotCalculateChanges`), or is not a state of this account.
+    #[error("cannot calculate changes from this state")]
+    CannotCalculateChanges,
     /// The store has been shut down.
     #[error("store is closed")]
     Closed,

@@ -10,11 +10,17 @@
 //! concurrent writes into shared transactions (group commit). A PostgreSQL
 //! backend implements the same trait.
 
+pub mod changes;
 pub mod error;
+pub mod flags;
+pub mod prepare;
 pub mod sqlite;
+pub mod thread;
 pub mod types;
 
+pub use changes::{ChangeOp, DataType, ObjectChanges};
 pub use error::{Result, StoreError};
+pub use flags::normalize_flags;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -129,6 +135,24 @@ pub trait Store: Send + Sync + 'static {
     async fn copy(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied>;
     /// Move messages atomically (RFC 6851): copy, then expunge the sources.
     async fn move_messages(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied>;
+
+    // ---- account-wide view (JMAP) ----
+
+    /// The current state of one data type of an account (RFC 8620 §1.6):
+    /// the modseq of its last change.
+    async fn state(&self, account: AccountId, data: DataType) -> Result<u64>;
+    /// What changed for one data type after state `since`, at most `max`
+    /// ids (RFC 8620 §5.2). `CannotCalculateChanges` when `since` is older
+    /// than the change log reaches or newer than the account's state.
+    async fn object_changes(&self, account: AccountId, data: DataType, since: u64, max: usize)
+        -> Result<ObjectChanges>;
+    /// Emails of an account by id; ids that do not exist (or belong to
+    /// another account, or are only in mailboxes where they are marked
+    /// `\Deleted`) are left out.
+    async fn emails(&self, account: AccountId, ids: &[EmailId]) -> Result<Vec<EmailMeta>>;
+    /// The visible emails of a thread, oldest first (RFC 8621 §3); empty
+    /// for a thread that does not exist or is not the account's.
+    async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>>;
 
     // ---- outbound queue ----
 

@@ -11,6 +11,12 @@ pub type MailboxId = i64;
 /// values derive from it, so it must never be reused (RFC 1939 §7).
 pub type MessageId = i64;
 
+/// Identity of an email: one message an account holds, in however many
+/// mailboxes (RFC 8474 EMAILID). The same value as [`MessageId`].
+pub type EmailId = MessageId;
+/// Identity of a thread (RFC 8474 THREADID); never reused.
+pub type ThreadId = i64;
+
 /// Hierarchy separator of mailbox names (RFC 9051 §5.1).
 pub const HIERARCHY_DELIMITER: char = '/';
 
@@ -175,11 +181,14 @@ pub struct Mailbox {
     pub first_recent_uid: u32,
 }
 
-/// Per-message metadata a session keeps in memory.
+/// One message in one mailbox: what an IMAP or POP3 session needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageMeta {
-    /// Global identity (POP3 UIDL source).
+    /// The email's identity (POP3 UIDL source; the same in every mailbox
+    /// holding the email).
     pub id: MessageId,
+    /// The email's thread.
+    pub thread_id: ThreadId,
     /// UID within the mailbox.
     pub uid: u32,
     /// Last modification sequence.
@@ -190,6 +199,33 @@ pub struct MessageMeta {
     pub internal_date: i64,
     /// RFC822.SIZE in bytes.
     pub size: u64,
+}
+
+/// An email as its account sees it (the store side of a JMAP Email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailMeta {
+    /// Identity.
+    pub id: EmailId,
+    /// Thread.
+    pub thread_id: ThreadId,
+    /// Content address of the body (see [`blob_id`]).
+    pub blob_id: String,
+    /// Mailboxes it is in, not counting memberships marked `\Deleted`
+    /// (RFC 8621 §4.1.1), ascending.
+    pub mailboxes: Vec<MailboxId>,
+    /// Keywords in IMAP form (`\Seen`, `$label`), sorted.
+    pub keywords: Vec<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it arrived (unix seconds; IMAP INTERNALDATE).
+    pub received_at: i64,
+    /// Its Date: header (unix seconds), when parseable.
+    pub sent_at: Option<i64>,
+}
+
+/// The blob id of a stored body: `G` and the hex SHA-256 of its bytes.
+pub fn blob_id(hash: &str) -> String {
+    format!("G{hash}")
 }
 
 /// A message to be stored.

@@ -146,6 +146,7 @@ impl Session {
                                 let i = gone[k].0;
                                 Some(MessageMeta {
                                     id,
+                                    thread_id: 0,
                                     uid,
                                     modseq: 0,
                                     flags: Vec::new(),

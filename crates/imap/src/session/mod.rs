@@ -255,7 +255,7 @@ impl Session {
             StoreError::NotFound(_) => "NONEXISTENT",
             StoreError::AlreadyExists(_) => "ALREADYEXISTS",
             StoreError::QuotaExceeded { .. } => "OVERQUOTA",
-            StoreError::Invalid(_) => "CANNOT",
+            StoreError::Invalid(_) | StoreError::CannotCalculateChanges => "CANNOT",
             StoreError::Backend(_) | StoreError::Closed => {
                 warn!(error = %e, "store failure");
                 "UNAVAILABLE"

@@ -284,6 +284,7 @@ mod tests {
     fn m(uid: u32, flags: &[&str]) -> MessageMeta {
         MessageMeta {
             id: i64::from(uid),
+            thread_id: 1,
             uid,
             modseq: 1,
             flags: f(flags),

@@ -1,6 +1,6 @@
 //! Domains, accounts and aliases.
 
-use super::{mailboxes, messages, now};
+use super::{mailboxes, now};
 use crate::{
     normalize_address, normalize_domain, Account, AccountId, Alias, ChangeEvent, ChangeKind, Domain, Quota, Recipient,
     Resolution, Result, StoreError, Usage, DEFAULT_MAILBOXES,
@@ -162,11 +162,11 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
         rows.collect::<Result<_, _>>()?
     };
     for b in boxes {
-        messages::remove_all(conn, b)?;
-        messages::drop_tombstones(conn, b)?;
-        conn.execute("DELETE FROM mailboxes WHERE id = ?1", [b])?;
+        mailboxes::remove(conn, a.id, b)?;
     }
-    conn.execute("DELETE FROM subscriptions WHERE account_id = ?1", [a.id])?;
+    for table in ["subscriptions", "thread_refs", "threads", "changelog", "emails"] {
+        conn.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [a.id])?;
+    }
     conn.execute("DELETE FROM accounts WHERE id = ?1", [a.id])?;
     Ok(vec![ChangeEvent {
         account_id: a.id,

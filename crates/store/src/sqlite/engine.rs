@@ -224,7 +224,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 fn sweep_expunged(conn: &Connection) {
     let run = || -> Result<usize> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        match super::messages::release_expired(conn, crate::unix_now()) {
+        let now = crate::unix_now();
+        let done = super::messages::release_expired(conn, now)
+            .and_then(|n| Ok(n + super::messages::compact_changelog(conn, now)?));
+        match done {
             Ok(n) => {
                 conn.execute_batch("COMMIT")?;
                 Ok(n)

@@ -1,10 +1,11 @@
 //! Mailboxes: creation with never-reused UIDVALIDITY, rename, delete,
 //! subscriptions.
 
-use super::{messages, now};
+use super::messages::{self, Op};
+use super::now;
 use crate::{
-    normalize_mailbox, AccountId, ChangeEvent, ChangeKind, Mailbox, MailboxId, Result, SpecialUse, StoreError,
-    HIERARCHY_DELIMITER,
+    normalize_mailbox, AccountId, ChangeEvent, ChangeKind, ChangeOp, DataType, Mailbox, MailboxId, Result, SpecialUse,
+    StoreError, HIERARCHY_DELIMITER,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -15,9 +16,11 @@ const MAX_DEPTH: usize = 32;
 
 const COLUMNS: &str = "m.id, m.account_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
     EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name),
-    (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id),
-    (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id AND instr(' ' || x.flags || ' ', ' \\Seen ') = 0),
-    (SELECT COALESCE(SUM(size), 0) FROM messages x WHERE x.mailbox_id = m.id),
+    (SELECT COUNT(*) FROM email_mailboxes x WHERE x.mailbox_id = m.id),
+    (SELECT COUNT(*) FROM email_mailboxes x JOIN emails e ON e.id = x.email_id
+       WHERE x.mailbox_id = m.id AND instr(' ' || e.keywords || ' ', ' \\Seen ') = 0),
+    (SELECT COALESCE(SUM(e.size), 0) FROM email_mailboxes x JOIN emails e ON e.id = x.email_id
+       WHERE x.mailbox_id = m.id),
     m.recent_uid";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
@@ -85,6 +88,19 @@ pub(super) fn require(conn: &Connection, id: MailboxId) -> Result<Mailbox> {
     by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
 }
 
+/// The owner and UIDVALIDITY of a mailbox, without counting its messages.
+pub(super) fn account_and_validity(conn: &Connection, id: MailboxId) -> Result<(AccountId, u32)> {
+    conn.prepare_cached("SELECT account_id, uid_validity FROM mailboxes WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u32)))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
+}
+
+/// The owner of a mailbox.
+pub(super) fn account_of(conn: &Connection, id: MailboxId) -> Result<AccountId> {
+    Ok(account_and_validity(conn, id)?.0)
+}
+
 /// RFC 9051 §2.3.1.1: a UIDVALIDITY must never repeat for a name, so they
 /// come from one store-wide counter seeded by the clock.
 fn next_uid_validity(conn: &Connection) -> Result<u32> {
@@ -133,12 +149,16 @@ pub(super) fn create(
         return Err(StoreError::AlreadyExists(format!("mailbox {name}")));
     }
     let uv = next_uid_validity(conn)?;
+    let mut op = Op::new(account);
+    let ms = op.modseq(conn)?;
     conn.execute(
         "INSERT INTO mailboxes(account_id, name, uid_validity, uid_next, highest_modseq, special_use)
-         VALUES (?1, ?2, ?3, 1, 1, ?4)",
-        params![account, name, uv, special_use.map(|s| s.as_str())],
+         VALUES (?1, ?2, ?3, 1, ?5, ?4)",
+        params![account, name, uv, special_use.map(|s| s.as_str()), ms as i64],
     )?;
-    require(conn, conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    op.log(conn, DataType::Mailbox, id, ChangeOp::Created)?;
+    require(conn, id)
 }
 
 pub(super) fn delete(conn: &Connection, account: AccountId, name: &str) -> Result<MailboxId> {
@@ -147,10 +167,18 @@ pub(super) fn delete(conn: &Connection, account: AccountId, name: &str) -> Resul
         return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
     }
     let mb = by_name(conn, account, &name)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
-    messages::remove_all(conn, mb.id)?;
-    messages::drop_tombstones(conn, mb.id)?;
-    conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id])?;
+    remove(conn, account, mb.id)?;
     Ok(mb.id)
+}
+
+/// Remove a mailbox with its memberships (emails in no other mailbox are
+/// destroyed) and tombstones.
+pub(super) fn remove(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<()> {
+    let mut op = Op::new(account);
+    messages::remove_all(conn, &mut op, mailbox)?;
+    messages::drop_tombstones(conn, mailbox)?;
+    conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mailbox])?;
+    op.log(conn, DataType::Mailbox, mailbox, ChangeOp::Destroyed)
 }
 
 pub(super) fn rename(conn: &Connection, account: AccountId, from: &str, to: &str) -> Result<Vec<ChangeEvent>> {
@@ -174,8 +202,9 @@ pub(super) fn rename(conn: &Connection, account: AccountId, from: &str, to: &str
         // RFC 9051 §6.3.6: INBOX's messages move to the new name; INBOX stays, empty.
         let dst = create(conn, account, &to, None)?;
         let uids: Vec<u32> = messages::list(conn, src.id)?.iter().map(|m| m.uid).collect();
-        messages::copy(conn, src.id, &uids, dst.id)?;
-        messages::remove_uids(conn, src.id, &uids)?;
+        let mut op = Op::new(account);
+        messages::copy(conn, &mut op, src.id, &uids, dst.id)?;
+        messages::remove_uids(conn, &mut op, src.id, &uids)?;
         events.push(ChangeEvent {
             account_id: account,
             mailbox_id: Some(src.id),
@@ -197,6 +226,10 @@ pub(super) fn rename(conn: &Connection, account: AccountId, from: &str, to: &str
         conn.execute("UPDATE mailboxes SET name = ?1 WHERE id = ?2", params![new_name, id])?;
     }
     conn.execute("UPDATE mailboxes SET name = ?1 WHERE id = ?2", params![to, src.id])?;
+    let mut op = Op::new(account);
+    for id in children.iter().map(|(id, _)| *id).chain([src.id]) {
+        op.log(conn, DataType::Mailbox, id, ChangeOp::Updated)?;
+    }
     // Subscriptions follow the rename, as in Dovecot.
     conn.execute(
         "UPDATE subscriptions SET name = ?1 WHERE account_id = ?2 AND name = ?3",
@@ -207,6 +240,10 @@ pub(super) fn rename(conn: &Connection, account: AccountId, from: &str, to: &str
 
 pub(super) fn set_subscribed(conn: &Connection, account: AccountId, name: &str, on: bool) -> Result<()> {
     let name = normalize_mailbox(name);
+    if let Some(mb) = by_name(conn, account, &name)? {
+        // JMAP isSubscribed is a Mailbox property.
+        Op::new(account).log(conn, DataType::Mailbox, mb.id, ChangeOp::Updated)?;
+    }
     if on {
         validate_name(&name)?;
         conn.execute(
@@ -226,14 +263,4 @@ pub(super) fn subscriptions(conn: &Connection, account: AccountId) -> Result<Vec
     let mut st = conn.prepare("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")?;
     let rows = st.query_map([account], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Allocate the next modseq of a mailbox (one per operation).
-pub(super) fn bump_modseq(conn: &Connection, mailbox: MailboxId) -> Result<u64> {
-    let m: i64 = conn.query_row(
-        "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1 RETURNING highest_modseq",
-        [mailbox],
-        |r| r.get(0),
-    )?;
-    Ok(m as u64)
 }

@@ -1,76 +1,136 @@
-//! Messages: content-addressed bodies, UIDs, modseqs, flags, quota usage.
+//! Emails, their mailbox memberships, blobs, threads and the change log.
 //!
-//! Invariants kept here: a UID is `uid_next` at insert time and `uid_next`
-//! only grows, so UIDs are strictly ascending and never reused within a
-//! UIDVALIDITY; every operation that changes a mailbox takes one new modseq
-//! from it; expunged UIDs are remembered with their modseq (for QRESYNC).
+//! Invariants kept here (ARCHITECTURE.md, "Store v2 data model"): a UID is
+//! the mailbox's `uid_next` at insert and `uid_next` only grows; every write
+//! operation takes one account modseq ([`Op`]), which the memberships it
+//! changes carry and its change-log rows record; an email holds one
+//! reference on its blob and each expunge tombstone another; quota counts
+//! emails, not memberships.
 
 use super::mailboxes;
+use crate::changes::{ChangeOp, DataType, LogRow, ObjectChanges};
+use crate::flags::{imap_flags, keywords_to_text, normalize_flags, split_flags};
+use crate::prepare::PreparedBody;
+use crate::thread::ThreadKeys;
 use crate::{
-    AccountId, Appended, Changes, Copied, DeliveryReport, DeliveryTarget, FlagOp, MailboxId, MessageId, MessageMeta,
-    Result, StoreError,
+    AccountId, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport, DeliveryTarget, EmailId, EmailMeta,
+    FlagOp, MailboxId, MessageId, MessageMeta, Result, StoreError, ThreadId,
 };
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeSet;
 
-/// A message body prepared outside the writer thread (hashing and MIME
-/// analysis are CPU work that must not hold the write lock).
-pub(crate) struct PreparedBody {
-    pub hash: String,
-    pub raw: Vec<u8>,
-    pub info_json: String,
-    pub flags: Vec<String>,
-    pub internal_date: i64,
+/// How long an expunged message's body stays readable for sessions that
+/// have not been told of the expunge yet (RFC 2180 §4.1.1).
+pub(super) const EXPUNGED_GRACE_SECS: i64 = 30 * 60;
+/// How long change-log rows are kept: a JMAP client offline for longer
+/// gets `cannotCalculateChanges` and resynchronises in full.
+pub(super) const CHANGELOG_HORIZON_SECS: i64 = 30 * 24 * 3600;
+/// Most change-log rows one `/changes` call reads; past this it answers
+/// with an intermediate state.
+const MAX_LOG_ROWS: usize = 50_000;
+
+/// One write operation on an account: it takes one modseq, lazily (an
+/// operation that changes nothing takes none), and collects the mailboxes
+/// it touched for the change events.
+pub(super) struct Op {
+    pub account: AccountId,
+    modseq: Option<u64>,
+    touched: Vec<(MailboxId, ChangeKind)>,
 }
 
-const SYSTEM_FLAGS: &[&str] = &["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
-
-/// System flags in canonical case, keywords deduplicated case-insensitively
-/// (RFC 9051 §2.3.2: flags are case-insensitive), sorted.
-pub fn normalize_flags<S: AsRef<str>>(flags: &[S]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for f in flags {
-        let f = f.as_ref().trim();
-        if f.is_empty() || f.eq_ignore_ascii_case("\\Recent") {
-            continue;
-        }
-        let canon = SYSTEM_FLAGS
-            .iter()
-            .find(|s| s.eq_ignore_ascii_case(f))
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| f.to_string());
-        if !out.iter().any(|o| o.eq_ignore_ascii_case(&canon)) {
-            out.push(canon);
+impl Op {
+    pub fn new(account: AccountId) -> Op {
+        Op {
+            account,
+            modseq: None,
+            touched: Vec::new(),
         }
     }
-    out.sort();
-    out
+
+    /// The operation's modseq, allocated from the account counter on first use.
+    pub fn modseq(&mut self, conn: &Connection) -> Result<u64> {
+        if let Some(m) = self.modseq {
+            return Ok(m);
+        }
+        let m: i64 = conn
+            .query_row(
+                "UPDATE accounts SET modseq = modseq + 1 WHERE id = ?1 RETURNING modseq",
+                [self.account],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("account {}", self.account)))?;
+        self.modseq = Some(m as u64);
+        Ok(m as u64)
+    }
+
+    /// Record a change-log row.
+    pub fn log(&mut self, conn: &Connection, data: DataType, id: i64, op: ChangeOp) -> Result<()> {
+        let ms = self.modseq(conn)?;
+        // Within one operation: created + updated stays created; anything
+        // followed by destroyed is destroyed.
+        conn.prepare_cached(
+            "INSERT INTO changelog(account_id, type, modseq, object_id, op, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO UPDATE SET op = CASE WHEN excluded.op = 3 THEN 3 ELSE op END",
+        )?
+        .execute(params![
+            self.account,
+            data.code(),
+            ms as i64,
+            id,
+            op.code(),
+            crate::unix_now()
+        ])?;
+        Ok(())
+    }
+
+    /// Note that a mailbox changed: its HIGHESTMODSEQ rises to this
+    /// operation's modseq, JMAP sees the Mailbox (counts) updated, and
+    /// watchers get an event of `kind` after commit.
+    pub fn touch(&mut self, conn: &Connection, mailbox: MailboxId, kind: ChangeKind) -> Result<()> {
+        let ms = self.modseq(conn)?;
+        conn.prepare_cached("UPDATE mailboxes SET highest_modseq = ?2 WHERE id = ?1 AND highest_modseq < ?2")?
+            .execute(params![mailbox, ms as i64])?;
+        if !self.touched.contains(&(mailbox, kind)) {
+            self.touched.push((mailbox, kind));
+            self.log(conn, DataType::Mailbox, mailbox, ChangeOp::Updated)?;
+        }
+        Ok(())
+    }
+
+    /// Change events for the commit.
+    pub fn events(&self) -> Vec<ChangeEvent> {
+        self.touched
+            .iter()
+            .map(|&(m, kind)| ChangeEvent {
+                account_id: self.account,
+                mailbox_id: Some(m),
+                kind,
+            })
+            .collect()
+    }
 }
 
-fn flags_to_text(flags: &[String]) -> String {
-    flags.join(" ")
-}
-
-fn flags_from_text(t: &str) -> Vec<String> {
-    t.split(' ').filter(|f| !f.is_empty()).map(str::to_string).collect()
-}
+/// Columns of [`meta_row`]: a membership joined with its email.
+const META: &str = "e.id, e.thread_id, m.uid, m.modseq, e.keywords, m.deleted, e.received_at, e.size";
+const META_FROM: &str = "email_mailboxes m JOIN emails e ON e.id = m.email_id";
 
 fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
-    let flags: String = r.get(3)?;
+    let keywords: String = r.get(4)?;
     Ok(MessageMeta {
         id: r.get(0)?,
-        uid: r.get::<_, i64>(1)? as u32,
-        modseq: r.get::<_, i64>(2)? as u64,
-        flags: flags_from_text(&flags),
-        internal_date: r.get(4)?,
-        size: r.get::<_, i64>(5)? as u64,
+        thread_id: r.get(1)?,
+        uid: r.get::<_, i64>(2)? as u32,
+        modseq: r.get::<_, i64>(3)? as u64,
+        flags: imap_flags(&keywords, r.get(5)?),
+        internal_date: r.get(6)?,
+        size: r.get::<_, i64>(7)? as u64,
     })
 }
 
-const META: &str = "id, uid, modseq, flags, internal_date, size";
-
 pub(super) fn list(conn: &Connection, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {META} FROM messages WHERE mailbox_id = ?1 ORDER BY uid"
+        "SELECT {META} FROM {META_FROM} WHERE m.mailbox_id = ?1 ORDER BY m.uid"
     ))?;
     let rows = st.query_map([mailbox], meta_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -90,7 +150,7 @@ pub(super) fn uid_ranges(uids: &[u32]) -> Vec<(u32, u32)> {
 
 pub(super) fn list_ranges(conn: &Connection, mailbox: MailboxId, ranges: &[(u32, u32)]) -> Result<Vec<MessageMeta>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {META} FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+        "SELECT {META} FROM {META_FROM} WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
     ))?;
     let mut out = Vec::new();
     for &(lo, hi) in ranges {
@@ -101,10 +161,23 @@ pub(super) fn list_ranges(conn: &Connection, mailbox: MailboxId, ranges: &[(u32,
     Ok(out)
 }
 
+fn one(conn: &Connection, mailbox: MailboxId, uid: u32) -> Result<Option<MessageMeta>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {META} FROM {META_FROM} WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+        ))?
+        .query_row(params![mailbox, uid as i64], meta_row)
+        .optional()?)
+}
+
 pub(super) fn changes(conn: &Connection, mailbox: MailboxId, since: u64) -> Result<Changes> {
-    let mb = mailboxes::require(conn, mailbox)?;
+    let highest: i64 = conn
+        .prepare_cached("SELECT highest_modseq FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {META} FROM messages WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"
+        "SELECT {META} FROM {META_FROM} WHERE m.mailbox_id = ?1 AND m.modseq > ?2 ORDER BY m.uid"
     ))?;
     let changed = st
         .query_map(params![mailbox, since as i64], meta_row)?
@@ -116,39 +189,56 @@ pub(super) fn changes(conn: &Connection, mailbox: MailboxId, since: u64) -> Resu
     Ok(Changes {
         changed,
         expunged,
-        highest_modseq: mb.highest_modseq,
+        highest_modseq: highest as u64,
     })
 }
 
-/// How long an expunged message's body stays readable for sessions that
-/// have not been told of the expunge yet.
-pub(super) const EXPUNGED_GRACE_SECS: i64 = 30 * 60;
-
-/// A column of a message's blob, also for a recently expunged message.
-fn blob_column<T: rusqlite::types::FromSql>(conn: &Connection, id: MessageId, column: &str) -> Result<T> {
+/// The blob hash of an email, also of one expunged less than the grace
+/// period ago.
+fn blob_of(conn: &Connection, id: EmailId) -> Result<String> {
     let present = conn
-        .prepare_cached(&format!(
-            "SELECT b.{column} FROM messages m JOIN blobs b ON b.hash = m.blob WHERE m.id = ?1"
-        ))?
+        .prepare_cached("SELECT blob FROM emails WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
     if let Some(v) = present {
         return Ok(v);
     }
-    conn.prepare_cached(&format!(
-        "SELECT b.{column} FROM expunged e JOIN blobs b ON b.hash = e.blob WHERE e.message_id = ?1"
-    ))?
-    .query_row([id], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
+    conn.prepare_cached("SELECT blob FROM expunged WHERE message_id = ?1 AND blob IS NOT NULL LIMIT 1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))
 }
 
-pub(super) fn raw(conn: &Connection, id: MessageId) -> Result<Vec<u8>> {
-    blob_column(conn, id, "data")
+pub(super) fn raw(conn: &Connection, id: EmailId) -> Result<Vec<u8>> {
+    let hash = blob_of(conn, id)?;
+    blob_data(conn, &hash)
 }
 
-pub(super) fn info_json(conn: &Connection, id: MessageId) -> Result<String> {
-    blob_column(conn, id, "info")
+fn blob_data(conn: &Connection, hash: &str) -> Result<Vec<u8>> {
+    conn.prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?
+        .query_row([hash], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("blob {hash}")))
+}
+
+/// The stored analysis of an email's body: (blob hash, JSON, analyser version).
+pub(super) fn info_json(conn: &Connection, id: EmailId) -> Result<(String, String, u32)> {
+    let hash = blob_of(conn, id)?;
+    let (json, version): (String, i64) = conn
+        .prepare_cached("SELECT info, info_version FROM blobs WHERE hash = ?1")?
+        .query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("blob {hash}")))?;
+    Ok((hash, json, version as u32))
+}
+
+/// Store a re-analysis (made by a newer analyser than the stored one).
+pub(super) fn update_info(conn: &Connection, hash: &str, json: &str, version: u32) -> Result<()> {
+    conn.execute(
+        "UPDATE blobs SET info = ?2, info_version = ?3 WHERE hash = ?1 AND info_version < ?3",
+        params![hash, json, version as i64],
+    )?;
+    Ok(())
 }
 
 /// Ids of expunged messages whose bodies are still held, by UID.
@@ -168,11 +258,26 @@ pub(super) fn expunged_ids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) 
 pub(super) fn release_expired(conn: &Connection, now: i64) -> Result<usize> {
     let cutoff = now - EXPUNGED_GRACE_SECS;
     let n = release_held(conn, "blob IS NOT NULL AND at <= ?1", cutoff)?;
+    conn.prepare_cached("UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?1")?
+        .execute([cutoff])?;
+    Ok(n)
+}
+
+/// Compact the change log: rows older than the horizon go, and each
+/// account's floor rises to the newest modseq removed (states below it can
+/// no longer be answered). Returns the rows removed.
+pub(super) fn compact_changelog(conn: &Connection, now: i64) -> Result<usize> {
+    let cutoff = now - CHANGELOG_HORIZON_SECS;
     conn.execute(
-        "UPDATE expunged SET blob = NULL WHERE blob IS NOT NULL AND at <= ?1",
+        "UPDATE accounts SET changelog_floor = MAX(changelog_floor,
+             (SELECT MAX(modseq) FROM changelog c WHERE c.account_id = accounts.id AND c.at <= ?1))
+         WHERE id IN (SELECT DISTINCT account_id FROM changelog WHERE at <= ?1)",
         [cutoff],
     )?;
-    Ok(n)
+    Ok(conn.execute(
+        "DELETE FROM changelog WHERE modseq <= (SELECT changelog_floor FROM accounts a WHERE a.id = changelog.account_id)",
+        [],
+    )?)
 }
 
 /// Forget a mailbox's expunge records (it is being deleted), releasing the
@@ -198,36 +303,43 @@ fn release_held(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
 
 /// Add a body (or find it) with zero references; callers add references.
 fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
-    conn.execute(
-        "INSERT INTO blobs(hash, data, info, refs) VALUES (?1, ?2, ?3, 0) ON CONFLICT(hash) DO NOTHING",
-        params![body.hash, body.raw, body.info_json],
-    )?;
+    conn.prepare_cached(
+        "INSERT INTO blobs(hash, data, info, refs, info_version) VALUES (?1, ?2, ?3, 0, ?4)
+         ON CONFLICT(hash) DO UPDATE SET info = excluded.info, info_version = excluded.info_version
+         WHERE blobs.info_version < excluded.info_version",
+    )?
+    .execute(params![body.hash, body.raw, body.info_json, body.info_version as i64])?;
     Ok(())
 }
 
 fn add_ref(conn: &Connection, hash: &str) -> Result<()> {
-    conn.execute("UPDATE blobs SET refs = refs + 1 WHERE hash = ?1", [hash])?;
+    conn.prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE hash = ?1")?
+        .execute([hash])?;
     Ok(())
 }
 
 fn release_blob(conn: &Connection, hash: &str) -> Result<()> {
-    conn.execute("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1", [hash])?;
-    conn.execute("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0", [hash])?;
-    Ok(())
+    conn.prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1")?
+        .execute([hash])?;
+    drop_unreferenced(conn, hash)
 }
 
-fn account_of(conn: &Connection, mailbox: MailboxId) -> Result<AccountId> {
-    Ok(mailboxes::require(conn, mailbox)?.account_id)
+fn drop_unreferenced(conn: &Connection, hash: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0")?
+        .execute([hash])?;
+    Ok(())
 }
 
 /// Check the account can take `count` more messages totalling `bytes`, and
 /// charge it. `permanent` in the error means it could never fit.
 fn charge(conn: &Connection, account: AccountId, bytes: u64, count: u64) -> Result<()> {
-    let (address, qb, qm, ub, um): (String, i64, i64, i64, i64) = conn.query_row(
-        "SELECT address, quota_bytes, quota_messages, used_bytes, used_messages FROM accounts WHERE id = ?1",
-        [account],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-    )?;
+    let (address, qb, qm, ub, um): (String, i64, i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT address, quota_bytes, quota_messages, used_bytes, used_messages FROM accounts WHERE id = ?1",
+        )?
+        .query_row([account], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
     let (qb, qm, ub, um) = (qb as u64, qm as u64, ub as u64, um as u64);
     let over_bytes = qb > 0 && ub.saturating_add(bytes) > qb;
     let over_count = qm > 0 && um.saturating_add(count) > qm;
@@ -238,130 +350,241 @@ fn charge(conn: &Connection, account: AccountId, bytes: u64, count: u64) -> Resu
             permanent,
         });
     }
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE accounts SET used_bytes = used_bytes + ?1, used_messages = used_messages + ?2 WHERE id = ?3",
-        params![bytes as i64, count as i64, account],
-    )?;
+    )?
+    .execute(params![bytes as i64, count as i64, account])?;
     Ok(())
 }
 
 fn uncharge(conn: &Connection, account: AccountId, bytes: u64, count: u64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE accounts SET used_bytes = MAX(0, used_bytes - ?1), used_messages = MAX(0, used_messages - ?2)
          WHERE id = ?3",
-        params![bytes as i64, count as i64, account],
-    )?;
+    )?
+    .execute(params![bytes as i64, count as i64, account])?;
     Ok(())
 }
 
-/// Insert one message row at the mailbox's next UID.
-fn insert(
-    conn: &Connection,
-    mailbox: MailboxId,
-    modseq: u64,
-    flags: &[String],
-    internal_date: i64,
+/// The thread an email with `keys` joins (ARCHITECTURE.md, "Threads at
+/// delivery"): the oldest thread one of its ids is recorded for whose base
+/// subject is the same, else a new one. Records its ids for that thread.
+/// Returns the thread and whether it is new.
+pub(super) fn assign_thread(conn: &Connection, account: AccountId, keys: &ThreadKeys) -> Result<(ThreadId, bool)> {
+    let mut best: Option<ThreadId> = None;
+    {
+        let mut find = conn.prepare_cached(
+            "SELECT r.thread_id FROM thread_refs r JOIN threads t ON t.id = r.thread_id
+             WHERE r.account_id = ?1 AND r.msgid = ?2 AND t.subject = ?3",
+        )?;
+        for id in keys.all() {
+            for t in find.query_map(params![account, id, keys.subject], |r| r.get::<_, i64>(0))? {
+                let t = t?;
+                if best.is_none_or(|b| t < b) {
+                    best = Some(t);
+                }
+            }
+        }
+    }
+    let (thread, new) = match best {
+        Some(t) => (t, false),
+        None => {
+            conn.prepare_cached("INSERT INTO threads(account_id, subject) VALUES (?1, ?2)")?
+                .execute(params![account, keys.subject])?;
+            (conn.last_insert_rowid(), true)
+        }
+    };
+    let mut put =
+        conn.prepare_cached("INSERT OR IGNORE INTO thread_refs(account_id, msgid, thread_id) VALUES (?1, ?2, ?3)")?;
+    for id in keys.all() {
+        put.execute(params![account, id, thread])?;
+    }
+    Ok((thread, new))
+}
+
+/// What a new email is made of.
+struct EmailSource<'a> {
+    hash: &'a str,
     size: u64,
-    hash: &str,
-) -> Result<(u32, MessageId)> {
-    let uid: i64 = conn.query_row(
-        "UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = ?1 RETURNING uid_next - 1",
-        [mailbox],
-        |r| r.get(0),
-    )?;
+    received_at: i64,
+    sent_at: Option<i64>,
+    keywords: &'a [String],
+}
+
+/// Insert an email (quota already charged) in `thread`.
+fn insert_email(conn: &Connection, op: &mut Op, src: &EmailSource<'_>, thread: (ThreadId, bool)) -> Result<EmailId> {
+    conn.prepare_cached(
+        "INSERT INTO emails(account_id, thread_id, blob, size, received_at, sent_at, keywords)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        op.account,
+        thread.0,
+        src.hash,
+        src.size as i64,
+        src.received_at,
+        src.sent_at,
+        keywords_to_text(src.keywords)
+    ])?;
+    let id = conn.last_insert_rowid();
+    add_ref(conn, src.hash)?;
+    op.log(conn, DataType::Email, id, ChangeOp::Created)?;
+    let thread_op = if thread.1 { ChangeOp::Created } else { ChangeOp::Updated };
+    op.log(conn, DataType::Thread, thread.0, thread_op)?;
+    Ok(id)
+}
+
+/// Add an email to a mailbox at its next UID.
+fn add_membership(conn: &Connection, op: &mut Op, mailbox: MailboxId, email: EmailId, deleted: bool) -> Result<u32> {
+    let ms = op.modseq(conn)?;
+    let uid: i64 = conn
+        .prepare_cached("UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = ?1 RETURNING uid_next - 1")?
+        .query_row([mailbox], |r| r.get(0))?;
     if uid >= u32::MAX as i64 {
         return Err(StoreError::Invalid("mailbox UID space exhausted".into()));
     }
-    conn.execute(
-        "INSERT INTO messages(mailbox_id, uid, modseq, flags, internal_date, size, blob)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            mailbox,
-            uid,
-            modseq as i64,
-            flags_to_text(flags),
-            internal_date,
-            size as i64,
-            hash
-        ],
-    )?;
-    add_ref(conn, hash)?;
-    Ok((uid as u32, conn.last_insert_rowid()))
+    conn.prepare_cached(
+        "INSERT INTO email_mailboxes(mailbox_id, uid, email_id, modseq, deleted) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![mailbox, uid, email, ms as i64, deleted])?;
+    op.touch(conn, mailbox, ChangeKind::Added)?;
+    Ok(uid as u32)
 }
 
-pub(super) fn deliver(conn: &Connection, body: &PreparedBody, targets: &[DeliveryTarget]) -> Result<DeliveryReport> {
+/// A new email from a prepared body, in one mailbox.
+fn new_email_in(
+    conn: &Connection,
+    op: &mut Op,
+    body: &PreparedBody,
+    flags: &[String],
+    mailbox: MailboxId,
+) -> Result<(EmailId, u32)> {
+    let (keywords, deleted) = split_flags(flags);
+    let thread = assign_thread(conn, op.account, &body.thread)?;
+    let src = EmailSource {
+        hash: &body.hash,
+        size: body.raw.len() as u64,
+        received_at: body.internal_date,
+        sent_at: body.sent_at,
+        keywords: &keywords,
+    };
+    let id = insert_email(conn, op, &src, thread)?;
+    let uid = add_membership(conn, op, mailbox, id, deleted)?;
+    Ok((id, uid))
+}
+
+pub(super) fn deliver(
+    conn: &Connection,
+    body: &PreparedBody,
+    targets: &[DeliveryTarget],
+) -> Result<(DeliveryReport, Vec<ChangeEvent>)> {
     put_blob(conn, body)?;
     let size = body.raw.len() as u64;
     let mut report = DeliveryReport::default();
-    let mut done: Vec<(AccountId, MailboxId)> = Vec::new();
+    let mut events = Vec::new();
+    // One email per account, one membership per distinct target mailbox.
+    let mut accounts: Vec<(AccountId, EmailId, Op)> = Vec::new();
     for t in targets {
         let mb = match mailboxes::by_name(conn, t.account_id, &t.mailbox)? {
             Some(m) => m,
             None => mailboxes::by_name(conn, t.account_id, "INBOX")?
                 .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {}", t.account_id)))?,
         };
-        if done.contains(&(t.account_id, mb.id)) || report.over_quota.iter().any(|(a, _)| *a == t.account_id) {
+        if report
+            .delivered
+            .iter()
+            .any(|(a, m, _)| (*a, *m) == (t.account_id, mb.id))
+            || report.over_quota.iter().any(|(a, _)| *a == t.account_id)
+        {
             continue;
         }
-        match charge(conn, t.account_id, size, 1) {
-            Ok(()) => {}
-            Err(StoreError::QuotaExceeded { permanent, .. }) => {
-                report.over_quota.push((t.account_id, permanent));
-                continue;
+        let flags = normalize_flags(&[body.flags.clone(), t.flags.clone()].concat());
+        let uid = match accounts.iter_mut().find(|(a, _, _)| *a == t.account_id) {
+            Some((_, email, op)) => {
+                let (keywords, deleted) = split_flags(&flags);
+                add_keywords(conn, op, *email, &keywords)?;
+                add_membership(conn, op, mb.id, *email, deleted)?
             }
-            Err(e) => return Err(e),
-        }
-        let modseq = mailboxes::bump_modseq(conn, mb.id)?;
-        let mut flags = body.flags.clone();
-        flags.extend(t.flags.iter().cloned());
-        let (uid, _) = insert(
-            conn,
-            mb.id,
-            modseq,
-            &normalize_flags(&flags),
-            body.internal_date,
-            size,
-            &body.hash,
-        )?;
-        done.push((t.account_id, mb.id));
+            None => {
+                match charge(conn, t.account_id, size, 1) {
+                    Ok(()) => {}
+                    Err(StoreError::QuotaExceeded { permanent, .. }) => {
+                        report.over_quota.push((t.account_id, permanent));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+                let mut op = Op::new(t.account_id);
+                let (email, uid) = new_email_in(conn, &mut op, body, &flags, mb.id)?;
+                accounts.push((t.account_id, email, op));
+                uid
+            }
+        };
         report.delivered.push((t.account_id, mb.id, uid));
     }
-    conn.execute("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0", [&body.hash])?;
-    Ok(report)
+    for (_, _, op) in &accounts {
+        events.extend(op.events());
+    }
+    drop_unreferenced(conn, &body.hash)?;
+    Ok((report, events))
 }
 
-pub(super) fn append(conn: &Connection, mailbox: MailboxId, body: &PreparedBody) -> Result<Appended> {
-    let mb = mailboxes::require(conn, mailbox)?;
-    let size = body.raw.len() as u64;
-    charge(conn, mb.account_id, size, 1)?;
+/// Add keywords to an email (a second delivery target with flags of its own).
+fn add_keywords(conn: &Connection, op: &mut Op, email: EmailId, add: &[String]) -> Result<()> {
+    if add.is_empty() {
+        return Ok(());
+    }
+    let current: String = conn
+        .prepare_cached("SELECT keywords FROM emails WHERE id = ?1")?
+        .query_row([email], |r| r.get(0))?;
+    let mut all = imap_flags(&current, false);
+    all.extend(add.iter().cloned());
+    set_keywords(conn, op, email, &normalize_flags(&all))
+}
+
+/// Replace an email's keywords: every membership takes the operation's
+/// modseq, so sessions on every mailbox holding it see the change.
+fn set_keywords(conn: &Connection, op: &mut Op, email: EmailId, keywords: &[String]) -> Result<()> {
+    let ms = op.modseq(conn)?;
+    conn.prepare_cached("UPDATE emails SET keywords = ?2 WHERE id = ?1")?
+        .execute(params![email, keywords_to_text(keywords)])?;
+    let boxes: Vec<MailboxId> = conn
+        .prepare_cached("UPDATE email_mailboxes SET modseq = ?2 WHERE email_id = ?1 RETURNING mailbox_id")?
+        .query_map(params![email, ms as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for b in boxes {
+        op.touch(conn, b, ChangeKind::Flags)?;
+    }
+    op.log(conn, DataType::Email, email, ChangeOp::Updated)
+}
+
+pub(super) fn append(
+    conn: &Connection,
+    mailbox: MailboxId,
+    body: &PreparedBody,
+) -> Result<(Appended, Vec<ChangeEvent>)> {
+    let (account, uid_validity) = mailboxes::account_and_validity(conn, mailbox)?;
+    charge(conn, account, body.raw.len() as u64, 1)?;
     put_blob(conn, body)?;
-    let modseq = mailboxes::bump_modseq(conn, mailbox)?;
-    let (uid, id) = insert(conn, mailbox, modseq, &body.flags, body.internal_date, size, &body.hash)?;
-    Ok(Appended {
-        uid_validity: mb.uid_validity,
-        uid,
-        id,
-    })
+    let mut op = Op::new(account);
+    let (id, uid) = new_email_in(conn, &mut op, body, &body.flags, mailbox)?;
+    Ok((Appended { uid_validity, uid, id }, op.events()))
 }
 
 pub(super) fn store_flags(
     conn: &Connection,
     mailbox: MailboxId,
     uids: &[u32],
-    op: FlagOp,
+    flag_op: FlagOp,
     flags: &[String],
-) -> Result<Vec<MessageMeta>> {
+) -> Result<(Vec<MessageMeta>, Vec<ChangeEvent>)> {
+    let account = mailboxes::account_of(conn, mailbox)?;
     let flags = normalize_flags(flags);
-    let mut changed = Vec::new();
-    let mut modseq: Option<u64> = None;
-    let mut get = conn.prepare_cached(&format!(
-        "SELECT {META} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
-    ))?;
+    let mut op = Op::new(account);
+    let mut changed_ids = Vec::new();
     for &uid in uids {
-        let Some(mut meta) = get.query_row(params![mailbox, uid as i64], meta_row).optional()? else {
-            continue;
-        };
-        let new = match op {
+        let Some(meta) = one(conn, mailbox, uid)? else { continue };
+        let new = match flag_op {
             FlagOp::Replace => flags.clone(),
             FlagOp::Add => normalize_flags(&[meta.flags.clone(), flags.clone()].concat()),
             FlagOp::Remove => meta
@@ -374,138 +597,302 @@ pub(super) fn store_flags(
         if new == meta.flags {
             continue;
         }
-        let ms = match modseq {
-            Some(m) => m,
-            None => {
-                let m = mailboxes::bump_modseq(conn, mailbox)?;
-                modseq = Some(m);
-                m
-            }
-        };
-        conn.execute(
-            "UPDATE messages SET flags = ?1, modseq = ?2 WHERE id = ?3",
-            params![flags_to_text(&new), ms as i64, meta.id],
-        )?;
-        meta.flags = new;
-        meta.modseq = ms;
-        changed.push(meta);
+        let (keywords, deleted) = split_flags(&new);
+        let (old_keywords, was_deleted) = split_flags(&meta.flags);
+        if keywords != old_keywords {
+            set_keywords(conn, &mut op, meta.id, &keywords)?;
+        }
+        if deleted != was_deleted {
+            let ms = op.modseq(conn)?;
+            conn.prepare_cached(
+                "UPDATE email_mailboxes SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
+            )?
+            .execute(params![mailbox, uid as i64, deleted, ms as i64])?;
+            op.touch(conn, mailbox, ChangeKind::Flags)?;
+            // JMAP does not see memberships marked \Deleted: mailboxIds changed.
+            op.log(conn, DataType::Email, meta.id, ChangeOp::Updated)?;
+        }
+        changed_ids.push(uid);
     }
-    Ok(changed)
+    let mut changed = Vec::with_capacity(changed_ids.len());
+    for uid in changed_ids {
+        changed.extend(one(conn, mailbox, uid)?);
+    }
+    Ok((changed, op.events()))
 }
 
-/// Remove messages by UID, remembering them as expunged. Returns the UIDs
-/// that existed, ascending.
-pub(super) fn remove_uids(conn: &Connection, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
-    let account = account_of(conn, mailbox)?;
+/// Remove memberships by UID, leaving expunge tombstones; an email in no
+/// mailbox any more is destroyed. Returns the UIDs that existed, ascending.
+pub(super) fn remove_uids(conn: &Connection, op: &mut Op, mailbox: MailboxId, uids: &[u32]) -> Result<Vec<u32>> {
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     let mut removed = Vec::new();
-    let mut modseq: Option<u64> = None;
-    let (mut bytes, mut count) = (0u64, 0u64);
     let now = crate::unix_now();
     for uid in sorted {
-        let row: Option<(MessageId, i64, String)> = conn
-            .query_row(
-                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING id, size, blob",
-                params![mailbox, uid as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+        let row: Option<EmailId> = conn
+            .prepare_cached("DELETE FROM email_mailboxes WHERE mailbox_id = ?1 AND uid = ?2 RETURNING email_id")?
+            .query_row(params![mailbox, uid as i64], |r| r.get(0))
             .optional()?;
-        let Some((id, size, blob)) = row else { continue };
-        let ms = match modseq {
-            Some(m) => m,
-            None => {
-                let m = mailboxes::bump_modseq(conn, mailbox)?;
-                modseq = Some(m);
-                m
-            }
-        };
-        // The tombstone keeps the blob's reference until the grace period ends.
-        conn.execute(
+        let Some(email) = row else { continue };
+        let ms = op.modseq(conn)?;
+        let (blob, size, thread): (String, i64, ThreadId) = conn
+            .prepare_cached("SELECT blob, size, thread_id FROM emails WHERE id = ?1")?
+            .query_row([email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        // The tombstone keeps a reference on the blob for the grace period.
+        conn.prepare_cached(
             "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, message_id, blob, at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![mailbox, uid as i64, ms as i64, id, blob, now],
-        )?;
-        bytes += size as u64;
-        count += 1;
+        )?
+        .execute(params![mailbox, uid as i64, ms as i64, email, blob, now])?;
+        add_ref(conn, &blob)?;
+        let remaining: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM email_mailboxes WHERE email_id = ?1")?
+            .query_row([email], |r| r.get(0))?;
+        if remaining == 0 {
+            destroy_email(conn, op, email, &blob, size as u64, thread)?;
+        } else {
+            op.log(conn, DataType::Email, email, ChangeOp::Updated)?;
+        }
         removed.push(uid);
     }
-    uncharge(conn, account, bytes, count)?;
-    release_expired(conn, now)?;
+    if !removed.is_empty() {
+        op.touch(conn, mailbox, ChangeKind::Expunged)?;
+        release_expired(conn, now)?;
+    }
     Ok(removed)
 }
 
-pub(super) fn expunge(conn: &Connection, mailbox: MailboxId, only: Option<&[u32]>) -> Result<Vec<u32>> {
-    let only: Option<std::collections::HashSet<u32>> = only.map(|set| set.iter().copied().collect());
-    let deleted: Vec<u32> = list(conn, mailbox)?
-        .into_iter()
-        .filter(|m| m.flags.iter().any(|f| f == "\\Deleted"))
-        .map(|m| m.uid)
-        .filter(|uid| only.as_ref().is_none_or(|set| set.contains(uid)))
-        .collect();
-    remove_uids(conn, mailbox, &deleted)
+fn destroy_email(
+    conn: &Connection,
+    op: &mut Op,
+    email: EmailId,
+    blob: &str,
+    size: u64,
+    thread: ThreadId,
+) -> Result<()> {
+    conn.prepare_cached("DELETE FROM emails WHERE id = ?1")?
+        .execute([email])?;
+    release_blob(conn, blob)?;
+    uncharge(conn, op.account, size, 1)?;
+    op.log(conn, DataType::Email, email, ChangeOp::Destroyed)?;
+    let left: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM emails WHERE thread_id = ?1")?
+        .query_row([thread], |r| r.get(0))?;
+    if left == 0 {
+        // An empty thread is gone for good: its ids must not pull a later
+        // email into a thread JMAP clients were told was destroyed.
+        conn.prepare_cached("DELETE FROM thread_refs WHERE account_id = ?1 AND thread_id = ?2")?
+            .execute(params![op.account, thread])?;
+        conn.prepare_cached("DELETE FROM threads WHERE id = ?1")?
+            .execute([thread])?;
+        op.log(conn, DataType::Thread, thread, ChangeOp::Destroyed)
+    } else {
+        op.log(conn, DataType::Thread, thread, ChangeOp::Updated)
+    }
 }
 
-pub(super) fn delete_ids(conn: &Connection, mailbox: MailboxId, ids: &[MessageId]) -> Result<Vec<u32>> {
-    let mut st = conn.prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 AND id = ?2")?;
+pub(super) fn expunge(
+    conn: &Connection,
+    mailbox: MailboxId,
+    only: Option<&[u32]>,
+) -> Result<(Vec<u32>, Vec<ChangeEvent>)> {
+    let only: Option<std::collections::HashSet<u32>> = only.map(|set| set.iter().copied().collect());
+    let deleted: Vec<u32> = conn
+        .prepare_cached("SELECT uid FROM email_mailboxes WHERE mailbox_id = ?1 AND deleted ORDER BY uid")?
+        .query_map([mailbox], |r| Ok(r.get::<_, i64>(0)? as u32))?
+        .collect::<rusqlite::Result<Vec<u32>>>()?
+        .into_iter()
+        .filter(|uid| only.as_ref().is_none_or(|set| set.contains(uid)))
+        .collect();
+    let mut op = Op::new(mailboxes::account_of(conn, mailbox)?);
+    let gone = remove_uids(conn, &mut op, mailbox, &deleted)?;
+    Ok((gone, op.events()))
+}
+
+pub(super) fn delete_ids(
+    conn: &Connection,
+    mailbox: MailboxId,
+    ids: &[MessageId],
+) -> Result<(Vec<u32>, Vec<ChangeEvent>)> {
+    let mut st = conn.prepare_cached("SELECT uid FROM email_mailboxes WHERE mailbox_id = ?1 AND email_id = ?2")?;
     let mut uids = Vec::new();
     for id in ids {
         if let Some(uid) = st.query_row(params![mailbox, id], |r| r.get::<_, i64>(0)).optional()? {
             uids.push(uid as u32);
         }
     }
-    remove_uids(conn, mailbox, &uids)
+    let mut op = Op::new(mailboxes::account_of(conn, mailbox)?);
+    let gone = remove_uids(conn, &mut op, mailbox, &uids)?;
+    Ok((gone, op.events()))
 }
 
-pub(super) fn copy(conn: &Connection, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied> {
-    let src = mailboxes::require(conn, from)?;
-    let dst = mailboxes::require(conn, to)?;
-    if src.account_id != dst.account_id {
+/// IMAP COPY within an account (ARCHITECTURE.md, "COPY adds a membership"):
+/// the email joins `to`; if `to` holds it already, a new email with the
+/// same body and keywords is made (charged to the quota).
+pub(super) fn copy(conn: &Connection, op: &mut Op, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied> {
+    let (src_account, _) = mailboxes::account_and_validity(conn, from)?;
+    let (dst_account, uid_validity) = mailboxes::account_and_validity(conn, to)?;
+    if src_account != dst_account || op.account != dst_account {
         return Err(StoreError::Invalid("cannot copy between accounts".into()));
     }
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut get = conn
-        .prepare_cached("SELECT flags, internal_date, size, blob FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
-    let mut rows = Vec::new();
-    for uid in sorted {
-        if let Some(r) = get
-            .query_row(params![from, uid as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .optional()?
-        {
-            rows.push((uid, r));
-        }
-    }
     let mut out = Copied {
-        uid_validity: dst.uid_validity,
+        uid_validity,
         uids: Vec::new(),
     };
-    if rows.is_empty() {
-        return Ok(out);
-    }
-    let total: u64 = rows.iter().map(|(_, r)| r.2 as u64).sum();
-    charge(conn, dst.account_id, total, rows.len() as u64)?;
-    let modseq = mailboxes::bump_modseq(conn, to)?;
-    for (uid, (flags, date, size, blob)) in rows {
-        let (new_uid, _) = insert(conn, to, modseq, &flags_from_text(&flags), date, size as u64, &blob)?;
+    let mut held = conn.prepare_cached("SELECT 1 FROM email_mailboxes WHERE mailbox_id = ?1 AND email_id = ?2")?;
+    for uid in sorted {
+        let Some(meta) = one(conn, from, uid)? else { continue };
+        let (keywords, deleted) = split_flags(&meta.flags);
+        let already = held.query_row(params![to, meta.id], |_| Ok(())).optional()?.is_some();
+        let email = if already {
+            let (hash, sent_at): (String, Option<i64>) = conn
+                .prepare_cached("SELECT blob, sent_at FROM emails WHERE id = ?1")?
+                .query_row([meta.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            charge(conn, op.account, meta.size, 1)?;
+            let src = EmailSource {
+                hash: &hash,
+                size: meta.size,
+                received_at: meta.internal_date,
+                sent_at,
+                keywords: &keywords,
+            };
+            insert_email(conn, op, &src, (meta.thread_id, false))?
+        } else {
+            op.log(conn, DataType::Email, meta.id, ChangeOp::Updated)?;
+            meta.id
+        };
+        let new_uid = add_membership(conn, op, to, email, deleted)?;
         out.uids.push((uid, new_uid));
     }
     Ok(out)
 }
 
-/// Remove every message of a mailbox without recording expunges (the
+/// Remove every membership of a mailbox without recording expunges (the
 /// mailbox itself is going away).
-pub(super) fn remove_all(conn: &Connection, mailbox: MailboxId) -> Result<()> {
-    let uids: Vec<u32> = list(conn, mailbox)?.iter().map(|m| m.uid).collect();
-    remove_uids(conn, mailbox, &uids)?;
+pub(super) fn remove_all(conn: &Connection, op: &mut Op, mailbox: MailboxId) -> Result<()> {
+    let uids: Vec<u32> = conn
+        .prepare_cached("SELECT uid FROM email_mailboxes WHERE mailbox_id = ?1")?
+        .query_map([mailbox], |r| Ok(r.get::<_, i64>(0)? as u32))?
+        .collect::<rusqlite::Result<_>>()?;
+    remove_uids(conn, op, mailbox, &uids)?;
     Ok(())
+}
+
+// ---- account-wide reads ----
+
+pub(super) fn state(conn: &Connection, account: AccountId, data: DataType) -> Result<u64> {
+    let (floor, last): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT a.changelog_floor,
+                    (SELECT MAX(modseq) FROM changelog c WHERE c.account_id = a.id AND c.type = ?2)
+             FROM accounts a WHERE a.id = ?1",
+        )?
+        .query_row(params![account, data.code()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+    Ok(last.unwrap_or(floor).max(floor) as u64)
+}
+
+pub(super) fn object_changes(
+    conn: &Connection,
+    account: AccountId,
+    data: DataType,
+    since: u64,
+    max: usize,
+) -> Result<ObjectChanges> {
+    let current = state(conn, account, data)?;
+    if since == current {
+        return Ok(ObjectChanges {
+            old_state: since,
+            new_state: since,
+            ..ObjectChanges::default()
+        });
+    }
+    let floor: i64 = conn
+        .prepare_cached("SELECT changelog_floor FROM accounts WHERE id = ?1")?
+        .query_row([account], |r| r.get(0))?;
+    if since < floor as u64 || since > current {
+        return Err(StoreError::CannotCalculateChanges);
+    }
+    let mut rows: Vec<LogRow> = conn
+        .prepare_cached(
+            "SELECT modseq, object_id, op FROM changelog WHERE account_id = ?1 AND type = ?2 AND modseq > ?3
+             ORDER BY modseq, object_id LIMIT ?4",
+        )?
+        .query_map(
+            params![account, data.code(), since as i64, (MAX_LOG_ROWS + 1) as i64],
+            |r| {
+                Ok(LogRow {
+                    modseq: r.get::<_, i64>(0)? as u64,
+                    id: r.get(1)?,
+                    op: ChangeOp::from_code(r.get(2)?),
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let truncated = rows.len() > MAX_LOG_ROWS;
+    let mut upto = current;
+    if truncated {
+        // Keep whole modseqs only.
+        let last = rows[MAX_LOG_ROWS].modseq;
+        rows.retain(|r| r.modseq < last);
+        upto = rows.last().map_or(since, |r| r.modseq);
+    }
+    let mut out = crate::changes::collapse(since, &rows, max, upto).ok_or(StoreError::CannotCalculateChanges)?;
+    if truncated {
+        out.has_more = true;
+    }
+    Ok(out)
+}
+
+pub(super) fn emails(conn: &Connection, account: AccountId, ids: &[EmailId]) -> Result<Vec<EmailMeta>> {
+    let mut get = conn.prepare_cached(
+        "SELECT id, thread_id, blob, keywords, size, received_at, sent_at FROM emails WHERE id = ?1 AND account_id = ?2",
+    )?;
+    let mut boxes = conn.prepare_cached(
+        "SELECT mailbox_id FROM email_mailboxes WHERE email_id = ?1 AND NOT deleted ORDER BY mailbox_id",
+    )?;
+    let mut out = Vec::new();
+    let unique: BTreeSet<EmailId> = ids.iter().copied().collect();
+    for id in unique {
+        let Some(mut e) = get
+            .query_row(params![id, account], |r| {
+                let keywords: String = r.get(3)?;
+                let hash: String = r.get(2)?;
+                Ok(EmailMeta {
+                    id: r.get(0)?,
+                    thread_id: r.get(1)?,
+                    blob_id: crate::blob_id(&hash),
+                    mailboxes: Vec::new(),
+                    keywords: imap_flags(&keywords, false),
+                    size: r.get::<_, i64>(4)? as u64,
+                    received_at: r.get(5)?,
+                    sent_at: r.get(6)?,
+                })
+            })
+            .optional()?
+        else {
+            continue;
+        };
+        e.mailboxes = boxes.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        if !e.mailboxes.is_empty() {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn thread(conn: &Connection, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT e.id FROM emails e WHERE e.thread_id = ?1 AND e.account_id = ?2
+               AND EXISTS(SELECT 1 FROM email_mailboxes m WHERE m.email_id = e.id AND NOT m.deleted)
+             ORDER BY e.received_at, e.id",
+        )?
+        .query_map(params![thread, account], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }

@@ -13,19 +13,19 @@ mod messages;
 mod queue;
 mod schema;
 
-pub use messages::normalize_flags;
 pub use schema::SCHEMA_VERSION;
 
+use crate::prepare::prepare_async;
 use crate::{
     normalize_mailbox, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes, Copied,
-    DeliveryReport, DeliveryTarget, Domain, FlagOp, Mailbox, MailboxId, MessageId, MessageMeta, NewMessage,
-    OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store, StoreError,
+    DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Mailbox, MailboxId, MessageId,
+    MessageMeta, NewMessage, ObjectChanges, OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome, Result,
+    SpecialUse, Store, StoreError, ThreadId,
 };
 use async_trait::async_trait;
 use engine::Engine;
 use letterbox_mail::MessageInfo;
-use messages::PreparedBody;
-use sha2::{Digest, Sha256};
+use messages::Op;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -112,40 +112,6 @@ impl SqliteStore {
             ..Changes::default()
         })
     }
-
-    fn prepare(message: NewMessage) -> PreparedBody {
-        // Stored bytes are IMAP wire form (CRLF line ends): sizes and
-        // section offsets are computed on exactly what clients will get.
-        let raw = if has_bare_lf(&message.raw) {
-            letterbox_mail::to_wire(&message.raw)
-        } else {
-            message.raw
-        };
-        let message = NewMessage { raw, ..message };
-        let hash = hex::encode(Sha256::digest(&message.raw));
-        let info = letterbox_mail::analyze(&message.raw);
-        // Serialising a plain struct of strings and numbers cannot fail.
-        let info_json = serde_json::to_string(&info).unwrap_or_default();
-        PreparedBody {
-            hash,
-            raw: message.raw,
-            info_json,
-            flags: normalize_flags(&message.flags),
-            internal_date: message.internal_date,
-        }
-    }
-
-    async fn prepare_async(message: NewMessage) -> Result<PreparedBody> {
-        tokio::task::spawn_blocking(move || Self::prepare(message))
-            .await
-            .map_err(|e| StoreError::Backend(format!("message analysis failed: {e}")))
-    }
-}
-
-fn has_bare_lf(raw: &[u8]) -> bool {
-    raw.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'))
 }
 
 fn mailbox_event(account_id: AccountId, mailbox_id: Option<MailboxId>, kind: ChangeKind) -> ChangeEvent {
@@ -304,7 +270,7 @@ impl Store for SqliteStore {
     }
 
     async fn deliver(&self, message: NewMessage, targets: &[DeliveryTarget]) -> Result<DeliveryReport> {
-        let body = Self::prepare_async(message).await?;
+        let body = prepare_async(message).await?;
         let targets: Vec<DeliveryTarget> = targets
             .iter()
             .map(|t| DeliveryTarget {
@@ -312,44 +278,34 @@ impl Store for SqliteStore {
                 ..t.clone()
             })
             .collect();
-        self.engine
-            .write(move |c| {
-                let report = messages::deliver(c, &body, &targets)?;
-                let events = report
-                    .delivered
-                    .iter()
-                    .map(|(a, m, _)| mailbox_event(*a, Some(*m), ChangeKind::Added))
-                    .collect();
-                Ok((report, events))
-            })
-            .await
+        self.engine.write(move |c| messages::deliver(c, &body, &targets)).await
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended> {
-        let body = Self::prepare_async(message).await?;
-        self.engine
-            .write(move |c| {
-                let a = messages::append(c, mailbox, &body)?;
-                let account = mailboxes::require(c, mailbox)?.account_id;
-                Ok((a, vec![mailbox_event(account, Some(mailbox), ChangeKind::Added)]))
-            })
-            .await
+        let body = prepare_async(message).await?;
+        self.engine.write(move |c| messages::append(c, mailbox, &body)).await
     }
 
     async fn append_many(&self, mailbox: MailboxId, messages: Vec<NewMessage>) -> Result<Vec<Appended>> {
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
-            bodies.push(Self::prepare_async(m).await?);
+            bodies.push(prepare_async(m).await?);
         }
         self.engine
             .write(move |c| {
                 // One job: a failure rolls back every message of it.
-                let appended = bodies
-                    .iter()
-                    .map(|b| messages::append(c, mailbox, b))
-                    .collect::<Result<Vec<_>>>()?;
-                let account = mailboxes::require(c, mailbox)?.account_id;
-                Ok((appended, vec![mailbox_event(account, Some(mailbox), ChangeKind::Added)]))
+                let mut appended = Vec::with_capacity(bodies.len());
+                let mut events = Vec::new();
+                for b in &bodies {
+                    let (a, evs) = messages::append(c, mailbox, b)?;
+                    appended.push(a);
+                    for e in evs {
+                        if !events.contains(&e) {
+                            events.push(e);
+                        }
+                    }
+                }
+                Ok((appended, events))
             })
             .await
     }
@@ -422,8 +378,32 @@ impl Store for SqliteStore {
         if let Some(hit) = self.info_cache.lock().ok().and_then(|c| c.get(&id).cloned()) {
             return Ok(hit);
         }
-        let json = self.engine.read(move |c| messages::info_json(c, id)).await?;
-        let info: Arc<MessageInfo> = Arc::new(serde_json::from_str(&json)?);
+        let (hash, json, version) = self.engine.read(move |c| messages::info_json(c, id)).await?;
+        let current = (version == letterbox_mail::ANALYSIS_VERSION)
+            .then(|| serde_json::from_str::<MessageInfo>(&json).ok())
+            .flatten();
+        let info = match current {
+            Some(info) => info,
+            None => {
+                // Analysed by an older analyser, or undecodable: redo it.
+                let raw = self.raw_message(id).await?;
+                let info = tokio::task::spawn_blocking(move || letterbox_mail::analyze(&raw))
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("message analysis failed: {e}")))?;
+                let json = crate::prepare::info_json(&info);
+                let version = letterbox_mail::ANALYSIS_VERSION;
+                // Best effort: the answer is right either way.
+                if let Err(e) = self
+                    .engine
+                    .write(move |c| Ok((messages::update_info(c, &hash, &json, version)?, vec![])))
+                    .await
+                {
+                    tracing::warn!(error = %e, "store: keeping a re-analysis failed");
+                }
+                info
+            }
+        };
+        let info = Arc::new(info);
         if let Ok(mut cache) = self.info_cache.lock() {
             if cache.len() >= INFO_CACHE_ENTRIES {
                 cache.clear();
@@ -442,51 +422,29 @@ impl Store for SqliteStore {
     ) -> Result<Vec<MessageMeta>> {
         let (u, f) = (uids.to_vec(), flags.to_vec());
         self.engine
-            .write(move |c| {
-                let changed = messages::store_flags(c, mailbox, &u, op, &f)?;
-                let events = if changed.is_empty() {
-                    vec![]
-                } else {
-                    let account = mailboxes::require(c, mailbox)?.account_id;
-                    vec![mailbox_event(account, Some(mailbox), ChangeKind::Flags)]
-                };
-                Ok((changed, events))
-            })
+            .write(move |c| messages::store_flags(c, mailbox, &u, op, &f))
             .await
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<Vec<u32>> {
         let u = uids.map(|u| u.to_vec());
         self.engine
-            .write(move |c| {
-                let gone = messages::expunge(c, mailbox, u.as_deref())?;
-                with_expunge_event(c, mailbox, gone)
-            })
+            .write(move |c| messages::expunge(c, mailbox, u.as_deref()))
             .await
     }
 
     async fn delete_messages(&self, mailbox: MailboxId, ids: &[MessageId]) -> Result<Vec<u32>> {
         let ids = ids.to_vec();
-        self.engine
-            .write(move |c| {
-                let gone = messages::delete_ids(c, mailbox, &ids)?;
-                with_expunge_event(c, mailbox, gone)
-            })
-            .await
+        self.engine.write(move |c| messages::delete_ids(c, mailbox, &ids)).await
     }
 
     async fn copy(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied> {
         let u = uids.to_vec();
         self.engine
             .write(move |c| {
-                let copied = messages::copy(c, from, &u, to)?;
-                let account = mailboxes::require(c, to)?.account_id;
-                let events = if copied.uids.is_empty() {
-                    vec![]
-                } else {
-                    vec![mailbox_event(account, Some(to), ChangeKind::Added)]
-                };
-                Ok((copied, events))
+                let mut op = Op::new(mailboxes::account_of(c, to)?);
+                let copied = messages::copy(c, &mut op, from, &u, to)?;
+                Ok((copied, op.events()))
             })
             .await
     }
@@ -495,19 +453,11 @@ impl Store for SqliteStore {
         let u = uids.to_vec();
         self.engine
             .write(move |c| {
-                let copied = messages::copy(c, from, &u, to)?;
+                let mut op = Op::new(mailboxes::account_of(c, to)?);
+                let copied = messages::copy(c, &mut op, from, &u, to)?;
                 let moved: Vec<u32> = copied.uids.iter().map(|(s, _)| *s).collect();
-                messages::remove_uids(c, from, &moved)?;
-                let account = mailboxes::require(c, to)?.account_id;
-                let events = if moved.is_empty() {
-                    vec![]
-                } else {
-                    vec![
-                        mailbox_event(account, Some(to), ChangeKind::Added),
-                        mailbox_event(account, Some(from), ChangeKind::Expunged),
-                    ]
-                };
-                Ok((copied, events))
+                messages::remove_uids(c, &mut op, from, &moved)?;
+                Ok((copied, op.events()))
             })
             .await
     }
@@ -516,6 +466,31 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| Ok((mailboxes::claim_recent(c, mailbox, up_to)?, vec![])))
             .await
+    }
+
+    async fn state(&self, account: AccountId, data: DataType) -> Result<u64> {
+        self.engine.read(move |c| messages::state(c, account, data)).await
+    }
+
+    async fn object_changes(
+        &self,
+        account: AccountId,
+        data: DataType,
+        since: u64,
+        max: usize,
+    ) -> Result<ObjectChanges> {
+        self.engine
+            .read(move |c| messages::object_changes(c, account, data, since, max))
+            .await
+    }
+
+    async fn emails(&self, account: AccountId, ids: &[EmailId]) -> Result<Vec<EmailMeta>> {
+        let ids = ids.to_vec();
+        self.engine.read(move |c| messages::emails(c, account, &ids)).await
+    }
+
+    async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>> {
+        self.engine.read(move |c| messages::thread(c, account, thread)).await
     }
 
     async fn enqueue(&self, message: OutboundMessage) -> Result<i64> {
@@ -586,18 +561,6 @@ impl Store for SqliteStore {
     fn close(&self) {
         self.engine.close();
     }
-}
-
-fn with_expunge_event(
-    c: &rusqlite::Connection,
-    mailbox: MailboxId,
-    gone: Vec<u32>,
-) -> Result<(Vec<u32>, Vec<ChangeEvent>)> {
-    if gone.is_empty() {
-        return Ok((gone, vec![]));
-    }
-    let account = mailboxes::require(c, mailbox)?.account_id;
-    Ok((gone, vec![mailbox_event(account, Some(mailbox), ChangeKind::Expunged)]))
 }
 
 #[cfg(test)]

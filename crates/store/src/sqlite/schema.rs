@@ -2,13 +2,21 @@
 //! the version reached; each step runs in its own transaction.
 
 use crate::Result;
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
+
+/// One migration step: SQL, or a function for what SQL alone cannot do
+/// (re-analysing messages). Either runs inside the step's transaction.
+enum Step {
+    Sql(&'static str),
+    Code(fn(&Connection) -> Result<()>),
+}
 
 /// Migration steps; index + 1 is the version a step brings the schema to.
 /// Never edit a released step: append a new one.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Step] = &[
     // 1: directory, mailboxes, messages, content-addressed bodies.
-    r#"
+    Step::Sql(
+        r#"
     CREATE TABLE domains(
         name TEXT PRIMARY KEY,
         created INTEGER NOT NULL
@@ -73,8 +81,10 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     "#,
+    ),
     // 2: outbound queue (delivery state is added by the delivery work).
-    r#"
+    Step::Sql(
+        r#"
     CREATE TABLE queue(
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         sender TEXT NOT NULL,
@@ -92,9 +102,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(queue_id, address)
     );
     "#,
+    ),
     // 3: delivery state: schedule, lease (which worker holds the entry, until
     // when), per-recipient outcome.
-    r#"
+    Step::Sql(
+        r#"
     ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE queue ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE queue ADD COLUMN lease_owner TEXT;
@@ -105,22 +117,128 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue_recipients ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX queue_due ON queue(next_attempt);
     "#,
+    ),
     // 4: IMAP \Recent (RFC 3501 §2.3.2): UIDs at or above this mark have
     // not been seen by any session that selected the mailbox.
-    r#"
+    Step::Sql(
+        r#"
     ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
     "#,
+    ),
     // 5: an expunged message's body stays readable for a grace period
     // (RFC 2180 §4.1.1): sessions not yet told of the expunge may FETCH it.
     // The tombstone holds a reference on the blob until then.
-    r#"
+    Step::Sql(
+        r#"
     ALTER TABLE expunged ADD COLUMN message_id INTEGER;
     ALTER TABLE expunged ADD COLUMN blob TEXT;
     ALTER TABLE expunged ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX expunged_by_message ON expunged(message_id);
     CREATE INDEX expunged_holding ON expunged(at) WHERE blob IS NOT NULL;
     "#,
+    ),
+    // 6: Store v2 (ARCHITECTURE.md, "Store v2 data model"): one email per
+    // message an account holds, mailbox memberships with the UIDs, threads,
+    // the account-wide modseq and change log, versioned analyses.
+    Step::Code(to_v6),
 ];
+
+const V6_SQL: &str = r#"
+    ALTER TABLE accounts ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE accounts ADD COLUMN changelog_floor INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE blobs ADD COLUMN info_version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE threads(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        subject TEXT NOT NULL
+    );
+    CREATE TABLE thread_refs(
+        account_id INTEGER NOT NULL,
+        msgid TEXT NOT NULL,
+        thread_id INTEGER NOT NULL,
+        PRIMARY KEY(account_id, msgid, thread_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX thread_refs_by_thread ON thread_refs(thread_id);
+    CREATE TABLE emails(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        thread_id INTEGER NOT NULL,
+        blob TEXT NOT NULL REFERENCES blobs(hash),
+        size INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        keywords TEXT NOT NULL
+    );
+    CREATE INDEX emails_by_thread ON emails(thread_id);
+    CREATE INDEX emails_by_account ON emails(account_id, received_at);
+    CREATE TABLE email_mailboxes(
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+        uid INTEGER NOT NULL,
+        email_id INTEGER NOT NULL REFERENCES emails(id),
+        modseq INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY(mailbox_id, uid)
+    );
+    CREATE INDEX memberships_by_email ON email_mailboxes(email_id);
+    CREATE INDEX memberships_by_modseq ON email_mailboxes(mailbox_id, modseq);
+    CREATE INDEX expunged_by_modseq ON expunged(mailbox_id, modseq);
+    CREATE TABLE changelog(
+        account_id INTEGER NOT NULL,
+        type INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        object_id INTEGER NOT NULL,
+        op INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY(account_id, type, modseq, object_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX changelog_by_age ON changelog(at);
+
+    -- Each message row becomes an email with the same id (POP3 UIDLs and
+    -- tombstone ids stay valid) and one membership with the same UID.
+    INSERT INTO emails(id, account_id, thread_id, blob, size, received_at, keywords)
+        SELECT m.id, mb.account_id, 0, m.blob, m.size, m.internal_date,
+               trim(replace(replace(' ' || m.flags || ' ', ' \Deleted ', ' '), '  ', ' '))
+        FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox_id;
+    INSERT INTO email_mailboxes(mailbox_id, uid, email_id, modseq, deleted)
+        SELECT mailbox_id, uid, id, modseq, instr(' ' || flags || ' ', ' \Deleted ') > 0 FROM messages;
+    -- Ids of messages expunged before the upgrade are never reused either.
+    INSERT INTO sqlite_sequence(name, seq)
+        SELECT 'emails', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'emails');
+    UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0))
+        WHERE name = 'emails';
+    DROP TABLE messages;
+    UPDATE accounts SET modseq = MAX(1, COALESCE(
+        (SELECT MAX(highest_modseq) FROM mailboxes WHERE account_id = accounts.id), 1));
+    UPDATE accounts SET changelog_floor = modseq;
+"#;
+
+/// Schema v6: the structural change, then threads and fresh analyses
+/// computed from every stored message in arrival order.
+fn to_v6(conn: &Connection) -> Result<()> {
+    conn.execute_batch(V6_SQL)?;
+    let emails: Vec<(i64, i64, String)> = conn
+        .prepare("SELECT id, account_id, blob FROM emails ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut raw = conn.prepare("SELECT data, info_version FROM blobs WHERE hash = ?1")?;
+    let mut set = conn.prepare("UPDATE emails SET thread_id = ?2, sent_at = ?3 WHERE id = ?1")?;
+    let mut info = conn.prepare("UPDATE blobs SET info = ?2, info_version = ?3 WHERE hash = ?1")?;
+    for (id, account, hash) in emails {
+        let (data, version): (Vec<u8>, i64) = raw.query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let analysis = letterbox_mail::analyze(&data);
+        if version < i64::from(letterbox_mail::ANALYSIS_VERSION) {
+            info.execute(params![
+                hash,
+                crate::prepare::info_json(&analysis),
+                letterbox_mail::ANALYSIS_VERSION
+            ])?;
+        }
+        let keys = crate::thread::ThreadKeys::of(&analysis);
+        let (thread, _) = super::messages::assign_thread(conn, account, &keys)?;
+        set.execute(params![id, thread, analysis.date])?;
+    }
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -133,12 +251,110 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             "database schema version {current} is newer than this build supports ({SCHEMA_VERSION})"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        // One transaction per step: a crash in the middle leaves the
+        // previous version, and the next open runs the step again.
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        match step {
+            Step::Sql(sql) => tx.execute_batch(sql)?,
+            Step::Code(f) => f(&tx)?,
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A schema-v5 database with two messages in one mailbox (one a reply
+    /// to the other, one flagged `\Deleted`) and an expunged one.
+    fn v5() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..5] {
+            let Step::Sql(sql) = step else { panic!("v1-v5 are SQL") };
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO domains VALUES ('example.test', 0);
+            INSERT INTO accounts(id, address, domain, password_hash, created) VALUES (1, 'a@example.test', 'example.test', 'h', 0);
+            INSERT INTO mailboxes(id, account_id, name, uid_validity, uid_next, highest_modseq) VALUES (1, 1, 'INBOX', 77, 4, 9);
+            INSERT INTO blobs VALUES ('h1', CAST('Subject: Hi' || char(13,10) || 'Message-ID: <p@x>' || char(13,10,13,10) || 'x' AS BLOB), '{}', 1);
+            INSERT INTO blobs VALUES ('h2', CAST('Subject: Re: Hi' || char(13,10) || 'In-Reply-To: <p@x>' || char(13,10,13,10) || 'y' AS BLOB), '{}', 1);
+            INSERT INTO messages(id, mailbox_id, uid, modseq, flags, internal_date, size, blob) VALUES (4, 1, 1, 5, '\Seen', 10, 30, 'h1');
+            INSERT INTO messages(id, mailbox_id, uid, modseq, flags, internal_date, size, blob) VALUES (6, 1, 3, 9, '$x \Deleted \Seen', 11, 30, 'h2');
+            UPDATE sqlite_sequence SET seq = 7 WHERE name = 'messages';
+            INSERT INTO expunged(mailbox_id, uid, modseq, message_id, blob, at) VALUES (1, 2, 8, 7, NULL, 0);
+            "#,
+        )
+        .unwrap();
+        conn
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn an_aborted_upgrade_leaves_v5_and_the_next_one_completes() {
+        let mut conn = v5();
+        {
+            // The upgrade runs, then the process dies before COMMIT.
+            let tx = conn.transaction().unwrap();
+            to_v6(&tx).unwrap();
+        }
+        assert_eq!(version(&conn), 5);
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), SCHEMA_VERSION);
+        let rows: Vec<(i64, i64, String, bool, i64)> = conn
+            .prepare(
+                "SELECT e.id, m.uid, e.keywords, m.deleted, e.thread_id FROM emails e
+                 JOIN email_mailboxes m ON m.email_id = e.id ORDER BY m.uid",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].0, rows[0].1, rows[0].2.as_str(), rows[0].3),
+            (4, 1, "\\Seen", false)
+        );
+        assert_eq!(
+            (rows[1].0, rows[1].1, rows[1].2.as_str(), rows[1].3),
+            (6, 3, "$x \\Seen", true)
+        );
+        // The reply joined its parent's thread.
+        assert_eq!(rows[0].4, rows[1].4);
+        // The account counter continues above every mailbox modseq; no
+        // JMAP state older than the upgrade can be answered.
+        let (modseq, floor): (i64, i64) = conn
+            .query_row("SELECT modseq, changelog_floor FROM accounts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((modseq, floor), (9, 9));
+        // Ids are never reused: the next email gets 8, past the expunged 7.
+        let seq: i64 = conn
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'emails'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(seq, 7);
+        let v: i64 = conn
+            .query_row("SELECT MIN(info_version) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, i64::from(letterbox_mail::ANALYSIS_VERSION));
+    }
 }

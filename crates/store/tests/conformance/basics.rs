@@ -1,11 +1,10 @@
-//! Round trips through the embedded store: UID/MODSEQ rules, quota,
+//! The store conformance suite, part 1 (from the v1 store's tests): UID/MODSEQ rules, quota,
 //! atomicity, aliases, notifications, group commit under concurrency.
 
-use letterbox_store::sqlite::SqliteStore;
+use super::Backend;
 use letterbox_store::*;
-use std::sync::Arc;
 
-fn msg(body: &str) -> NewMessage {
+pub(crate) fn msg(body: &str) -> NewMessage {
     NewMessage {
         raw: format!("From: a@example.test\r\nSubject: t\r\n\r\n{body}\r\n").into_bytes(),
         flags: vec![],
@@ -13,9 +12,8 @@ fn msg(body: &str) -> NewMessage {
     }
 }
 
-async fn setup() -> (tempfile::TempDir, Arc<SqliteStore>, AccountId) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+pub(crate) async fn setup(b: &dyn Backend) -> (super::Guard, SharedStore, AccountId) {
+    let (dir, store) = b.fresh();
     store.add_domain("example.test").await.unwrap();
     let id = store
         .add_account("alice@example.test", "hash", Quota::default())
@@ -24,7 +22,7 @@ async fn setup() -> (tempfile::TempDir, Arc<SqliteStore>, AccountId) {
     (dir, store, id)
 }
 
-fn inbox_target(account: AccountId) -> DeliveryTarget {
+pub(crate) fn inbox_target(account: AccountId) -> DeliveryTarget {
     DeliveryTarget {
         account_id: account,
         mailbox: "INBOX".into(),
@@ -32,9 +30,8 @@ fn inbox_target(account: AccountId) -> DeliveryTarget {
     }
 }
 
-#[tokio::test]
-async fn new_account_has_special_use_mailboxes() {
-    let (_d, store, id) = setup().await;
+pub async fn new_account_has_special_use_mailboxes(b: &dyn Backend) {
+    let (_d, store, id) = setup(b).await;
     let boxes = store.list_mailboxes(id).await.unwrap();
     let names: Vec<_> = boxes.iter().map(|m| m.name.as_str()).collect();
     for n in ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"] {
@@ -47,9 +44,8 @@ async fn new_account_has_special_use_mailboxes() {
     assert_eq!(uvs.len(), boxes.len(), "UIDVALIDITY values must be distinct");
 }
 
-#[tokio::test]
-async fn uids_ascend_and_are_never_reused() {
-    let (_d, store, id) = setup().await;
+pub async fn uids_ascend_and_are_never_reused(b: &dyn Backend) {
+    let (_d, store, id) = setup(b).await;
     let inbox = store.mailbox(id, "inbox").await.unwrap().unwrap();
     let a = store.append(inbox.id, msg("1")).await.unwrap();
     let b = store.append(inbox.id, msg("2")).await.unwrap();
@@ -66,9 +62,8 @@ async fn uids_ascend_and_are_never_reused() {
     assert_eq!(mb.messages, 2);
 }
 
-#[tokio::test]
-async fn modseq_grows_and_changes_report_expunges() {
-    let (_d, store, id) = setup().await;
+pub async fn modseq_grows_and_changes_report_expunges(b: &dyn Backend) {
+    let (_d, store, id) = setup(b).await;
     let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
     store.append(inbox.id, msg("1")).await.unwrap();
     store.append(inbox.id, msg("2")).await.unwrap();
@@ -97,9 +92,8 @@ async fn modseq_grows_and_changes_report_expunges() {
     assert!(ch.highest_modseq > changed[0].modseq);
 }
 
-#[tokio::test]
-async fn deliver_stores_body_once_for_many_recipients_and_round_trips() {
-    let (_d, store, alice) = setup().await;
+pub async fn deliver_stores_body_once_for_many_recipients_and_round_trips(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let bob = store
         .add_account("bob@example.test", "h", Quota::default())
         .await
@@ -120,9 +114,8 @@ async fn deliver_stores_body_once_for_many_recipients_and_round_trips() {
     }
 }
 
-#[tokio::test]
-async fn quota_refuses_delivery_and_append() {
-    let (_d, store, alice) = setup().await;
+pub async fn quota_refuses_delivery_and_append(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     store
         .set_quota("alice@example.test", Quota { bytes: 0, messages: 1 })
         .await
@@ -146,15 +139,16 @@ async fn quota_refuses_delivery_and_append() {
     assert!(matches!(e, StoreError::QuotaExceeded { permanent: true, .. }), "{e:?}");
 }
 
-#[tokio::test]
-async fn failed_copy_leaves_nothing_half_done() {
-    let (_d, store, alice) = setup().await;
+pub async fn failed_copy_leaves_nothing_half_done(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
     for i in 0..3 {
         store.append(inbox.id, msg(&i.to_string())).await.unwrap();
     }
     let usage = store.account_by_id(alice).await.unwrap().unwrap().usage;
-    // Room for one more message only: copying three must fail as a whole.
+    // Room for one more message only. Copying into another mailbox adds
+    // memberships, which need no room; copying into the same mailbox makes
+    // three new emails, which must fail as a whole.
     store
         .set_quota(
             "alice@example.test",
@@ -165,16 +159,17 @@ async fn failed_copy_leaves_nothing_half_done() {
         )
         .await
         .unwrap();
-    let trash = store.mailbox(alice, "Trash").await.unwrap().unwrap();
-    assert!(store.move_messages(inbox.id, &[1, 2, 3], trash.id).await.is_err());
-    assert_eq!(store.messages(trash.id).await.unwrap().len(), 0);
+    assert!(store.copy(inbox.id, &[1, 2, 3], inbox.id).await.is_err());
     assert_eq!(store.messages(inbox.id).await.unwrap().len(), 3);
+    assert_eq!(store.account_by_id(alice).await.unwrap().unwrap().usage, usage);
+    let trash = store.mailbox(alice, "Trash").await.unwrap().unwrap();
+    let copied = store.copy(inbox.id, &[1, 2, 3], trash.id).await.unwrap();
+    assert_eq!(copied.uids.len(), 3);
     assert_eq!(store.account_by_id(alice).await.unwrap().unwrap().usage, usage);
 }
 
-#[tokio::test]
-async fn move_is_copy_plus_expunge_with_copyuid_data() {
-    let (_d, store, alice) = setup().await;
+pub async fn move_is_copy_plus_expunge_with_copyuid_data(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
     let archive = store.mailbox(alice, "Archive").await.unwrap().unwrap();
     store.append(inbox.id, msg("1")).await.unwrap();
@@ -186,9 +181,8 @@ async fn move_is_copy_plus_expunge_with_copyuid_data() {
     assert_eq!(store.changes(inbox.id, 0).await.unwrap().expunged, vec![1, 2]);
 }
 
-#[tokio::test]
-async fn rename_inbox_moves_messages_and_keeps_inbox() {
-    let (_d, store, alice) = setup().await;
+pub async fn rename_inbox_moves_messages_and_keeps_inbox(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
     store.append(inbox.id, msg("1")).await.unwrap();
     store.create_mailbox(alice, "Work", None).await.unwrap();
@@ -204,9 +198,8 @@ async fn rename_inbox_moves_messages_and_keeps_inbox() {
     assert!(store.delete_mailbox(alice, "INBOX").await.is_err());
 }
 
-#[tokio::test]
-async fn recreated_mailbox_gets_new_uidvalidity() {
-    let (_d, store, alice) = setup().await;
+pub async fn recreated_mailbox_gets_new_uidvalidity(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let a = store.create_mailbox(alice, "Tmp", None).await.unwrap();
     store.delete_mailbox(alice, "Tmp").await.unwrap();
     let b = store.create_mailbox(alice, "Tmp", None).await.unwrap();
@@ -215,9 +208,8 @@ async fn recreated_mailbox_gets_new_uidvalidity() {
     assert!(store.create_mailbox(alice, "bad//name", None).await.is_err());
 }
 
-#[tokio::test]
-async fn aliases_catch_all_and_subaddress_resolve() {
-    let (_d, store, alice) = setup().await;
+pub async fn aliases_catch_all_and_subaddress_resolve(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let bob = store
         .add_account("bob@example.test", "h", Quota::default())
         .await
@@ -282,9 +274,8 @@ async fn aliases_catch_all_and_subaddress_resolve() {
     );
 }
 
-#[tokio::test]
-async fn directory_errors_are_specific() {
-    let (_d, store, _) = setup().await;
+pub async fn directory_errors_are_specific(b: &dyn Backend) {
+    let (_d, store, _) = setup(b).await;
     assert!(matches!(
         store.add_domain("example.test").await,
         Err(StoreError::AlreadyExists(_))
@@ -310,9 +301,8 @@ async fn directory_errors_are_specific() {
     assert!(store.list_domains().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn watchers_hear_committed_changes() {
-    let (_d, store, alice) = setup().await;
+pub async fn watchers_hear_committed_changes(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let mut rx = store.subscribe();
     let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
     store.append(inbox.id, msg("1")).await.unwrap();
@@ -326,9 +316,8 @@ async fn watchers_hear_committed_changes() {
     assert_eq!(rx.recv().await.unwrap().kind, ChangeKind::Flags);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_deliveries_all_land_with_distinct_uids() {
-    let (_d, store, alice) = setup().await;
+pub async fn concurrent_deliveries_all_land_with_distinct_uids(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
         let s = store.clone();
@@ -346,12 +335,9 @@ async fn concurrent_deliveries_all_land_with_distinct_uids() {
     assert_eq!(*uids.last().unwrap(), 200);
 }
 
-#[tokio::test]
-async fn data_survives_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
+pub async fn data_survives_reopen(b: &dyn Backend) {
+    let (guard, store) = b.fresh();
     {
-        let store = SqliteStore::open(&path).unwrap();
         store.add_domain("example.test").await.unwrap();
         let id = store
             .add_account("alice@example.test", "h", Quota::default())
@@ -360,7 +346,7 @@ async fn data_survives_reopen() {
         store.deliver(msg("persist"), &[inbox_target(id)]).await.unwrap();
         store.close();
     }
-    let store = SqliteStore::open(&path).unwrap();
+    let store = b.reopen(&guard);
     let a = store.account("alice@example.test").await.unwrap().unwrap();
     let inbox = store.mailbox(a.id, "INBOX").await.unwrap().unwrap();
     let list = store.messages(inbox.id).await.unwrap();
@@ -369,9 +355,8 @@ async fn data_survives_reopen() {
     assert_eq!(a.usage.messages, 1);
 }
 
-#[tokio::test]
-async fn outbound_messages_are_queued_durably() {
-    let (_d, store, _) = setup().await;
+pub async fn outbound_messages_are_queued_durably(b: &dyn Backend) {
+    let (_d, store, _) = setup(b).await;
     let m = OutboundMessage {
         sender: "alice@example.test".into(),
         recipients: vec![OutboundRecipient {
@@ -399,9 +384,8 @@ async fn outbound_messages_are_queued_durably() {
     assert!(store.enqueue(empty).await.is_err());
 }
 
-#[tokio::test]
-async fn bare_lf_messages_are_stored_in_wire_form() {
-    let (_d, store, alice) = setup().await;
+pub async fn bare_lf_messages_are_stored_in_wire_form(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
     let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
     let m = NewMessage {
         raw: b"Subject: lf\n\nline\n".to_vec(),
@@ -436,9 +420,8 @@ fn outbound(rcpts: &[&str]) -> OutboundMessage {
     }
 }
 
-#[tokio::test]
-async fn queue_lease_outcomes_and_schedule() {
-    let (_d, store, _) = setup().await;
+pub async fn queue_lease_outcomes_and_schedule(b: &dyn Backend) {
+    let (_d, store, _) = setup(b).await;
     let id = store
         .enqueue(outbound(&["a@r.test", "b@r.test", "c@s.test"]))
         .await
@@ -524,9 +507,8 @@ async fn queue_lease_outcomes_and_schedule() {
     assert!(!store.delete_queued(id2).await.unwrap());
 }
 
-#[tokio::test]
-async fn messages_by_uid_returns_present_uids_in_order() {
-    let (_d, store, id) = setup().await;
+pub async fn messages_by_uid_returns_present_uids_in_order(b: &dyn Backend) {
+    let (_d, store, id) = setup(b).await;
     let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
     for i in 0..6 {
         store.append(inbox.id, msg(&i.to_string())).await.unwrap();
@@ -544,9 +526,8 @@ async fn messages_by_uid_returns_present_uids_in_order() {
     assert!(store.messages_by_uid(inbox.id, &[]).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn repeated_changes_queries_see_every_later_commit() {
-    let (_d, store, id) = setup().await;
+pub async fn repeated_changes_queries_see_every_later_commit(b: &dyn Backend) {
+    let (_d, store, id) = setup(b).await;
     let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
     let since = inbox.highest_modseq;
     assert!(store.changes(inbox.id, since).await.unwrap().changed.is_empty());
@@ -595,9 +576,8 @@ async fn repeated_changes_queries_see_every_later_commit() {
     }
 }
 
-#[tokio::test]
-async fn append_many_is_all_or_nothing() {
-    let (_d, store, id) = setup().await;
+pub async fn append_many_is_all_or_nothing(b: &dyn Backend) {
+    let (_d, store, id) = setup(b).await;
     let inbox = store.mailbox(id, "INBOX").await.unwrap().unwrap();
     let got = store
         .append_many(inbox.id, vec![msg("1"), msg("2"), msg("3")])

@@ -1,0 +1,86 @@
+//! Message preparation, the same for every backend: wire form, hash,
+//! analysis and threading keys are computed here on a blocking thread,
+//! before a backend's write lock is taken.
+
+use crate::thread::ThreadKeys;
+use crate::{NewMessage, Result, StoreError};
+use letterbox_mail::{MessageInfo, ANALYSIS_VERSION};
+use sha2::{Digest, Sha256};
+
+/// A message ready to be written.
+pub struct PreparedBody {
+    /// Hex SHA-256 of `raw`: the blob's content address.
+    pub hash: String,
+    /// The bytes to store (IMAP wire form).
+    pub raw: Vec<u8>,
+    /// Serialised [`MessageInfo`].
+    pub info_json: String,
+    /// The analyser version `info_json` was made by.
+    pub info_version: u32,
+    /// What threading needs.
+    pub thread: ThreadKeys,
+    /// Date: header as unix seconds.
+    pub sent_at: Option<i64>,
+    /// Initial flags, normalised.
+    pub flags: Vec<String>,
+    /// INTERNALDATE (unix seconds).
+    pub internal_date: i64,
+}
+
+/// The stored form of an analysis.
+pub fn info_json(info: &MessageInfo) -> String {
+    // Serialising a plain struct of strings and numbers cannot fail.
+    serde_json::to_string(info).unwrap_or_default()
+}
+
+/// Prepare synchronously (CPU work: call from a blocking thread).
+pub fn prepare(message: NewMessage) -> PreparedBody {
+    // Stored bytes are IMAP wire form (CRLF line ends): sizes and section
+    // offsets are computed on exactly what clients will get.
+    let raw = if has_bare_lf(&message.raw) {
+        letterbox_mail::to_wire(&message.raw)
+    } else {
+        message.raw
+    };
+    let hash = hex::encode(Sha256::digest(&raw));
+    let info = letterbox_mail::analyze(&raw);
+    PreparedBody {
+        hash,
+        info_json: info_json(&info),
+        info_version: ANALYSIS_VERSION,
+        thread: ThreadKeys::of(&info),
+        sent_at: info.date,
+        raw,
+        flags: crate::normalize_flags(&message.flags),
+        internal_date: message.internal_date,
+    }
+}
+
+/// [`prepare`] on the blocking pool.
+pub async fn prepare_async(message: NewMessage) -> Result<PreparedBody> {
+    tokio::task::spawn_blocking(move || prepare(message))
+        .await
+        .map_err(|e| StoreError::Backend(format!("message analysis failed: {e}")))
+}
+
+fn has_bare_lf(raw: &[u8]) -> bool {
+    raw.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || raw[i - 1] != b'\r'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_lf_becomes_crlf() {
+        let p = prepare(NewMessage {
+            raw: b"Subject: s\n\nbody\n".to_vec(),
+            flags: vec!["\\seen".into()],
+            internal_date: 1,
+        });
+        assert_eq!(p.raw, b"Subject: s\r\n\r\nbody\r\n");
+        assert_eq!(p.flags, vec!["\\Seen"]);
+    }
+}

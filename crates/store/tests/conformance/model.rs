@@ -1,0 +1,405 @@
+//! The store conformance suite, part 2: the Store v2 model (one email in
+//! many mailboxes, threads, the account-wide change log, isolation,
+//! concurrency).
+
+use super::basics::{inbox_target, setup};
+use super::Backend;
+use letterbox_store::*;
+
+fn mail(headers: &str, body: &str) -> NewMessage {
+    NewMessage {
+        raw: format!("From: a@example.test\r\n{headers}\r\n\r\n{body}\r\n").into_bytes(),
+        flags: vec![],
+        internal_date: 1_700_000_000,
+    }
+}
+
+async fn mailbox(store: &SharedStore, account: AccountId, name: &str) -> Mailbox {
+    store.mailbox(account, name).await.unwrap().unwrap()
+}
+
+async fn thread_of(store: &SharedStore, account: AccountId, id: EmailId) -> ThreadId {
+    store.emails(account, &[id]).await.unwrap()[0].thread_id
+}
+
+pub async fn copy_adds_a_membership_and_shares_keywords(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let archive = mailbox(&store, alice, "Archive").await;
+    let a = store.append(inbox.id, mail("Subject: one", "x")).await.unwrap();
+    let copied = store.copy(inbox.id, &[a.uid], archive.id).await.unwrap();
+    let in_archive = store.messages(archive.id).await.unwrap();
+    assert_eq!(in_archive.len(), 1);
+    assert_eq!(in_archive[0].id, a.id, "one email, two mailboxes");
+    assert_eq!(copied.uids, vec![(a.uid, in_archive[0].uid)]);
+    let e = &store.emails(alice, &[a.id]).await.unwrap()[0];
+    let mut both = vec![inbox.id, archive.id];
+    both.sort_unstable();
+    assert_eq!(e.mailboxes, both);
+    let usage = store.account_by_id(alice).await.unwrap().unwrap().usage;
+    assert_eq!(usage.messages, 1, "quota counts emails");
+
+    // A keyword set in one mailbox shows in the other, with a new modseq.
+    let before = mailbox(&store, alice, "Archive").await.highest_modseq;
+    store
+        .store_flags(inbox.id, &[a.uid], FlagOp::Add, &["\\Seen".into(), "$work".into()])
+        .await
+        .unwrap();
+    let ch = store.changes(archive.id, before).await.unwrap();
+    assert_eq!(ch.changed.len(), 1);
+    assert_eq!(ch.changed[0].flags, vec!["$work", "\\Seen"]);
+    assert!(ch.highest_modseq > before);
+    assert_eq!(mailbox(&store, alice, "Archive").await.unseen, 0);
+
+    // \Deleted belongs to one mailbox.
+    store
+        .store_flags(inbox.id, &[a.uid], FlagOp::Add, &["\\Deleted".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.messages(inbox.id).await.unwrap()[0].flags,
+        vec!["$work", "\\Deleted", "\\Seen"]
+    );
+    assert_eq!(
+        store.messages(archive.id).await.unwrap()[0].flags,
+        vec!["$work", "\\Seen"]
+    );
+    // ... and a membership marked deleted is not visible to JMAP.
+    assert_eq!(
+        store.emails(alice, &[a.id]).await.unwrap()[0].mailboxes,
+        vec![archive.id]
+    );
+
+    // Expunging one membership keeps the email; the last one destroys it.
+    assert_eq!(store.expunge(inbox.id, None).await.unwrap(), vec![a.uid]);
+    assert_eq!(
+        store.emails(alice, &[a.id]).await.unwrap()[0].mailboxes,
+        vec![archive.id]
+    );
+    let e_state = store.state(alice, DataType::Email).await.unwrap();
+    store
+        .store_flags(archive.id, &[in_archive[0].uid], FlagOp::Add, &["\\Deleted".into()])
+        .await
+        .unwrap();
+    store.expunge(archive.id, None).await.unwrap();
+    assert!(store.emails(alice, &[a.id]).await.unwrap().is_empty());
+    let ch = store
+        .object_changes(alice, DataType::Email, e_state, 100)
+        .await
+        .unwrap();
+    assert_eq!(ch.destroyed, vec![a.id]);
+    assert_eq!(
+        store.account_by_id(alice).await.unwrap().unwrap().usage,
+        Usage::default()
+    );
+}
+
+pub async fn copy_into_a_mailbox_holding_the_email_makes_a_new_one(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let a = store.append(inbox.id, mail("Subject: one", "x")).await.unwrap();
+    store
+        .store_flags(inbox.id, &[a.uid], FlagOp::Add, &["\\Flagged".into()])
+        .await
+        .unwrap();
+    let copied = store.copy(inbox.id, &[a.uid], inbox.id).await.unwrap();
+    let list = store.messages(inbox.id).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_ne!(list[0].id, list[1].id);
+    assert_eq!(copied.uids, vec![(a.uid, list[1].uid)]);
+    assert_eq!(list[1].flags, vec!["\\Flagged"]);
+    assert_eq!(list[0].thread_id, list[1].thread_id);
+    assert_eq!(store.account_by_id(alice).await.unwrap().unwrap().usage.messages, 2);
+    // MOVE into the same mailbox: a new UID, the old one expunged.
+    let moved = store.move_messages(inbox.id, &[list[1].uid], inbox.id).await.unwrap();
+    let after = store.messages(inbox.id).await.unwrap();
+    assert_eq!(
+        after.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![a.uid, moved.uids[0].1]
+    );
+}
+
+pub async fn replies_join_threads_and_new_subjects_start_new_ones(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let root = store
+        .append(inbox.id, mail("Subject: Lunch\r\nMessage-ID: <root@x>", "a"))
+        .await
+        .unwrap();
+    let reply = store
+        .append(
+            inbox.id,
+            mail("Subject: Re: Lunch\r\nMessage-ID: <r1@x>\r\nIn-Reply-To: <root@x>", "b"),
+        )
+        .await
+        .unwrap();
+    let deeper = store
+        .append(
+            inbox.id,
+            mail(
+                "Subject: RE: [team] Lunch\r\nMessage-ID: <r2@x>\r\nReferences: <root@x> <r1@x>",
+                "c",
+            ),
+        )
+        .await
+        .unwrap();
+    let topic_change = store
+        .append(
+            inbox.id,
+            mail(
+                "Subject: Dinner instead?\r\nMessage-ID: <r3@x>\r\nIn-Reply-To: <r2@x>",
+                "d",
+            ),
+        )
+        .await
+        .unwrap();
+    let digest = store
+        .append(
+            inbox.id,
+            mail(
+                "Subject: Digest, Vol 3\r\nMessage-ID: <d@x>\r\nReferences: <root@x> <r1@x> <r2@x>",
+                "e",
+            ),
+        )
+        .await
+        .unwrap();
+    let no_id_1 = store.append(inbox.id, mail("Subject: Lunch", "f")).await.unwrap();
+    let no_id_2 = store.append(inbox.id, mail("Subject: Lunch", "g")).await.unwrap();
+    let t = thread_of(&store, alice, root.id).await;
+    assert_eq!(thread_of(&store, alice, reply.id).await, t);
+    assert_eq!(thread_of(&store, alice, deeper.id).await, t);
+    assert_ne!(thread_of(&store, alice, topic_change.id).await, t);
+    assert_ne!(thread_of(&store, alice, digest.id).await, t);
+    let (n1, n2) = (
+        thread_of(&store, alice, no_id_1.id).await,
+        thread_of(&store, alice, no_id_2.id).await,
+    );
+    assert!(n1 != t && n2 != t && n1 != n2);
+    assert_eq!(
+        store.thread(alice, t).await.unwrap(),
+        vec![root.id, reply.id, deeper.id]
+    );
+    // The same thread id appears in the IMAP view.
+    let metas = store.messages_by_uid(inbox.id, &[reply.uid]).await.unwrap();
+    assert_eq!(metas[0].thread_id, t);
+}
+
+pub async fn a_late_parent_joins_its_replies_thread(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    // Two replies arrive before the message they answer.
+    let r1 = store
+        .append(
+            inbox.id,
+            mail("Subject: Re: Plan\r\nMessage-ID: <r1@x>\r\nIn-Reply-To: <p@x>", "a"),
+        )
+        .await
+        .unwrap();
+    let r2 = store
+        .append(
+            inbox.id,
+            mail(
+                "Subject: Re: Plan\r\nMessage-ID: <r2@x>\r\nReferences: <p@x> <r1@x>",
+                "b",
+            ),
+        )
+        .await
+        .unwrap();
+    let t = thread_of(&store, alice, r1.id).await;
+    assert_eq!(thread_of(&store, alice, r2.id).await, t);
+    let t_state = store.state(alice, DataType::Thread).await.unwrap();
+    let parent = store
+        .append(inbox.id, mail("Subject: Plan\r\nMessage-ID: <p@x>", "c"))
+        .await
+        .unwrap();
+    assert_eq!(
+        thread_of(&store, alice, parent.id).await,
+        t,
+        "the parent joins, nothing splits"
+    );
+    let ch = store
+        .object_changes(alice, DataType::Thread, t_state, 10)
+        .await
+        .unwrap();
+    assert_eq!((ch.created, ch.updated), (vec![], vec![t]));
+}
+
+pub async fn change_log_answers_from_every_state(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let s0 = store.state(alice, DataType::Email).await.unwrap();
+    let a = store.append(inbox.id, mail("Subject: a", "a")).await.unwrap();
+    let s1 = store.state(alice, DataType::Email).await.unwrap();
+    let bb = store.append(inbox.id, mail("Subject: b", "b")).await.unwrap();
+    let s2 = store.state(alice, DataType::Email).await.unwrap();
+    store
+        .store_flags(inbox.id, &[a.uid], FlagOp::Add, &["\\Seen".into()])
+        .await
+        .unwrap();
+    let s3 = store.state(alice, DataType::Email).await.unwrap();
+    store.delete_messages(inbox.id, &[bb.id]).await.unwrap();
+    let s4 = store.state(alice, DataType::Email).await.unwrap();
+    assert!(s0 < s1 && s1 < s2 && s2 < s3 && s3 < s4);
+    let c = |since| {
+        let store = store.clone();
+        async move {
+            let c = store.object_changes(alice, DataType::Email, since, 100).await.unwrap();
+            assert_eq!((c.old_state, c.new_state, c.has_more), (since, s4, false));
+            (c.created, c.updated, c.destroyed)
+        }
+    };
+    assert_eq!(c(s0).await, (vec![a.id], vec![], vec![]));
+    assert_eq!(c(s1).await, (vec![], vec![a.id], vec![]));
+    assert_eq!(c(s2).await, (vec![], vec![a.id], vec![bb.id]));
+    assert_eq!(c(s3).await, (vec![], vec![], vec![bb.id]));
+    assert_eq!(c(s4).await, (vec![], vec![], vec![]));
+    // A state from the future, or from before the log, cannot be answered.
+    assert!(matches!(
+        store.object_changes(alice, DataType::Email, s4 + 1000, 100).await,
+        Err(StoreError::CannotCalculateChanges)
+    ));
+    assert!(matches!(
+        store.object_changes(alice, DataType::Email, 0, 100).await,
+        Err(StoreError::CannotCalculateChanges)
+    ));
+}
+
+pub async fn changes_page_at_intermediate_states(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let start = store.state(alice, DataType::Email).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            store
+                .append(inbox.id, mail("Subject: p", &i.to_string()))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mut since = start;
+    let mut seen = Vec::new();
+    loop {
+        let c = store.object_changes(alice, DataType::Email, since, 2).await.unwrap();
+        assert!(c.created.len() <= 2);
+        seen.extend(c.created);
+        since = c.new_state;
+        if !c.has_more {
+            break;
+        }
+    }
+    assert_eq!(seen, ids);
+    assert_eq!(since, store.state(alice, DataType::Email).await.unwrap());
+}
+
+pub async fn mailbox_changes_are_logged(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let s0 = store.state(alice, DataType::Mailbox).await.unwrap();
+    let work = store.create_mailbox(alice, "Work", None).await.unwrap();
+    let c = store.object_changes(alice, DataType::Mailbox, s0, 100).await.unwrap();
+    assert_eq!(c.created, vec![work.id]);
+    let s1 = c.new_state;
+    store.rename_mailbox(alice, "Work", "Job").await.unwrap();
+    let c = store.object_changes(alice, DataType::Mailbox, s1, 100).await.unwrap();
+    assert_eq!((c.created, c.updated), (vec![], vec![work.id]));
+    let s2 = c.new_state;
+    // New mail changes the counts: the mailbox is updated.
+    store
+        .deliver(mail("Subject: x", "x"), &[inbox_target(alice)])
+        .await
+        .unwrap();
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let c = store.object_changes(alice, DataType::Mailbox, s2, 100).await.unwrap();
+    assert_eq!(c.updated, vec![inbox.id]);
+    let s3 = c.new_state;
+    store.delete_mailbox(alice, "Job").await.unwrap();
+    let c = store.object_changes(alice, DataType::Mailbox, s3, 100).await.unwrap();
+    assert_eq!(c.destroyed, vec![work.id]);
+    // Created and destroyed since s0: not reported at all.
+    let c = store.object_changes(alice, DataType::Mailbox, s0, 100).await.unwrap();
+    assert!(!c.created.contains(&work.id) && !c.destroyed.contains(&work.id));
+    // The mailbox's HIGHESTMODSEQ follows the account counter.
+    assert!(inbox.highest_modseq >= s2);
+}
+
+pub async fn accounts_cannot_see_each_others_mail(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let bob = store
+        .add_account("bob@example.test", "hash", Quota::default())
+        .await
+        .unwrap();
+    let report = store
+        .deliver(
+            mail("Subject: shared\r\nMessage-ID: <s@x>", "x"),
+            &[inbox_target(alice), inbox_target(bob)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.delivered.len(), 2);
+    let a_inbox = mailbox(&store, alice, "INBOX").await;
+    let b_inbox = mailbox(&store, bob, "INBOX").await;
+    let a_msg = &store.messages(a_inbox.id).await.unwrap()[0];
+    let b_msg = &store.messages(b_inbox.id).await.unwrap()[0];
+    assert_ne!(a_msg.id, b_msg.id, "each account has its own email");
+    assert_ne!(a_msg.thread_id, b_msg.thread_id, "and its own thread");
+    assert!(store.emails(bob, &[a_msg.id]).await.unwrap().is_empty());
+    assert!(store.thread(bob, a_msg.thread_id).await.unwrap().is_empty());
+    // Alice's changes do not move Bob's state.
+    let b_state = store.state(bob, DataType::Email).await.unwrap();
+    store
+        .store_flags(a_inbox.id, &[a_msg.uid], FlagOp::Add, &["\\Seen".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.state(bob, DataType::Email).await.unwrap(), b_state);
+    assert!(store.copy(a_inbox.id, &[a_msg.uid], b_inbox.id).await.is_err());
+}
+
+pub async fn a_reader_during_writes_sees_whole_commits(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..60 {
+                // Each append_many commits three messages at once.
+                let batch = (0..3).map(|j| mail("Subject: w", &format!("{i}-{j}"))).collect();
+                store.append_many(inbox.id, batch).await.unwrap();
+            }
+        })
+    };
+    let mut last = 0;
+    while !writer.is_finished() {
+        let list = store.messages(inbox.id).await.unwrap();
+        assert_eq!(list.len() % 3, 0, "a read never sees part of a commit");
+        assert!(list.len() >= last);
+        assert!(list.windows(2).all(|w| w[0].uid < w[1].uid));
+        let mb = mailbox(&store, alice, "INBOX").await;
+        assert!(mb.messages as usize >= list.len());
+        last = list.len();
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+    assert_eq!(store.messages(inbox.id).await.unwrap().len(), 180);
+}
+
+pub async fn two_writers_on_one_message_both_land(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let a = store.append(inbox.id, mail("Subject: x", "x")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let kw = format!("$k{i}");
+            store.store_flags(inbox.id, &[a.uid], FlagOp::Add, &[kw]).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = &store.messages(inbox.id).await.unwrap()[0];
+    assert_eq!(m.flags.len(), 20, "{:?}", m.flags);
+    let e = &store.emails(alice, &[a.id]).await.unwrap()[0];
+    assert_eq!(e.keywords.len(), 20);
+}
