@@ -14,6 +14,7 @@ pub mod changes;
 pub mod error;
 pub mod flags;
 pub mod prepare;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod thread;
 pub mod types;

@@ -40,6 +40,12 @@ const RAW_CACHE_BYTES: usize = 16 << 20;
 /// Bodies larger than this are not cached.
 const RAW_CACHE_MAX_ITEM: usize = 1 << 20;
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
 pub(crate) fn now() -> i64 {
     crate::unix_now()
 }
@@ -616,5 +622,45 @@ mod tests {
         store.delete_mailbox(account, "X").await.unwrap();
         assert!(matches!(store.raw_message(c.id).await, Err(StoreError::NotFound(_))));
         assert!(store.raw_message(b.id).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn stale_analyses_are_redone_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.add_domain("example.test").await.unwrap();
+        let account = store
+            .add_account("a@example.test", "h", Quota::default())
+            .await
+            .unwrap();
+        let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap();
+        let raw = b"Subject: Re: t\r\nIn-Reply-To: <p@x>\r\n\r\nbody\r\n".to_vec();
+        let a = store
+            .append(
+                inbox.id,
+                NewMessage {
+                    raw,
+                    flags: vec![],
+                    internal_date: 1,
+                },
+            )
+            .await
+            .unwrap();
+        // What an older analyser left behind: fewer fields, older version.
+        store
+            .engine
+            .write(|c| Ok((c.execute("UPDATE blobs SET info = '{}', info_version = 1", [])?, vec![])))
+            .await
+            .unwrap();
+        let fresh = SqliteStore::open(&path).unwrap();
+        let info = fresh.message_info(a.id).await.unwrap();
+        assert_eq!(info.in_reply_to, vec!["p@x".to_string()]);
+        let version: i64 = fresh
+            .engine
+            .read(|c| Ok(c.query_row("SELECT info_version FROM blobs", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(version, i64::from(letterbox_mail::ANALYSIS_VERSION));
     }
 }
