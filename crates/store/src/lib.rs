@@ -14,6 +14,7 @@ pub mod changes;
 pub mod error;
 pub mod flags;
 pub mod prepare;
+pub mod query;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod thread;
@@ -22,6 +23,7 @@ pub mod types;
 pub use changes::{ChangeOp, DataType, ObjectChanges};
 pub use error::{Result, StoreError};
 pub use flags::normalize_flags;
+pub use query::{Filter, Query, QueryResult, Sort, SortKey};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -151,6 +153,9 @@ pub trait Store: Send + Sync + 'static {
     /// another account, or are only in mailboxes where they are marked
     /// `\Deleted`) are left out.
     async fn emails(&self, account: AccountId, ids: &[EmailId]) -> Result<Vec<EmailMeta>>;
+    /// Run a query over an account's emails (RFC 8621 §4.4); `Invalid`
+    /// for a filter past the limits of [`query`].
+    async fn query_emails(&self, account: AccountId, query: Query) -> Result<QueryResult>;
     /// The visible emails of a thread, oldest first (RFC 8621 §3); empty
     /// for a thread that does not exist or is not the account's.
     async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>>;

@@ -53,4 +53,5 @@ conformance_tests!(Sqlite;
     model::accounts_cannot_see_each_others_mail,
     model::a_reader_during_writes_sees_whole_commits,
     model::two_writers_on_one_message_both_land,
+    model::queries_filter_sort_page_and_collapse_threads,
 );

@@ -10,6 +10,7 @@ mod directory;
 mod engine;
 mod mailboxes;
 mod messages;
+mod query;
 mod queue;
 mod schema;
 
@@ -493,6 +494,10 @@ impl Store for SqliteStore {
     async fn emails(&self, account: AccountId, ids: &[EmailId]) -> Result<Vec<EmailMeta>> {
         let ids = ids.to_vec();
         self.engine.read(move |c| messages::emails(c, account, &ids)).await
+    }
+
+    async fn query_emails(&self, account: AccountId, query: crate::Query) -> Result<crate::QueryResult> {
+        self.engine.read(move |c| query::query_emails(c, account, &query)).await
     }
 
     async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>> {

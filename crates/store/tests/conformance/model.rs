@@ -403,3 +403,120 @@ pub async fn two_writers_on_one_message_both_land(b: &dyn Backend) {
     let e = &store.emails(alice, &[a.id]).await.unwrap()[0];
     assert_eq!(e.keywords.len(), 20);
 }
+
+pub async fn queries_filter_sort_page_and_collapse_threads(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let archive = mailbox(&store, alice, "Archive").await;
+    let at = |t: i64, headers: &str, body: &str| NewMessage {
+        internal_date: t,
+        ..mail(headers, body)
+    };
+    // Thread A: root at 100, reply at 300. Thread B: one at 200 (bigger).
+    let a1 = store
+        .append(inbox.id, at(100, "Subject: A\r\nMessage-ID: <a1@x>", "x"))
+        .await
+        .unwrap();
+    let b1 = store
+        .append(inbox.id, at(200, "Subject: B\r\nMessage-ID: <b1@x>", &"y".repeat(500)))
+        .await
+        .unwrap();
+    let a2 = store
+        .append(
+            inbox.id,
+            at(300, "Subject: Re: A\r\nMessage-ID: <a2@x>\r\nIn-Reply-To: <a1@x>", "z"),
+        )
+        .await
+        .unwrap();
+    store
+        .store_flags(inbox.id, &[a1.uid], FlagOp::Add, &["\\Seen".into(), "$Work".into()])
+        .await
+        .unwrap();
+    store.copy(inbox.id, &[b1.uid], archive.id).await.unwrap();
+    let q = |filter: Option<Filter>, sort: Vec<Sort>, collapse: bool, position: usize, limit: usize| Query {
+        filter,
+        sort,
+        collapse_threads: collapse,
+        position,
+        limit,
+    };
+    let ids = |r: QueryResult| r.ids;
+    // Newest first by default.
+    let all = store.query_emails(alice, q(None, vec![], false, 0, 10)).await.unwrap();
+    assert_eq!((all.ids.clone(), all.total), (vec![a2.id, b1.id, a1.id], 3));
+    // Collapsed: the newest of each thread.
+    let c = store.query_emails(alice, q(None, vec![], true, 0, 10)).await.unwrap();
+    assert_eq!((c.ids.clone(), c.total), (vec![a2.id, b1.id], 2));
+    // Paging.
+    let p = store.query_emails(alice, q(None, vec![], false, 1, 1)).await.unwrap();
+    assert_eq!((p.ids, p.total, p.position), (vec![b1.id], 3, 1));
+    // Filters.
+    let kw = Some(Filter::HasKeyword("$work".into()));
+    assert_eq!(
+        ids(store.query_emails(alice, q(kw, vec![], false, 0, 10)).await.unwrap()),
+        vec![a1.id]
+    );
+    let unread = Some(Filter::Not(vec![Filter::HasKeyword("\\Seen".into())]));
+    assert_eq!(
+        ids(store
+            .query_emails(alice, q(unread, vec![], false, 0, 10))
+            .await
+            .unwrap()),
+        vec![a2.id, b1.id]
+    );
+    let in_archive = Some(Filter::InMailbox(archive.id));
+    assert_eq!(
+        ids(store
+            .query_emails(alice, q(in_archive, vec![], false, 0, 10))
+            .await
+            .unwrap()),
+        vec![b1.id]
+    );
+    let window = Some(Filter::And(vec![Filter::After(150), Filter::Before(300)]));
+    assert_eq!(
+        ids(store
+            .query_emails(alice, q(window, vec![], false, 0, 10))
+            .await
+            .unwrap()),
+        vec![b1.id]
+    );
+    let either = Some(Filter::Or(vec![
+        Filter::MinSize(400),
+        Filter::InThread(thread_of(&store, alice, a2.id).await),
+    ]));
+    assert_eq!(
+        ids(store
+            .query_emails(alice, q(either, vec![], false, 0, 10))
+            .await
+            .unwrap()),
+        vec![a2.id, b1.id, a1.id]
+    );
+    // Sorting by size, smallest first (ties by id).
+    let by_size = vec![Sort {
+        key: SortKey::Size,
+        ascending: true,
+    }];
+    let s = ids(store.query_emails(alice, q(None, by_size, false, 0, 10)).await.unwrap());
+    assert_eq!(s.last(), Some(&b1.id));
+    // Another account sees none of it; a runaway filter is refused.
+    let bob = store
+        .add_account("bob@example.test", "h", Quota::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .query_emails(bob, q(None, vec![], false, 0, 10))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    let mut deep = Filter::MinSize(1);
+    for _ in 0..40 {
+        deep = Filter::Not(vec![deep]);
+    }
+    assert!(matches!(
+        store.query_emails(alice, q(Some(deep), vec![], false, 0, 10)).await,
+        Err(StoreError::Invalid(_))
+    ));
+}

@@ -1,0 +1,130 @@
+//! [`Query`] compiled to SQL: the filter becomes a WHERE clause with bound
+//! parameters, the sort an ORDER BY, thread collapsing a window function.
+
+use crate::query::{Filter, Query, QueryResult, SortKey, MAX_QUERY_LIMIT};
+use crate::{AccountId, Result, StoreError};
+use rusqlite::types::Value;
+use rusqlite::Connection;
+
+fn condition(f: &Filter, sql: &mut String, args: &mut Vec<Value>) {
+    let list = |v: &[Filter], joiner: &str, empty: &str, sql: &mut String, args: &mut Vec<Value>| {
+        if v.is_empty() {
+            sql.push_str(empty);
+            return;
+        }
+        sql.push('(');
+        for (i, c) in v.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(joiner);
+            }
+            condition(c, sql, args);
+        }
+        sql.push(')');
+    };
+    match f {
+        Filter::And(v) => list(v, " AND ", "1", sql, args),
+        Filter::Or(v) => list(v, " OR ", "0", sql, args),
+        Filter::Not(v) => {
+            sql.push_str("NOT ");
+            list(v, " OR ", "0", sql, args);
+        }
+        Filter::InMailbox(m) => {
+            sql.push_str(
+                "EXISTS(SELECT 1 FROM email_mailboxes x WHERE x.email_id = e.id AND x.mailbox_id = ? AND NOT x.deleted)",
+            );
+            args.push(Value::Integer(*m));
+        }
+        Filter::HasKeyword(k) => {
+            sql.push_str("instr(' ' || lower(e.keywords) || ' ', ?) > 0");
+            // Stored keywords never contain spaces, so such a keyword matches nothing.
+            args.push(Value::Text(format!(" {} ", k.to_lowercase())));
+        }
+        Filter::Before(t) => {
+            sql.push_str("e.received_at < ?");
+            args.push(Value::Integer(*t));
+        }
+        Filter::After(t) => {
+            sql.push_str("e.received_at >= ?");
+            args.push(Value::Integer(*t));
+        }
+        Filter::MinSize(n) => {
+            sql.push_str("e.size >= ?");
+            args.push(Value::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
+        }
+        Filter::MaxSize(n) => {
+            sql.push_str("e.size < ?");
+            args.push(Value::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
+        }
+        Filter::InThread(t) => {
+            sql.push_str("e.thread_id = ?");
+            args.push(Value::Integer(*t));
+        }
+    }
+}
+
+/// ORDER BY over columns named `{p}received_at` etc.; ties end on the id.
+fn order(q: &Query, p: &str) -> String {
+    let mut keys: Vec<String> = Vec::new();
+    let mut last_dir = "DESC";
+    if q.sort.is_empty() {
+        keys.push(format!("{p}received_at DESC"));
+    }
+    for s in &q.sort {
+        let col = match s.key {
+            SortKey::ReceivedAt => format!("{p}received_at"),
+            SortKey::SentAt => format!("COALESCE({p}sent_at, {p}received_at)"),
+            SortKey::Size => format!("{p}size"),
+        };
+        last_dir = if s.ascending { "ASC" } else { "DESC" };
+        keys.push(format!("{col} {last_dir}"));
+    }
+    if let Some(first) = q.sort.first() {
+        last_dir = if first.ascending { "ASC" } else { "DESC" };
+    }
+    keys.push(format!("{p}id {last_dir}"));
+    keys.join(", ")
+}
+
+pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> Result<QueryResult> {
+    if let Some(f) = &q.filter {
+        f.check().map_err(StoreError::Invalid)?;
+    }
+    let mut sql = String::from(
+        "SELECT e.id, e.thread_id, e.received_at, e.sent_at, e.size FROM emails e WHERE e.account_id = ?
+           AND EXISTS(SELECT 1 FROM email_mailboxes v WHERE v.email_id = e.id AND NOT v.deleted)",
+    );
+    let mut args = vec![Value::Integer(account)];
+    if let Some(f) = &q.filter {
+        sql.push_str(" AND ");
+        condition(f, &mut sql, &mut args);
+    }
+    let matches = if q.collapse_threads {
+        format!(
+            "SELECT * FROM (SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY {}) AS rn
+               FROM ({sql}) m) WHERE rn = 1",
+            order(q, "m.")
+        )
+    } else {
+        sql
+    };
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches})"))?
+        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+    let limit = q.limit.min(MAX_QUERY_LIMIT);
+    let page = format!(
+        "SELECT r.id FROM ({matches}) r ORDER BY {} LIMIT ? OFFSET ?",
+        order(q, "r.")
+    );
+    let mut page_args = args.clone();
+    page_args.push(Value::Integer(limit as i64));
+    page_args.push(Value::Integer(i64::try_from(q.position).unwrap_or(i64::MAX)));
+    let ids = conn
+        .prepare_cached(&page)?
+        .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(QueryResult {
+        ids,
+        total: total as usize,
+        position: q.position,
+    })
+}
