@@ -1,6 +1,10 @@
 """Shared fixtures: the letterbox binary, throw-away data directories and a
-running server on loopback ports picked per test."""
+running server on loopback ports picked per test. Tests observe the server
+only through its protocols and this CLI, never by reading its database, so
+they hold for every storage backend."""
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -63,6 +67,22 @@ class Cli:
         if domain not in doms:
             self.run("domain", "add", domain, check=True)
         self.run("user", "add", address, input=password + "\n", check=True)
+
+    def accounts(self):
+        """`letterbox user list --json`: address, quota, usage, password_scheme."""
+        return json.loads(self.run("user", "list", "--json", check=True).stdout)
+
+    def export(self, address, mailbox=None):
+        """`letterbox export --format json`: the account's messages (one mailbox, or
+        all), by mailbox then UID, each a dict with mailbox, uid, flags,
+        internal_date and raw (the stored bytes)."""
+        args = ["export", address, "--format", "json"]
+        if mailbox is not None:
+            args += ["--mailbox", mailbox]
+        messages = json.loads(self.run(*args, check=True).stdout)
+        for m in messages:
+            m["raw"] = base64.b64decode(m.pop("raw_base64"), validate=True)
+        return messages
 
     def deliver(self, address, message, mailbox=None):
         """Store one message (bytes or str) via `letterbox deliver`."""

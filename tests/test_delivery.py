@@ -8,7 +8,6 @@ import json
 import re
 import signal
 import smtplib
-import sqlite3
 import ssl
 import threading
 import time
@@ -64,28 +63,13 @@ def wait_until(predicate, timeout=TIMEOUT, what="condition", interval=0.3):
 
 
 def stored(srv, address, mailbox="INBOX"):
-    """Raw bytes of every message in a mailbox, by UID (read straight from the store)."""
-    db = sqlite3.connect(f"file:{srv.cli.data_dir / 'letterbox.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT b.data FROM messages m JOIN blobs b ON b.hash = m.blob "
-            "JOIN mailboxes mb ON mb.id = m.mailbox_id JOIN accounts a ON a.id = mb.account_id "
-            "WHERE a.address = ? AND mb.name = ? ORDER BY m.uid",
-            (address, mailbox),
-        ).fetchall()
-    finally:
-        db.close()
-    return [bytes(r[0]) for r in rows]
+    """Raw bytes of every message in a mailbox, by UID (`letterbox export`)."""
+    return [m["raw"] for m in srv.cli.export(address, mailbox)]
 
 
 def all_stored(srv):
     """Every message in every mailbox of every account."""
-    db = sqlite3.connect(f"file:{srv.cli.data_dir / 'letterbox.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT b.data FROM messages m JOIN blobs b ON b.hash = m.blob").fetchall()
-    finally:
-        db.close()
-    return [bytes(r[0]) for r in rows]
+    return [m["raw"] for a in srv.cli.accounts() for m in srv.cli.export(a["address"])]
 
 
 def queue(srv):

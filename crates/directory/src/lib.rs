@@ -13,5 +13,5 @@ pub mod password;
 pub mod sasl;
 
 pub use auth::{AccountLookup, AuthError, AuthPolicy, Authenticated, Authenticator, LookupError};
-pub use password::{hash_password, hash_password_with, verify_password, HashParams, PasswordError};
+pub use password::{hash_password, hash_password_with, password_scheme, verify_password, HashParams, PasswordError};
 pub use sasl::{decode_plain, decode_plain_b64, LoginExchange, LoginStep, Mechanism, PlainCreds, SaslError, Secret};

@@ -83,9 +83,27 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
     }
 }
 
+/// The algorithm id of a PHC string (`argon2id` for `$argon2id$v=19$...`),
+/// or `None` when it is not a well-formed PHC string. Lets tools report how
+/// a password is stored without showing the hash.
+pub fn password_scheme(phc: &str) -> Option<String> {
+    PasswordHash::new(phc).ok().map(|parsed| parsed.algorithm.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheme_of_phc_strings() {
+        let h = hash_password_with("pw", HashParams::MINIMAL).unwrap();
+        assert_eq!(password_scheme(&h).as_deref(), Some("argon2id"));
+        let scrypt = "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
+        assert_eq!(password_scheme(scrypt).as_deref(), Some("scrypt"));
+        for bad in ["", "plaintext", "$", "$$", "argon2id$v=19$x"] {
+            assert_eq!(password_scheme(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn round_trip_and_salt_is_random() {

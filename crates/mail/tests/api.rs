@@ -235,7 +235,7 @@ fn malformed_inputs_do_not_panic() {
     exercise(b"From: \"unterminated\r\nTo: (comment <\r\nSubject: \xff\x00\r\n\r\n");
     exercise(b"Content-Type: text/plain; a*0*=x; a*1=y; a*99999999999=z; b*=\r\n\r\n");
 
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/mime-corpus/messages");
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/messages");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus missing at {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -1,12 +1,12 @@
 //! Compares every golden FETCH answer of the Dovecot corpus
-//! (`shared/mime-corpus`, see its README.md) byte for byte.
+//! (`tests/corpus`, see its README.md) byte for byte.
 
 use letterbox_mail::{analyze, binary, section, to_wire, BinaryError, MessageInfo, SectionSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/mime-corpus")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
 
 /// Golden strings are the ISO-8859-1 decoding of the response bytes.

@@ -1,10 +1,10 @@
-//! Management commands: domains, accounts, aliases.
+//! Management commands: domains, accounts, aliases, local delivery.
 
 use crate::cli::{AliasCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
-use letterbox_store::{DeliveryTarget, NewMessage, Quota, Recipient, Store};
+use letterbox_store::{DeliveryTarget, NewMessage, Quota, Recipient, Store, Usage};
 use std::io::{BufRead, IsTerminal};
 
 /// Longest password accepted from stdin or a prompt.
@@ -106,6 +106,16 @@ fn fmt_limit(v: u64) -> String {
     }
 }
 
+/// One account in `user list --json`: everything but the password hash.
+#[derive(serde::Serialize)]
+struct AccountSummary {
+    address: String,
+    quota: Quota,
+    usage: Usage,
+    /// PHC algorithm id of the stored hash (`argon2id`); null if malformed.
+    password_scheme: Option<String>,
+}
+
 pub async fn user(cfg: &Config, cmd: UserCmd) -> Result<()> {
     let store = open_store(cfg)?;
     match cmd {
@@ -119,7 +129,21 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> Result<()> {
             store.add_account(&address, &h, quota(cfg, &q)).await?;
             println!("account {} added", address.trim().to_lowercase());
         }
-        UserCmd::List => {
+        UserCmd::List { json: true } => {
+            let accounts: Vec<AccountSummary> = store
+                .list_accounts()
+                .await?
+                .into_iter()
+                .map(|a| AccountSummary {
+                    password_scheme: letterbox_directory::password_scheme(&a.password_hash),
+                    address: a.address,
+                    quota: a.quota,
+                    usage: a.usage,
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&accounts)?);
+        }
+        UserCmd::List { json: false } => {
             println!(
                 "{:<40} {:>12} {:>12} {:>9} {:>9}",
                 "ADDRESS", "BYTES", "QUOTA", "MESSAGES", "QUOTA"

@@ -4,7 +4,7 @@
 //! immediately.
 
 use crate::config::{self, Config, Overrides};
-use crate::{admin, queue_cmd, serve};
+use crate::{admin, export, queue_cmd, serve};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +59,9 @@ pub enum Command {
     /// called as a local delivery agent. Bare LF line ends become CRLF.
     /// Works while the server runs; POP3 sessions see it at their next login.
     Deliver(DeliverArgs),
+    /// Write an account's messages to standard output: every mailbox (by
+    /// name, each by UID) or only the one given. Works while the server runs.
+    Export(ExportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -68,6 +71,28 @@ pub struct DeliverArgs {
     /// Target mailbox of each receiving account (missing ones fall back to INBOX).
     #[arg(long, default_value = "INBOX")]
     pub mailbox: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Account address.
+    pub address: String,
+    /// Export only this mailbox.
+    #[arg(long)]
+    pub mailbox: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Mbox)]
+    pub format: ExportFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// mboxrd (RFC 4155): a "From " line before each message, LF line ends,
+    /// one more ">" before every line matching /^>*From /.
+    Mbox,
+    /// A JSON array of {"mailbox", "uid", "flags", "internal_date" (unix
+    /// seconds), "raw_base64" (the exact stored bytes)}.
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,8 +124,14 @@ pub enum UserCmd {
         #[command(flatten)]
         quota: QuotaArgs,
     },
-    /// List accounts with usage.
-    List,
+    /// List accounts with usage and quota.
+    List {
+        /// Print JSON: address, quota and usage (bytes, messages; a quota of
+        /// 0 is unlimited) and password_scheme, the algorithm of the stored
+        /// hash (e.g. "argon2id"; never the hash itself).
+        #[arg(long)]
+        json: bool,
+    },
     /// Change an account's password (prompt or standard input).
     Passwd { address: String },
     /// Change an account's quota.
@@ -214,6 +245,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(c) => admin::user(&cfg, c).await,
         Command::Alias(c) => admin::alias(&cfg, c).await,
         Command::Deliver(a) => admin::deliver(&cfg, a).await,
+        Command::Export(a) => export::run(&cfg, a).await,
         Command::Queue(c) => queue_cmd::run(&cfg, c).await,
         Command::Dkim(c) => admin::dkim(&cfg, c),
         Command::Dns { domain } => admin::dns(&cfg, &domain).await,

@@ -5,6 +5,7 @@
 mod admin;
 mod cli;
 mod config;
+mod export;
 mod protocols;
 mod queue_cmd;
 mod serve;
