@@ -26,12 +26,14 @@ mod parse;
 mod rfc822;
 mod section;
 mod summary;
+mod text;
 
 pub use binary::{binary, BinaryError};
 pub use parse::{Part, MAX_DEPTH, MAX_PARTS};
 pub use section::{section, SectionKind, SectionSpec, SectionSpecError};
 
 pub use summary::MAX_REFERENCES;
+pub use text::{preview, search_text, SearchText, MAX_TEXT_BYTES, PREVIEW_CHARS};
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +42,8 @@ use serde::{Deserialize, Serialize};
 /// a changed analyser never serves stale or missing fields. Bump it whenever
 /// the output of `analyze` changes.
 ///
-/// 1: IMAP structure and header summary. 2: In-Reply-To and References.
+/// 1: IMAP structure and header summary. 2: In-Reply-To, References and
+/// the body preview.
 pub const ANALYSIS_VERSION: u32 = 2;
 
 /// Computed once at delivery; serialisable (serde) so the store keeps it as
@@ -83,12 +86,29 @@ pub struct MessageInfo {
     /// [`MAX_REFERENCES`] (analysis version 2).
     #[serde(default)]
     pub references: Vec<String>,
+    /// The first [`PREVIEW_CHARS`] characters of the decoded body text
+    /// (RFC 8970 PREVIEW, JMAP `preview`; analysis version 2).
+    #[serde(default)]
+    pub preview: String,
     /// Date: header as unix seconds when parseable.
     pub date: Option<i64>,
 }
 
 /// Analyse a message. Never panics; any input gives some answer.
 pub fn analyze(raw: &[u8]) -> MessageInfo {
+    analyze_with_text(raw).0
+}
+
+/// [`analyze`], also returning the decoded text it read for the preview
+/// (what a full-text index needs), so the message is parsed once.
+pub fn analyze_with_text(raw: &[u8]) -> (MessageInfo, SearchText) {
+    let text = search_text(raw);
+    let mut info = analyze_structure(raw);
+    info.preview = preview(&text);
+    (info, text)
+}
+
+fn analyze_structure(raw: &[u8]) -> MessageInfo {
     let root = parse::parse(raw);
     let head = raw.get(..root.body_start).unwrap_or(raw);
     let hdr = header::parse(head, 0, |_| false);
@@ -112,6 +132,7 @@ pub fn analyze(raw: &[u8]) -> MessageInfo {
         message_id: s.message_id,
         in_reply_to: s.in_reply_to,
         references: s.references,
+        preview: String::new(),
         date: s.date,
     }
 }
