@@ -86,3 +86,15 @@ def test_sent_dates_compare_the_date_as_written(srv):
     assert r.cmd("c", "SEARCH SENTBEFORE 25-Mar-2007") == b"* SEARCH 2\r\nc OK SEARCH completed\r\n"
     assert r.cmd("d", "SEARCH SENTSINCE 26-Mar-2007") == b"* SEARCH 3\r\nd OK SEARCH completed\r\n"
     assert r.cmd("e", "SEARCH NOT SENTSINCE 25-Mar-2007") == b"* SEARCH 2\r\ne OK SEARCH completed\r\n"
+
+
+def test_list_pattern_that_is_not_modified_utf7_matches_nothing(srv):
+    r = login(srv)
+    # imaptest's atoms group: every atom-char, `&` included; Dovecot answers OK.
+    assert r.cmd("a", "LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*") == b"a OK LIST completed\r\n"
+    assert r.cmd("b", 'LIST "&" *') == b"b OK LIST completed\r\n"
+    assert r.cmd("c", 'LSUB "" Foo&bar*') == b"c OK LSUB completed\r\n"
+    # Only the bad pattern of several is dropped.
+    assert r.cmd("d", 'LIST "" (INBOX "&bad")') == b'* LIST (\\HasNoChildren) "/" INBOX\r\nd OK LIST completed\r\n'
+    # A mailbox *name* that is not modified UTF-7 is still refused.
+    assert r.cmd("e", "SELECT !#$&'+,-.").startswith(b"e NO [CANNOT] ")
