@@ -98,3 +98,78 @@ def test_list_pattern_that_is_not_modified_utf7_matches_nothing(srv):
     assert r.cmd("d", 'LIST "" (INBOX "&bad")') == b'* LIST (\\HasNoChildren) "/" INBOX\r\nd OK LIST completed\r\n'
     # A mailbox *name* that is not modified UTF-7 is still refused.
     assert r.cmd("e", "SELECT !#$&'+,-.").startswith(b"e NO [CANNOT] ")
+
+
+def test_binary_of_the_empty_section_is_the_whole_message(srv):
+    plain = (
+        "From: a@example.test\r\nSubject: plain\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncaf\u00e9\r\n"
+    ).encode()
+    srv.cli.deliver(USER, plain)
+    srv.cli.deliver(
+        USER,
+        "From: a@example.test\r\nSubject: mixed\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        "--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "aGk=\r\n--b--\r\n",
+    )
+    r = login(srv)
+    r.cmd("s", "SELECT INBOX")
+    full = r.cmd("a", "FETCH 1 BODY.PEEK[]")
+    whole = full[full.index(b"}\r\n") + 3 : full.rindex(b")\r\n")]
+    assert whole.endswith(plain)
+    # RFC 3516 §4.2: BINARY[] is the whole message, header included.
+    n = len(whole)
+    assert r.cmd("b", "FETCH 1 (BINARY.SIZE[] BINARY.PEEK[])") == (
+        b"* 1 FETCH (BINARY.SIZE[] %d BINARY[] {%d}\r\n" % (n, n) + whole + b")\r\nb OK FETCH completed\r\n"
+    )
+    # Encoded parts are decoded, and their header says so.
+    full = r.cmd("c", "FETCH 2 BODY.PEEK[]")
+    whole = full[full.index(b"}\r\n") + 3 : full.rindex(b")\r\n")]
+    want = whole.replace(
+        b"Content-Transfer-Encoding: base64\r\n\r\naGk=", b"Content-Transfer-Encoding: binary\r\n\r\nhi"
+    )
+    assert want != whole
+    n = len(want)
+    assert r.cmd("d", "FETCH 2 (BINARY.SIZE[] BINARY.PEEK[])") == (
+        b"* 2 FETCH (BINARY.SIZE[] %d BINARY[] {%d}\r\n" % (n, n) + want + b")\r\nd OK FETCH completed\r\n"
+    )
+    # The part sections are unchanged.
+    assert r.cmd("e", "FETCH 2 (BINARY.SIZE[2] BINARY.PEEK[2])") == (
+        b"* 2 FETCH (BINARY.SIZE[2] 2 BINARY[2] {2}\r\nhi)\r\ne OK FETCH completed\r\n"
+    )
+
+
+BINARY_PART = b"\0-\xe4\n\r\n\n"
+BINARY_MSG = (
+    b"From: user@example.test\r\nDate: Sat, 24 Mar 2007 23:00:00 +0200\r\nMime-Version: 1.0\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" + BINARY_PART
+)
+
+
+def test_append_literal8_keeps_binary_part_bytes(srv):
+    r = login(srv)
+    r.send(b"a APPEND INBOX ~{%d}\r\n" % len(BINARY_MSG))
+    assert r.f.readline() == b"+ Ready\r\n"
+    r.send(BINARY_MSG + b"\r\n")
+    assert re.fullmatch(rb"a OK \[APPENDUID \d+ 1\] APPEND completed\r\n", r.until("a"))
+    r.cmd("s", "SELECT INBOX")
+    # RFC 3516 §4.4: the bytes survive, bare LFs and NUL included.
+    assert r.cmd("b", "FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])") == (
+        b"* 1 FETCH (BINARY.SIZE[1] 7 BINARY[1] ~{7}\r\n" + BINARY_PART + b")\r\nb OK FETCH completed\r\n"
+    )
+    # Stored re-encoded as base64, so BODY[] never carries a NUL (RFC 9051 §4.3).
+    header = BINARY_MSG[: BINARY_MSG.index(b"\r\n\r\n") + 4].replace(b": binary", b": base64")
+    assert r.cmd("c", "FETCH 1 (BODY.PEEK[1] BODY.PEEK[HEADER])") == (
+        b"* 1 FETCH (BODY[1] {14}\r\nAC3kCg0KCg==\r\n BODY[HEADER] {%d}\r\n" % len(header)
+        + header
+        + b")\r\nc OK FETCH completed\r\n"
+    )
+    got = r.cmd("d", "FETCH 1 BODY.PEEK[]")
+    assert b"\0" not in got and b"Content-Transfer-Encoding: base64\r\n\r\nAC3kCg0KCg==\r\n)" in got
+    # An ordinary literal is stored as before: bare LF becomes CRLF.
+    r.send(b"e APPEND INBOX {20+}\r\nSubject: y\n\nline\0 x\n\r\n")
+    assert r.until("e").startswith(b"* 2 EXISTS")
+    assert r.cmd("f", "FETCH 2 BODY.PEEK[TEXT]") == (
+        b"* 2 FETCH (BODY[TEXT] ~{9}\r\nline\0 x\r\n)\r\nf OK FETCH completed\r\n"
+    )

@@ -27,7 +27,7 @@ mod rfc822;
 mod section;
 mod summary;
 
-pub use binary::{binary, BinaryError};
+pub use binary::{binary, decoded_message, encode_binary_parts, BinaryError};
 pub use parse::{Part, MAX_DEPTH, MAX_PARTS};
 pub use section::{section, SectionKind, SectionSpec, SectionSpecError};
 

@@ -282,13 +282,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A literal's bytes without copying (APPEND message data).
-    pub fn literal_bytes(&mut self) -> PResult<&'a [u8]> {
-        if self.peek() == Some(b'~') {
-            // RFC 3516 literal8: accepted wherever a literal is.
+    /// A literal's bytes without copying (APPEND message data), and whether
+    /// it was an RFC 3516 `literal8` (`~{n}`), which may hold any octet.
+    pub fn literal_bytes(&mut self) -> PResult<(&'a [u8], bool)> {
+        let literal8 = self.peek() == Some(b'~');
+        if literal8 {
             self.pos += 1;
         }
-        self.literal()
+        self.literal().map(|data| (data, literal8))
     }
 
     /// `astring = 1*ASTRING-CHAR / string`, as bytes.
