@@ -173,3 +173,15 @@ def test_append_literal8_keeps_binary_part_bytes(srv):
     assert r.cmd("f", "FETCH 2 BODY.PEEK[TEXT]") == (
         b"* 2 FETCH (BODY[TEXT] ~{9}\r\nline\0 x\r\n)\r\nf OK FETCH completed\r\n"
     )
+
+
+def test_move_into_the_selected_mailbox_expunges_before_exists(srv):
+    for i in range(2):
+        srv.cli.deliver(USER, dated("Mon, 1 Jan 2024 00:00:00 +0000", i))
+    r = login(srv)
+    r.cmd("s", "SELECT INBOX")
+    lines = r.cmd("a", "MOVE 1 INBOX").split(b"\r\n")
+    # RFC 6851 §3.3's example order (and Dovecot's): EXPUNGE, then EXISTS.
+    assert re.fullmatch(rb"\* OK \[COPYUID \d+ 1 3\] moved", lines[0])
+    assert lines[1:] == [b"* 1 EXPUNGE", b"* 1 RECENT", b"* 2 EXISTS", b"* 2 RECENT", b"a OK MOVE completed", b""]
+    assert r.cmd("b", "FETCH 1:* UID") == b"* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\nb OK FETCH completed\r\n"
