@@ -185,3 +185,25 @@ def test_move_into_the_selected_mailbox_expunges_before_exists(srv):
     assert re.fullmatch(rb"\* OK \[COPYUID \d+ 1 3\] moved", lines[0])
     assert lines[1:] == [b"* 1 EXPUNGE", b"* 1 RECENT", b"* 2 EXISTS", b"* 2 RECENT", b"a OK MOVE completed", b""]
     assert r.cmd("b", "FETCH 1:* UID") == b"* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\nb OK FETCH completed\r\n"
+
+
+def test_reconnect_right_after_close_gets_the_freed_slot(server_factory):
+    # One slot per address: every new connection must find the slot of the
+    # one just closed, whether the client said LOGOUT or just hung up.
+    srv = server_factory("[auth]\nfailure_delay_ms = 10\n[limits]\nmax_connections_per_ip = 1")
+    srv.cli.add_user(USER, PW)
+    srv.start()
+    time.sleep(0.6)  # the start-up probes' sessions end
+    for i in range(20):
+        r = Raw(srv.ports["imap"])
+        assert r.greeting.startswith(b"* OK "), (i, r.greeting)
+        if i % 2:
+            assert r.cmd("l", "LOGOUT").endswith(b"l OK LOGOUT completed\r\n")
+        r.close()
+    # Still a cap: a second connection while one is open is refused.
+    held = Raw(srv.ports["imap"])
+    assert held.greeting.startswith(b"* OK ")
+    extra = Raw(srv.ports["imap"])
+    assert extra.greeting == b"* BYE [UNAVAILABLE] too many connections, try again later\r\n"
+    extra.close()
+    held.close()
