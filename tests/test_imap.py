@@ -618,7 +618,9 @@ def test_search_and_uid_search(srv):
     assert search("SEARCH HEADER X-Priority 1") == "* SEARCH 1"
     assert search('SEARCH HEADER X-Priority ""') == "* SEARCH 1"
     assert search("SEARCH SENTBEFORE 1-Jan-2000") == "* SEARCH 1"
-    assert search("SEARCH SENTON 8-Feb-1994") == "* SEARCH 1"
+    # The date as written (RFC 9051 §6.4.4), not the UTC day (8 Feb).
+    assert search("SEARCH SENTON 7-Feb-1994") == "* SEARCH 1"
+    assert search("SEARCH SENTON 8-Feb-1994") == "* SEARCH"
     assert search("SEARCH SINCE 1-Jan-2020") == "* SEARCH 1 2 3"
     assert search("SEARCH BEFORE 1-Jan-2020") == "* SEARCH"
     assert search("SEARCH 2:*") == "* SEARCH 2 3"

@@ -1,7 +1,9 @@
 //! Section resolution, HEADER.FIELDS(.NOT), BINARY decoding and robustness
 //! against malformed input.
 
-use letterbox_mail::{analyze, binary, section, to_wire, BinaryError, SectionKind, SectionSpec, SectionSpecError};
+use letterbox_mail::{
+    analyze, binary, encode_binary_parts, section, to_wire, BinaryError, SectionKind, SectionSpec, SectionSpecError,
+};
 
 /// RFC 3501 §6.4.5's example structure, reduced: a multipart/mixed with a
 /// text part, a base64 part, a message/rfc822 (itself multipart) and a
@@ -297,4 +299,55 @@ fn deep_nesting_is_capped() {
     raw.extend_from_slice(&b"--z\r\n\r\nx\r\n".repeat(50_000));
     let info = analyze(&raw);
     assert!(info.root.children.len() <= letterbox_mail::MAX_PARTS);
+}
+
+#[test]
+fn binary_of_the_empty_section_is_the_whole_message() {
+    // RFC 3516 §4.2: nothing to decode, so exactly the message.
+    let raw = b"Subject: x\r\nContent-Transfer-Encoding: 8bit\r\n\r\nhell\xf6\r\n";
+    let info = analyze(raw);
+    assert_eq!(binary(raw, &info, &[]).unwrap(), raw);
+    // Encoded leaves are decoded and say so in their header.
+    let raw = to_wire(
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n--b\nContent-Transfer-Encoding: Quoted-Printable\nX: y\n\ncaf=C3=A9\n--b--\n",
+    );
+    let info = analyze(&raw);
+    let want = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: binary\r\n\r\nhello\r\n--b\r\nContent-Transfer-Encoding: binary\r\nX: y\r\n\r\ncafé\r\n--b--\r\n";
+    assert_eq!(String::from_utf8(binary(&raw, &info, &[]).unwrap()).unwrap(), want);
+    let raw = to_wire(b"Content-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n");
+    let info = analyze(&raw);
+    assert!(matches!(binary(&raw, &info, &[]), Err(BinaryError::UnknownCte(_))));
+}
+
+#[test]
+fn binary_parts_of_a_literal8_append_become_base64() {
+    // RFC 3516 §4.4: the bytes of a `binary` part survive (NUL, bare LF).
+    let part: &[u8] = b"\0-\xe4\n\r\n\n";
+    let mut raw =
+        b"From: a@x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n".to_vec();
+    raw.extend_from_slice(part);
+    let enc = encode_binary_parts(&raw).unwrap();
+    assert_eq!(
+        enc,
+        b"From: a@x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAC3kCg0KCg==\r\n"
+    );
+    assert_eq!(to_wire(&enc), enc, "nothing left for the store to convert");
+    let info = analyze(&enc);
+    assert_eq!(binary(&enc, &info, &[1]).unwrap(), part);
+
+    // Only binary leaves change; long data is cut into 76-character lines.
+    let big = vec![0xffu8; 100];
+    let mut raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\n--b\r\nContent-Transfer-Encoding: BINARY\r\n\r\n".to_vec();
+    raw.extend_from_slice(&big);
+    raw.extend_from_slice(b"\r\n--b--\r\n");
+    let enc = encode_binary_parts(&raw).unwrap();
+    let text = String::from_utf8(enc.clone()).unwrap();
+    assert!(text.starts_with("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n"));
+    assert!(text.ends_with("/w==\r\n--b--\r\n"));
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with("////")).collect();
+    assert_eq!(lines.iter().map(|l| l.len()).collect::<Vec<_>>(), vec![76, 60]);
+    let info = analyze(&to_wire(&enc));
+    assert_eq!(binary(&to_wire(&enc), &info, &[2]).unwrap(), big);
+
+    assert_eq!(encode_binary_parts(b"Subject: x\r\n\r\nplain\n"), None);
 }

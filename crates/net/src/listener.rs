@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, info_span, warn, Instrument};
@@ -21,6 +21,14 @@ pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Refusals in flight at once; beyond this, over-cap sockets are just closed
 /// so a connection flood cannot pile up refusal tasks.
 pub const MAX_PENDING_REFUSALS: usize = 64;
+/// How long a connection over its address's cap waits for a slot before
+/// it is refused. A client that closes a connection and opens the next one
+/// at once (login churn, a client reconnecting after LOGOUT) is usually
+/// faster than the server noticing the close, so the old session still
+/// holds its slot when the new connection arrives; the slot is freed the
+/// moment that session sees its socket closed, and the waiting connection
+/// takes it.
+pub const PER_IP_GRACE: Duration = Duration::from_millis(500);
 /// Pause after a failed accept (typically EMFILE) to avoid a hot loop.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -107,6 +115,8 @@ impl Default for Shutdown {
 #[derive(Debug, Default)]
 struct PerIp {
     counts: Mutex<HashMap<IpAddr, usize>>,
+    /// Woken whenever a slot is released.
+    freed: Notify,
 }
 
 /// Holds one per-IP slot; releases it on drop (including during a panic).
@@ -134,6 +144,24 @@ impl PerIp {
         })
     }
 
+    /// [`Self::try_acquire`], waiting up to `grace` for a slot of `ip` to be
+    /// released.
+    async fn acquire_within(table: &Arc<PerIp>, ip: IpAddr, max: usize, grace: Duration) -> Option<IpSlot> {
+        let wait = async {
+            loop {
+                // Registered before the check, so a release in between wakes us.
+                let freed = table.freed.notified();
+                tokio::pin!(freed);
+                freed.as_mut().enable();
+                if let Some(slot) = PerIp::try_acquire(table, ip, max) {
+                    return slot;
+                }
+                freed.await;
+            }
+        };
+        tokio::time::timeout(grace, wait).await.ok()
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner).len()
@@ -149,6 +177,8 @@ impl Drop for IpSlot {
                 counts.remove(&self.ip);
             }
         }
+        drop(counts);
+        self.table.freed.notify_waiters();
     }
 }
 
@@ -198,32 +228,53 @@ pub async fn serve<H, F>(
                     }
                 };
                 let ip = peer.ip().to_canonical();
-                let slots = Arc::clone(&total)
-                    .try_acquire_owned()
-                    .ok()
-                    .and_then(|permit| {
-                        PerIp::try_acquire(&per_ip, ip, limits.max_per_ip).map(|slot| (permit, slot))
-                    });
-                let Some((permit, slot)) = slots else {
+                let line = (implicit_tls.is_none()).then_some(limits.refuse_line);
+                let Ok(permit) = Arc::clone(&total).try_acquire_owned() else {
                     info!(listener = name, %peer, "connection limit reached; refusing");
                     if let Ok(ticket) = Arc::clone(&refusals).try_acquire_owned() {
-                        let line = (implicit_tls.is_none()).then_some(limits.refuse_line);
                         tasks.spawn(refuse(tcp, line, ticket));
                     }
                     continue;
-                };
-                let session = Session {
-                    tcp,
-                    peer,
-                    implicit_tls: implicit_tls.clone(),
-                    permit,
-                    slot,
                 };
                 let handler = Arc::clone(&handler);
                 let shutdown = shutdown.clone();
                 let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
                 let span = info_span!("session", listener = name, session_id, %peer);
-                tasks.spawn(run_session(session, session_id, handler, shutdown).instrument(span));
+                let tls = implicit_tls.clone();
+                let start = move |tcp, slot| {
+                    let session = Session {
+                        tcp,
+                        peer,
+                        implicit_tls: tls,
+                        permit,
+                        slot,
+                    };
+                    run_session(session, session_id, handler, shutdown).instrument(span)
+                };
+                if let Some(slot) = PerIp::try_acquire(&per_ip, ip, limits.max_per_ip) {
+                    tasks.spawn(start(tcp, slot));
+                    continue;
+                }
+                // Over the address's cap: wait (bounded in time and in
+                // number, like refusals) for one of its sessions to end.
+                let Ok(ticket) = Arc::clone(&refusals).try_acquire_owned() else {
+                    info!(listener = name, %peer, "per-address connection limit reached; refusing");
+                    continue;
+                };
+                let per_ip = Arc::clone(&per_ip);
+                let max = limits.max_per_ip;
+                tasks.spawn(async move {
+                    match PerIp::acquire_within(&per_ip, ip, max, PER_IP_GRACE).await {
+                        Some(slot) => {
+                            drop(ticket);
+                            start(tcp, slot).await;
+                        }
+                        None => {
+                            info!(listener = name, %peer, "per-address connection limit reached; refusing");
+                            refuse(tcp, line, ticket).await;
+                        }
+                    }
+                });
             }
         }
     }
@@ -355,6 +406,37 @@ mod tests {
         assert_eq!(table.len(), 0);
         assert!(PerIp::try_acquire(&table, ip, 0).is_none());
         assert_eq!(table.len(), 0, "refusal must not leave an entry");
+    }
+
+    #[tokio::test]
+    async fn over_cap_connection_gets_a_slot_released_within_the_grace() {
+        let table = Arc::new(PerIp::default());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let held = PerIp::try_acquire(&table, ip, 1).unwrap();
+        // Nothing released: refused after the grace.
+        let t0 = tokio::time::Instant::now();
+        assert!(PerIp::acquire_within(&table, ip, 1, Duration::from_millis(50))
+            .await
+            .is_none());
+        assert!(t0.elapsed() >= Duration::from_millis(50));
+        // Released while waiting (the old session saw its socket close).
+        let waiter = tokio::spawn({
+            let table = Arc::clone(&table);
+            async move { PerIp::acquire_within(&table, ip, 1, Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        let slot = tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(slot.is_some());
+        assert!(
+            PerIp::try_acquire(&table, ip, 1).is_none(),
+            "the waiter holds the only slot"
+        );
+        drop(slot);
+        assert_eq!(table.len(), 0);
     }
 
     #[tokio::test]

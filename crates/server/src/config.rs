@@ -328,6 +328,9 @@ fn system_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// Default of `limits.max_connections_per_ip` (see [`validate`]).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u64 = 500;
+
 /// Apply defaults and check every value.
 pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     let hostname = match f.hostname {
@@ -380,10 +383,16 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         f.limits.max_connections.map(|v| v as u64),
         1000,
     )? as usize;
+    // Carrier-grade NAT (RFC 6888) puts tens to hundreds of subscribers
+    // behind one public IPv4 address, each with several IMAP connections
+    // (one IDLE per watched folder; Thunderbird opens up to 5 per account).
+    // 500 lets about 100 such users share an address while one address
+    // still cannot take more than half of a default listener. Unset, it
+    // never exceeds `max_connections`.
     let max_connections_per_ip = positive(
         "limits.max_connections_per_ip",
         f.limits.max_connections_per_ip.map(|v| v as u64),
-        50,
+        DEFAULT_MAX_CONNECTIONS_PER_IP.min(max_connections as u64),
     )? as usize;
     if max_connections_per_ip > max_connections {
         return Err(invalid(
@@ -566,6 +575,19 @@ mod tests {
         .unwrap();
         assert!(c.listeners.iter().all(|(_, a)| a.ip().is_loopback() && a.port() > 1024));
         assert!(c.imap.allow_plaintext_auth && c.pop3.allow_plaintext_auth);
+    }
+
+    #[test]
+    fn per_ip_connection_default_suits_carrier_grade_nat() {
+        let c = check("").unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_ip), (1000, 500));
+        // Unset, it follows a lower total instead of failing validation.
+        let c = check("[limits]\nmax_connections = 100").unwrap();
+        assert_eq!(c.max_connections_per_ip, 100);
+        let e = check("[limits]\nmax_connections = 100\nmax_connections_per_ip = 101")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("limits.max_connections_per_ip:"), "{e}");
     }
 
     #[test]

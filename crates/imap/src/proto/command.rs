@@ -75,6 +75,8 @@ pub struct AppendMessage {
     /// INTERNALDATE to set (unix seconds).
     pub date: Option<i64>,
     pub message: Vec<u8>,
+    /// Sent as a `literal8` (RFC 3516 §4.4): may carry `binary` parts.
+    pub binary: bool,
 }
 
 /// A parsed client command; `uid` marks the `UID` forms.
@@ -502,8 +504,13 @@ fn append_message(p: &mut Parser<'_>) -> Result<AppendMessage, ParseError> {
     } else {
         None
     };
-    let message = p.literal_bytes()?.to_vec();
-    Ok(AppendMessage { flags, date, message })
+    let (message, binary) = p.literal_bytes()?;
+    Ok(AppendMessage {
+        flags,
+        date,
+        message: message.to_vec(),
+        binary,
+    })
 }
 
 /// `"(" status-att *(SP status-att) ")"` (RFC 9051 §6.3.11).

@@ -10,7 +10,7 @@ mod search;
 mod tests;
 
 pub use command::{parse_command, parse_tag, AppendMessage, Command, FetchAtt, ListReturn, ListSelect, StatusItem};
-pub(crate) use parser::MONTHS;
+pub(crate) use parser::{rfc5322_day, MONTHS};
 pub use parser::{SeqNum, SeqSet};
 pub use search::{SearchKey, SearchReturn};
 

@@ -282,13 +282,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A literal's bytes without copying (APPEND message data).
-    pub fn literal_bytes(&mut self) -> PResult<&'a [u8]> {
-        if self.peek() == Some(b'~') {
-            // RFC 3516 literal8: accepted wherever a literal is.
+    /// A literal's bytes without copying (APPEND message data), and whether
+    /// it was an RFC 3516 `literal8` (`~{n}`), which may hold any octet.
+    pub fn literal_bytes(&mut self) -> PResult<(&'a [u8], bool)> {
+        let literal8 = self.peek() == Some(b'~');
+        if literal8 {
             self.pos += 1;
         }
-        self.literal()
+        self.literal().map(|data| (data, literal8))
     }
 
     /// `astring = 1*ASTRING-CHAR / string`, as bytes.
@@ -432,7 +433,7 @@ pub(crate) const MONTHS: [&str; 12] = [
 ];
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -440,6 +441,51 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The date of an RFC 5322 §3.3 `date-time` as written, ignoring its time
+/// and zone (also the obsolete forms of §4.3: two- and three-digit years,
+/// comments, no day name): unix seconds at 00:00 UTC of that day. This is
+/// what SENTBEFORE/SENTON/SENTSINCE compare (RFC 9051 §6.4.4).
+pub(crate) fn rfc5322_day(value: &[u8]) -> Option<i64> {
+    // Drop comments (RFC 5322 §3.2.2), nested ones included.
+    let mut text = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for &b in value {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => text.push(if b.is_ascii() { char::from(b) } else { ' ' }),
+            _ => {}
+        }
+    }
+    let mut words = text
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .filter(|w| !w.is_empty());
+    // Skip the day name (or anything else) up to the day of the month.
+    let d: u32 = words
+        .find(|w| w.len() <= 2 && w.bytes().all(|b| b.is_ascii_digit()))?
+        .parse()
+        .ok()?;
+    let m = words.next()?;
+    let m = MONTHS
+        .iter()
+        .position(|x| m.get(..3).is_some_and(|m| x.eq_ignore_ascii_case(m)))? as u32
+        + 1;
+    let y = words.next()?;
+    if !(2..=4).contains(&y.len()) || !y.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = y.len();
+    let y: i64 = y.parse().ok()?;
+    // RFC 5322 §4.3: two-digit 00-49 are 2000-2049; other two- and
+    // three-digit years add 1900.
+    let y = match (digits, y) {
+        (2, 0..=49) => y + 2000,
+        (2 | 3, _) => y + 1900,
+        _ => y,
+    };
+    (1..=31).contains(&d).then(|| days_from_civil(y, m, d) * 86_400)
 }
 
 pub(crate) fn parse_date(s: &str) -> Option<i64> {

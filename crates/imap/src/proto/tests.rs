@@ -140,6 +140,7 @@ fn simple_commands() {
                     flags: vec!["\\Seen".into()],
                     date: Some(1_709_629_200),
                     message: b"hi".to_vec(),
+                    binary: false,
                 }],
             },
         ),
@@ -152,16 +153,19 @@ fn simple_commands() {
                         flags: vec![],
                         date: None,
                         message: b"hi".to_vec(),
+                        binary: false,
                     },
                     AppendMessage {
                         flags: vec!["\\Draft".into()],
                         date: None,
                         message: b"abc".to_vec(),
+                        binary: false,
                     },
                     AppendMessage {
                         flags: vec![],
                         date: Some(1_709_629_200),
                         message: Vec::new(),
+                        binary: false,
                     },
                 ],
             },
@@ -338,4 +342,18 @@ fn encoding() {
     assert_eq!(out, b"INBOX \"My Box\" \"\"");
     assert_eq!(format_date_time(0), "\"01-Jan-1970 00:00:00 +0000\"");
     assert_eq!(format_date_time(1_709_629_200), "\"05-Mar-2024 09:00:00 +0000\"");
+}
+
+#[test]
+fn append_literal8_is_marked_binary() {
+    // RFC 3516 §4.4: the message may carry binary parts.
+    let Command::Append { messages, .. } = ok("x APPEND INBOX ~{3}\r\na\0b") else {
+        panic!()
+    };
+    assert_eq!(messages[0].message, b"a\0b");
+    assert!(messages[0].binary);
+    let Command::Append { messages, .. } = ok("x APPEND INBOX {1}\r\na") else {
+        panic!()
+    };
+    assert!(!messages[0].binary);
 }

@@ -284,7 +284,7 @@ async fn fetch_one(
                 };
                 let spec = SectionSpec { part: Vec::new(), kind };
                 it.extend_from_slice(name.as_bytes());
-                push_literal(&mut it, &section(raw_bytes, info, &spec).unwrap_or_default());
+                push_content(&mut it, &section(raw_bytes, info, &spec).unwrap_or_default());
             }
             FetchAtt::Section {
                 text, spec, partial, ..
@@ -297,7 +297,7 @@ async fn fetch_one(
                     it.extend_from_slice(format!("<{start}>").as_bytes());
                 }
                 it.push(b' ');
-                push_literal(&mut it, apply_partial(&data, *partial));
+                push_content(&mut it, apply_partial(&data, *partial));
             }
             FetchAtt::Binary { part, partial, .. } => {
                 let Some(info) = &info else { continue };
@@ -307,12 +307,7 @@ async fn fetch_one(
                     it.extend_from_slice(format!("<{start}>").as_bytes());
                 }
                 it.push(b' ');
-                let data = apply_partial(&data, *partial);
-                // RFC 3516 §4.2: literal8 only when the data has NULs.
-                if data.contains(&0) {
-                    it.push(b'~');
-                }
-                push_literal(&mut it, data);
+                push_content(&mut it, apply_partial(&data, *partial));
             }
             FetchAtt::BinarySize(part) => {
                 let Some(info) = &info else { continue };
@@ -331,6 +326,20 @@ async fn fetch_one(
     line.extend_from_slice(&items.join(&b' '));
     line.extend_from_slice(b")\r\n");
     Ok(line)
+}
+
+/// Message content as a literal. RFC 9051 §4.3 allows a NUL only inside a
+/// `literal8` (RFC 3516 §4.3), and RFC 3516 §4.3 asks for an ordinary
+/// literal when there is none, so the marker depends on the data. Stored
+/// messages hold NULs only when they arrived that way outside IMAP (a
+/// literal8 APPEND has its binary parts re-encoded as base64): sending them
+/// as literal8 keeps every byte, where an ordinary literal would break the
+/// protocol.
+fn push_content(out: &mut Vec<u8>, data: &[u8]) {
+    if data.contains(&0) {
+        out.push(b'~');
+    }
+    push_literal(out, data);
 }
 
 fn dotted(part: &[u32]) -> String {

@@ -296,7 +296,13 @@ impl Session {
         let mut new: Vec<NewMessage> = messages
             .into_iter()
             .map(|m| NewMessage {
-                raw: m.message,
+                // RFC 3516 §4.4: binary parts of a literal8 become base64, so
+                // no byte is lost when the store makes line ends CRLF.
+                raw: if m.binary {
+                    letterbox_mail::encode_binary_parts(&m.message).unwrap_or(m.message)
+                } else {
+                    m.message
+                },
                 // \Recent is not a flag a client can set (RFC 3501 §2.3.2).
                 flags: m
                     .flags

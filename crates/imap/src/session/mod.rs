@@ -130,13 +130,26 @@ impl Session {
         debug!(command = cmd.name(), "command");
         let mut cmd = cmd;
         if !self.rev2 {
-            if let Err(name) = decode_mailbox_names(&mut cmd) {
-                conn.tagged(
-                    tag,
-                    "NO",
-                    &format!("[CANNOT] mailbox name {name:?} is not valid modified UTF-7"),
-                );
-                return Flow::Continue;
+            match decode_mailbox_names(&mut cmd) {
+                Ok(Names::Decoded) => {}
+                Ok(Names::MatchNothing) => {
+                    // Dovecot's answer too: no name can match such a pattern.
+                    let done = if matches!(cmd, Command::Lsub { .. }) {
+                        "LSUB completed"
+                    } else {
+                        "LIST completed"
+                    };
+                    conn.tagged(tag, "OK", done);
+                    return Flow::Continue;
+                }
+                Err(name) => {
+                    conn.tagged(
+                        tag,
+                        "NO",
+                        &format!("[CANNOT] mailbox name {name:?} is not valid modified UTF-7"),
+                    );
+                    return Flow::Continue;
+                }
             }
         }
         match cmd {
@@ -266,9 +279,22 @@ impl Session {
     }
 }
 
+/// What [`decode_mailbox_names`] made of a command's names.
+#[derive(Debug, PartialEq, Eq)]
+enum Names {
+    /// Every name is now UTF-8 (or there were none).
+    Decoded,
+    /// A LIST/LSUB whose reference or every pattern is not valid modified
+    /// UTF-7: it matches no mailbox, so it succeeds with no answers.
+    MatchNothing,
+}
+
 /// IMAP4rev1 clients send mailbox names in modified UTF-7 (RFC 3501
-/// §5.1.3); decode them to the UTF-8 the store keeps. `Err` names the bad one.
-fn decode_mailbox_names(cmd: &mut Command) -> Result<(), String> {
+/// §5.1.3); decode them to the UTF-8 the store keeps. `Err` names the bad
+/// one. LIST and LSUB patterns are not names (RFC 3501 §6.3.8): one that is
+/// not valid modified UTF-7 matches nothing, so it is dropped, and a LIST
+/// left without patterns is answered OK with no matches, as Dovecot does.
+fn decode_mailbox_names(cmd: &mut Command) -> Result<Names, String> {
     let fix = |name: &mut String| -> Result<(), String> {
         if name.is_ascii() && !name.contains('&') {
             return Ok(());
@@ -285,15 +311,50 @@ fn decode_mailbox_names(cmd: &mut Command) -> Result<(), String> {
         | Command::Copy { mailbox, .. }
         | Command::Delete(mailbox)
         | Command::Subscribe(mailbox)
-        | Command::Unsubscribe(mailbox) => fix(mailbox),
-        Command::Rename { from, to } => fix(from).and_then(|_| fix(to)),
+        | Command::Unsubscribe(mailbox) => fix(mailbox)?,
+        Command::Rename { from, to } => fix(from).and_then(|_| fix(to))?,
         Command::List {
             reference, patterns, ..
         } => {
-            fix(reference)?;
-            patterns.iter_mut().try_for_each(fix)
+            if fix(reference).is_err() {
+                return Ok(Names::MatchNothing);
+            }
+            patterns.retain_mut(|p| fix(p).is_ok());
+            if patterns.is_empty() {
+                return Ok(Names::MatchNothing);
+            }
         }
-        Command::Lsub { reference, pattern } => fix(reference).and_then(|_| fix(pattern)),
-        _ => Ok(()),
+        Command::Lsub { reference, pattern } => {
+            let ok = fix(reference).and_then(|_| fix(pattern)).is_ok();
+            return Ok(if ok { Names::Decoded } else { Names::MatchNothing });
+        }
+        _ => {}
+    }
+    Ok(Names::Decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(line: &str) -> (Result<Names, String>, Command) {
+        let (_, mut cmd) = parse_command(line.as_bytes()).unwrap();
+        (decode_mailbox_names(&mut cmd), cmd)
+    }
+
+    #[test]
+    fn list_patterns_that_are_not_modified_utf7_match_nothing() {
+        let (r, _) = decoded("a LIST \"\" !#&'+,-.%*");
+        assert_eq!(r, Ok(Names::MatchNothing));
+        let (r, _) = decoded("a LSUB \"&\" *");
+        assert_eq!(r, Ok(Names::MatchNothing));
+        // Only the bad pattern is dropped.
+        let (r, cmd) = decoded("a LIST \"\" (\"&Jjo-*\" \"&bad\")");
+        assert_eq!(r, Ok(Names::Decoded));
+        let Command::List { patterns, .. } = cmd else { panic!() };
+        assert_eq!(patterns, vec!["\u{263a}*".to_string()]);
+        // A mailbox name that is not valid stays an error.
+        let (r, _) = decoded("a SELECT &bad");
+        assert_eq!(r, Err("&bad".to_string()));
     }
 }

@@ -98,13 +98,52 @@ fn day(t: i64) -> i64 {
     t.div_euclid(DAY) * DAY
 }
 
+/// RFC 9051 §6.4.4: SENTBEFORE/SENTON/SENTSINCE compare the date of the
+/// Date header as written, disregarding time and timezone (a message sent
+/// at 23:00 -0800 on the 24th is on the 24th, though it is the 25th in UTC).
+/// The value comes from the ENVELOPE's first field, which holds the header
+/// as written; a date only the full parser understood falls back to its
+/// UTC day.
+fn sent_day(info: &MessageInfo) -> Option<i64> {
+    envelope_date(&info.envelope)
+        .and_then(|v| crate::proto::rfc5322_day(&v))
+        .or_else(|| info.date.map(day))
+}
+
+/// The first element of an ENVELOPE (`date`, an nstring: RFC 9051 §7.5.2),
+/// unquoted; `None` for NIL or anything malformed.
+fn envelope_date(env: &[u8]) -> Option<Vec<u8>> {
+    let rest = env.strip_prefix(b"(")?;
+    match rest.first()? {
+        b'"' => {
+            let mut out = Vec::new();
+            let mut it = rest[1..].iter();
+            while let Some(&b) = it.next() {
+                match b {
+                    b'"' => return Some(out),
+                    b'\\' => out.push(*it.next()?),
+                    _ => out.push(b),
+                }
+            }
+            None
+        }
+        b'{' => {
+            let close = rest.iter().position(|&b| b == b'}')?;
+            let n: usize = std::str::from_utf8(&rest[1..close]).ok()?.parse().ok()?;
+            let body = rest.get(close + 1..)?.strip_prefix(b"\r\n")?;
+            body.get(..n).map(<[u8]>::to_vec)
+        }
+        _ => None,
+    }
+}
+
 fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
     use SearchKey::*;
     let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
     let date = |cmp: fn(i64, i64) -> bool, d: i64| m.date.is_some_and(|x| cmp(day(x), d));
     let size = |cmp: fn(u64, u64) -> bool, n: u64| m.size.is_some_and(|x| cmp(x, n));
     let info = |f: fn(&MessageInfo) -> &str, s: &str| m.info.as_ref().is_some_and(|i| contains_ci(f(i), s));
-    let sent = |cmp: fn(i64, i64) -> bool, d: i64| m.info.as_ref().and_then(|i| i.date).is_some_and(|t| cmp(day(t), d));
+    let sent = |cmp: fn(i64, i64) -> bool, d: i64| m.info.as_ref().and_then(|i| sent_day(i)).is_some_and(|t| cmp(t, d));
     match k {
         All => true,
         Flag(f) => has(f),
@@ -307,6 +346,43 @@ fn esearch(tag: &str, uid: bool, r: &SearchReturn, numbers: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info_with(envelope: &[u8], date: Option<i64>) -> MessageInfo {
+        let mut info = letterbox_mail::analyze(b"\r\n");
+        info.envelope = envelope.to_vec();
+        info.date = date;
+        info
+    }
+
+    #[test]
+    fn sent_date_is_the_date_as_written() {
+        // 2007-03-24 and 2007-03-25, 00:00 UTC.
+        let (d24, d25) = (1_174_694_400, 1_174_780_800);
+        // 00:00 +0200 on the 25th is the 24th in UTC, but SENTON 25 matches.
+        let i = info_with(b"(\"Sun, 25 Mar 2007 00:00:00 +0200\" NIL)", Some(d25 - 7200));
+        assert_eq!(sent_day(&i), Some(d25));
+        let i = info_with(b"(\"Sat, 24 Mar 2007 23:00:00 -0800\" NIL)", Some(d25 + 7 * 3600));
+        assert_eq!(sent_day(&i), Some(d24));
+        // Literal form, comments, no day name, obsolete two-digit year.
+        let i = info_with(b"({26}\r\n(c) 25 (x) mar 07 1:00 EST NIL)", None);
+        assert_eq!(sent_day(&i), Some(d25));
+        // Unparseable here: the full parser's UTC day; NIL: nothing.
+        let i = info_with(b"(\"garbage\" NIL)", Some(d24 + 3600));
+        assert_eq!(sent_day(&i), Some(d24));
+        assert_eq!(sent_day(&info_with(b"(NIL NIL)", None)), None);
+    }
+
+    #[test]
+    fn rfc5322_years() {
+        use crate::proto::rfc5322_day;
+        assert_eq!(rfc5322_day(b"1 Jan 1970 00:00 +0000"), Some(0));
+        assert_eq!(rfc5322_day(b"Thu, 1 Jan 70 00:00 +0000"), Some(0));
+        assert_eq!(rfc5322_day(b"1 Jan 070"), Some(0));
+        assert_eq!(rfc5322_day(b"1 Jan 00"), rfc5322_day(b"1 Jan 2000"));
+        assert_eq!(rfc5322_day(b"32 Jan 2000"), None);
+        assert_eq!(rfc5322_day(b"1 Foo 2000"), None);
+        assert_eq!(rfc5322_day(b"1 Jan 20000"), None);
+    }
 
     #[test]
     fn esearch_responses() {

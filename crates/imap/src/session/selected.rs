@@ -193,13 +193,19 @@ impl Selected {
     }
 
     /// Report changes made elsewhere (RFC 9051 §7.5.1). Expunges are sent
-    /// only when `allow_expunge`.
+    /// only when `allow_expunge`, and then before the new messages' EXISTS:
+    /// a MOVE into the selected mailbox itself answers EXPUNGE, then EXISTS
+    /// (RFC 6851 §3.3 example, as Dovecot does), and either order leaves
+    /// the client's sequence numbers right.
     pub async fn sync(&mut self, ctx: &ImapCtx, conn: &mut Conn, allow_expunge: bool) -> StoreResult<()> {
         let ch = ctx.store.changes(self.mailbox.id, self.modseq).await?;
-        for uid in ch.expunged {
+        for &uid in &ch.expunged {
             if self.index_of_uid(uid).is_some() {
                 self.gone.insert(uid);
             }
+        }
+        if allow_expunge {
+            self.flush_expunges(conn);
         }
         let before = self.view.len();
         for m in ch.changed {
@@ -213,8 +219,9 @@ impl Selected {
                         conn.untagged(&String::from_utf8_lossy(&line));
                     }
                 }
-                // New UIDs are always above the ones we know.
-                Err(i) if i == self.view.len() => self.view.push(&m),
+                // New UIDs are always above the ones we know (an expunged
+                // one, just removed, is not new).
+                Err(i) if i == self.view.len() && ch.expunged.binary_search(&m.uid).is_err() => self.view.push(&m),
                 // Added and expunged before we looked: never seen.
                 Err(_) => {}
             }
@@ -231,9 +238,6 @@ impl Selected {
             if self.show_recent {
                 conn.untagged(&format!("{} RECENT", self.recent_count()));
             }
-        }
-        if allow_expunge {
-            self.flush_expunges(conn);
         }
         self.modseq = self.modseq.max(ch.highest_modseq);
         Ok(())
