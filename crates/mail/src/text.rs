@@ -79,7 +79,11 @@ fn walk(raw: &[u8], part: &Part, out: &mut SearchText) {
         Some(decode) => decode(&decoded),
         None => String::from_utf8_lossy(&decoded).into_owned(),
     };
-    let text = if part.is_type("text", "html") { html_to_text(&text) } else { text };
+    let text = if part.is_type("text", "html") {
+        html_to_text(&text)
+    } else {
+        text
+    };
     if !out.body.is_empty() {
         out.body.push('\n');
     }

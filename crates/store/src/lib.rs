@@ -23,7 +23,7 @@ pub mod types;
 pub use changes::{ChangeOp, DataType, ObjectChanges};
 pub use error::{Result, StoreError};
 pub use flags::normalize_flags;
-pub use query::{Filter, Query, QueryResult, Sort, SortKey};
+pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -156,6 +156,9 @@ pub trait Store: Send + Sync + 'static {
     /// Run a query over an account's emails (RFC 8621 §4.4); `Invalid`
     /// for a filter past the limits of [`query`].
     async fn query_emails(&self, account: AccountId, query: Query) -> Result<QueryResult>;
+    /// UIDs of the messages of one mailbox matching `filter`, ascending
+    /// (IMAP SEARCH pushes the conditions the store can answer down here).
+    async fn search_uids(&self, mailbox: MailboxId, filter: Filter) -> Result<Vec<u32>>;
     /// The visible emails of a thread, oldest first (RFC 8621 §3); empty
     /// for a thread that does not exist or is not the account's.
     async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>>;

@@ -19,12 +19,55 @@ pub struct PreparedBody {
     pub info_version: u32,
     /// What threading needs.
     pub thread: ThreadKeys,
+    /// What the full-text index holds.
+    pub text: SearchDoc,
     /// Date: header as unix seconds.
     pub sent_at: Option<i64>,
     /// Initial flags, normalised.
     pub flags: Vec<String>,
     /// INTERNALDATE (unix seconds).
     pub internal_date: i64,
+}
+
+/// The decoded text of a message, by index column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchDoc {
+    /// Decoded Subject.
+    pub subject: String,
+    /// Decoded From.
+    pub from: String,
+    /// Decoded To.
+    pub to: String,
+    /// Decoded Cc.
+    pub cc: String,
+    /// Decoded Bcc.
+    pub bcc: String,
+    /// The header block as written (lossy UTF-8), for IMAP TEXT.
+    pub headers: String,
+    /// Decoded body text.
+    pub body: String,
+    /// Attachment file names.
+    pub attachments: String,
+}
+
+/// Most header text indexed per message.
+const MAX_HEADER_TEXT: usize = 64 << 10;
+
+impl SearchDoc {
+    /// Everything searchable of one message.
+    pub fn of(raw: &[u8], info: &MessageInfo, text: letterbox_mail::SearchText) -> SearchDoc {
+        let head_end = info.root.body_start.min(raw.len()).min(MAX_HEADER_TEXT);
+        SearchDoc {
+            subject: info.subject.clone(),
+            from: info.from.clone(),
+            to: info.to.clone(),
+            cc: info.cc.clone(),
+            bcc: info.bcc.clone(),
+            headers: String::from_utf8_lossy(&raw[..head_end]).into_owned(),
+            body: text.body,
+            attachments: text.attachments,
+        }
+    }
 }
 
 /// The stored form of an analysis.
@@ -43,8 +86,9 @@ pub fn prepare(message: NewMessage) -> PreparedBody {
         message.raw
     };
     let hash = hex::encode(Sha256::digest(&raw));
-    let info = letterbox_mail::analyze(&raw);
+    let (info, text) = letterbox_mail::analyze_with_text(&raw);
     PreparedBody {
+        text: SearchDoc::of(&raw, &info, text),
         hash,
         info_json: info_json(&info),
         info_version: ANALYSIS_VERSION,

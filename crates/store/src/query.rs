@@ -35,6 +35,34 @@ pub enum Filter {
     MaxSize(u64),
     /// In this thread.
     InThread(ThreadId),
+    /// The decoded text of `field` contains this, case-insensitively
+    /// (IMAP substring semantics). At least [`MIN_TEXT_CHARS`] characters.
+    Contains(TextField, String),
+}
+
+/// Shortest text a [`Filter::Contains`] can look for: the index is of
+/// character trigrams. Callers scan messages themselves for shorter terms.
+pub const MIN_TEXT_CHARS: usize = 3;
+
+/// What part of a message a text condition looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    /// Any of the fields below (IMAP TEXT, JMAP `text`).
+    Any,
+    /// Decoded Subject.
+    Subject,
+    /// Decoded From.
+    From,
+    /// Decoded To.
+    To,
+    /// Decoded Cc.
+    Cc,
+    /// Decoded Bcc.
+    Bcc,
+    /// Decoded body text (base64/QP and charsets decoded, HTML as text).
+    Body,
+    /// Attachment file names.
+    AttachmentName,
 }
 
 impl Filter {
@@ -51,6 +79,9 @@ impl Filter {
             }
             match f {
                 Filter::And(v) | Filter::Or(v) | Filter::Not(v) => v.iter().try_for_each(|c| walk(c, depth + 1, count)),
+                Filter::Contains(_, t) if t.chars().count() < MIN_TEXT_CHARS => {
+                    Err(format!("text searches need at least {MIN_TEXT_CHARS} characters"))
+                }
                 _ => Ok(()),
             }
         }

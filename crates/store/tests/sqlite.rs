@@ -54,4 +54,5 @@ conformance_tests!(Sqlite;
     model::a_reader_during_writes_sees_whole_commits,
     model::two_writers_on_one_message_both_land,
     model::queries_filter_sort_page_and_collapse_threads,
+    model::text_search_decodes_and_matches_substrings,
 );

@@ -302,6 +302,7 @@ fn release_held(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
 }
 
 /// Add a body (or find it) with zero references; callers add references.
+/// A new body is added to the full-text index.
 fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO blobs(hash, data, info, refs, info_version) VALUES (?1, ?2, ?3, 0, ?4)
@@ -309,6 +310,32 @@ fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
          WHERE blobs.info_version < excluded.info_version",
     )?
     .execute(params![body.hash, body.raw, body.info_json, body.info_version as i64])?;
+    index_blob(conn, &body.hash, &body.text)
+}
+
+/// Index a blob's text unless it is indexed already.
+pub(super) fn index_blob(conn: &Connection, hash: &str, doc: &crate::prepare::SearchDoc) -> Result<()> {
+    let id: Option<i64> = conn
+        .prepare_cached("INSERT INTO blob_text(hash) VALUES (?1) ON CONFLICT(hash) DO NOTHING RETURNING id")?
+        .query_row([hash], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = id {
+        conn.prepare_cached(
+            "INSERT INTO email_fts(rowid, subject, fromaddr, toaddr, ccaddr, bccaddr, headers, body, attachments)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            id,
+            doc.subject,
+            doc.from,
+            doc.to,
+            doc.cc,
+            doc.bcc,
+            doc.headers,
+            doc.body,
+            doc.attachments
+        ])?;
+    }
     Ok(())
 }
 
@@ -325,8 +352,19 @@ fn release_blob(conn: &Connection, hash: &str) -> Result<()> {
 }
 
 fn drop_unreferenced(conn: &Connection, hash: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0")?
+    let gone = conn
+        .prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refs <= 0")?
         .execute([hash])?;
+    if gone > 0 {
+        let id: Option<i64> = conn
+            .prepare_cached("DELETE FROM blob_text WHERE hash = ?1 RETURNING id")?
+            .query_row([hash], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            conn.prepare_cached("DELETE FROM email_fts WHERE rowid = ?1")?
+                .execute([id])?;
+        }
+    }
     Ok(())
 }
 

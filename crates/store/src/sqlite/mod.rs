@@ -500,6 +500,10 @@ impl Store for SqliteStore {
         self.engine.read(move |c| query::query_emails(c, account, &query)).await
     }
 
+    async fn search_uids(&self, mailbox: MailboxId, filter: crate::Filter) -> Result<Vec<u32>> {
+        self.engine.read(move |c| query::search_uids(c, mailbox, &filter)).await
+    }
+
     async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>> {
         self.engine.read(move |c| messages::thread(c, account, thread)).await
     }

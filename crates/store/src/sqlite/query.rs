@@ -1,7 +1,8 @@
 //! [`Query`] compiled to SQL: the filter becomes a WHERE clause with bound
 //! parameters, the sort an ORDER BY, thread collapsing a window function.
 
-use crate::query::{Filter, Query, QueryResult, SortKey, MAX_QUERY_LIMIT};
+use crate::query::{Filter, Query, QueryResult, SortKey, TextField, MAX_QUERY_LIMIT};
+use crate::MailboxId;
 use crate::{AccountId, Result, StoreError};
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -59,7 +60,46 @@ fn condition(f: &Filter, sql: &mut String, args: &mut Vec<Value>) {
             sql.push_str("e.thread_id = ?");
             args.push(Value::Integer(*t));
         }
+        Filter::Contains(field, text) => {
+            sql.push_str(
+                "e.blob IN (SELECT t.hash FROM email_fts f JOIN blob_text t ON t.id = f.rowid WHERE email_fts MATCH ?)",
+            );
+            args.push(Value::Text(fts_query(*field, text)));
+        }
     }
+}
+
+/// An FTS5 query for `text` as one phrase (a substring, with trigrams) in
+/// the columns of `field`.
+fn fts_query(field: TextField, text: &str) -> String {
+    let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+    let columns = match field {
+        TextField::Any => return phrase,
+        TextField::Subject => "subject",
+        TextField::From => "fromaddr",
+        TextField::To => "toaddr",
+        TextField::Cc => "ccaddr",
+        TextField::Bcc => "bccaddr",
+        TextField::Body => "body",
+        TextField::AttachmentName => "attachments",
+    };
+    format!("{{{columns}}} : {phrase}")
+}
+
+pub(super) fn search_uids(conn: &Connection, mailbox: MailboxId, filter: &Filter) -> Result<Vec<u32>> {
+    filter.check().map_err(StoreError::Invalid)?;
+    let mut sql = String::from(
+        "SELECT m.uid FROM email_mailboxes m JOIN emails e ON e.id = m.email_id WHERE m.mailbox_id = ? AND ",
+    );
+    let mut args = vec![Value::Integer(mailbox)];
+    condition(filter, &mut sql, &mut args);
+    sql.push_str(" ORDER BY m.uid");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok(r.get::<_, i64>(0)? as u32)
+        })?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// ORDER BY over columns named `{p}received_at` etc.; ties end on the id.

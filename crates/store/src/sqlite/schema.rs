@@ -192,6 +192,18 @@ const V6_SQL: &str = r#"
         PRIMARY KEY(account_id, type, modseq, object_id)
     ) WITHOUT ROWID;
     CREATE INDEX changelog_by_age ON changelog(at);
+    -- Full-text index, one row per blob (a body delivered to many accounts
+    -- is indexed once; queries join through the account's emails).
+    -- Trigrams give IMAP's case-insensitive substring semantics exactly
+    -- for terms of three characters or more.
+    CREATE TABLE blob_text(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash TEXT NOT NULL UNIQUE
+    );
+    CREATE VIRTUAL TABLE email_fts USING fts5(
+        subject, fromaddr, toaddr, ccaddr, bccaddr, headers, body, attachments,
+        tokenize = 'trigram', content = '', contentless_delete = 1
+    );
 
     -- Each message row becomes an email with the same id (POP3 UIDLs and
     -- tombstone ids stay valid) and one membership with the same UID.
@@ -225,13 +237,16 @@ fn to_v6(conn: &Connection) -> Result<()> {
     let mut info = conn.prepare("UPDATE blobs SET info = ?2, info_version = ?3 WHERE hash = ?1")?;
     for (id, account, hash) in emails {
         let (data, version): (Vec<u8>, i64) = raw.query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let analysis = letterbox_mail::analyze(&data);
+        let (analysis, text) = letterbox_mail::analyze_with_text(&data);
         if version < i64::from(letterbox_mail::ANALYSIS_VERSION) {
             info.execute(params![
                 hash,
                 crate::prepare::info_json(&analysis),
                 letterbox_mail::ANALYSIS_VERSION
             ])?;
+            // First time this blob is seen in the loop: index it.
+            let doc = crate::prepare::SearchDoc::of(&data, &analysis, text);
+            super::messages::index_blob(conn, &hash, &doc)?;
         }
         let keys = crate::thread::ThreadKeys::of(&analysis);
         let (thread, _) = super::messages::assign_thread(conn, account, &keys)?;

@@ -520,3 +520,81 @@ pub async fn queries_filter_sort_page_and_collapse_threads(b: &dyn Backend) {
         Err(StoreError::Invalid(_))
     ));
 }
+
+pub async fn text_search_decodes_and_matches_substrings(b: &dyn Backend) {
+    let (_g, store, alice) = setup(b).await;
+    let inbox = mailbox(&store, alice, "INBOX").await;
+    let qp = store
+        .append(
+            inbox.id,
+            mail(
+                "Subject: =?utf-8?q?Caf=C3=A9_menu?=\r\nTo: Team <team@example.test>\r\nX-Ticket: ZX-4411\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+                 Content-Transfer-Encoding: quoted-printable",
+                "Cr=E8me br=FBl=E9e tonight",
+            ),
+        )
+        .await
+        .unwrap();
+    let b64 = store
+        .append(
+            inbox.id,
+            mail(
+                "Subject: html\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x",
+                "--x\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                 PHA+SGVsbG8gPGI+V29ybGQ8L2I+PC9wPg==\r\n\
+                 --x\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"budget-2027.pdf\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--x--",
+            ),
+        )
+        .await
+        .unwrap();
+    let find = |field: TextField, text: &str| {
+        let store = store.clone();
+        let text = text.to_string();
+        async move {
+            store
+                .search_uids(inbox.id, Filter::Contains(field, text))
+                .await
+                .unwrap()
+        }
+    };
+    // QP and a legacy charset decoded; substring, not word; any case.
+    assert_eq!(find(TextField::Body, "crème").await, vec![qp.uid]);
+    assert_eq!(find(TextField::Body, "ÈME BR").await, vec![qp.uid]);
+    assert_eq!(find(TextField::Body, "ûlé").await, vec![qp.uid]);
+    // Base64 HTML as text; markup is not text.
+    assert_eq!(find(TextField::Body, "hello world").await, vec![b64.uid]);
+    assert!(find(TextField::Body, "<b>").await.is_empty());
+    // Headers: decoded per field, and as written for TEXT.
+    assert_eq!(find(TextField::Subject, "café").await, vec![qp.uid]);
+    assert_eq!(find(TextField::To, "team@").await, vec![qp.uid]);
+    assert!(find(TextField::From, "team@").await.is_empty());
+    assert_eq!(find(TextField::Any, "zx-4411").await, vec![qp.uid]);
+    assert_eq!(find(TextField::AttachmentName, "budget").await, vec![b64.uid]);
+    assert!(find(TextField::Body, "budget").await.is_empty());
+    // Quotes in the term are literal.
+    assert!(find(TextField::Any, "a\"b\"c").await.is_empty());
+    // Too short for the index: the caller must scan.
+    assert!(matches!(
+        store
+            .search_uids(inbox.id, Filter::Contains(TextField::Body, "cr".into()))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    // JMAP-style query over the account, combined with other conditions.
+    let q = Query {
+        filter: Some(Filter::And(vec![
+            Filter::InMailbox(inbox.id),
+            Filter::Contains(TextField::Any, "tonight".into()),
+        ])),
+        sort: vec![],
+        collapse_threads: false,
+        position: 0,
+        limit: 10,
+    };
+    assert_eq!(store.query_emails(alice, q).await.unwrap().ids, vec![qp.id]);
+    // Destroyed emails leave the index: the same body again is found once.
+    store.delete_messages(inbox.id, &[qp.id]).await.unwrap();
+    assert!(find(TextField::Body, "crème").await.is_empty());
+}
