@@ -1,10 +1,16 @@
 //! SEARCH and UID SEARCH, RFC 9051 §6.4.4. Flags, dates and sizes come
-//! from the session's view; address and subject keys from the decoded summary in
-//! `MessageInfo`; HEADER, BODY and TEXT from the raw message. Matching is
+//! from the session's view. Text keys (BODY, TEXT, SUBJECT, FROM, TO, CC,
+//! BCC) of three characters or more are answered by the store's full-text
+//! index (`Store::search_uids`: decoded text, so base64/QP bodies, charsets
+//! and HTML are searched as text; TEXT covers the header as written and the
+//! decoded body). Shorter ones fall back to the decoded summary in
+//! `MessageInfo` or the raw bytes, as do HEADER and SENT*. Matching is
 //! case-insensitive substring matching, as the RFC asks.
 
 use letterbox_mail::MessageInfo;
-use letterbox_store::{MessageMeta, Result as StoreResult, SharedStore};
+use letterbox_store::query::MIN_TEXT_CHARS;
+use letterbox_store::{Filter, MailboxId, MessageMeta, Result as StoreResult, SharedStore, TextField};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::conn::Conn;
@@ -38,8 +44,66 @@ impl Needs {
     }
 }
 
+/// The index field a text key is answered from, when it can be.
+fn indexed_field(k: &SearchKey) -> Option<(TextField, &str)> {
+    use SearchKey::*;
+    let (field, s) = match k {
+        Body(s) => (TextField::Body, s),
+        Text(s) => (TextField::Any, s),
+        Subject(s) => (TextField::Subject, s),
+        From(s) => (TextField::From, s),
+        To(s) => (TextField::To, s),
+        Cc(s) => (TextField::Cc, s),
+        Bcc(s) => (TextField::Bcc, s),
+        _ => return None,
+    };
+    (s.chars().count() >= MIN_TEXT_CHARS).then_some((field, s.as_str()))
+}
+
+/// UIDs matching each text key the index answered, by key.
+type Indexed = HashMap<(TextFieldKey, String), Vec<u32>>;
+/// `TextField` as a map key.
+type TextFieldKey = u8;
+
+fn field_key(f: TextField) -> TextFieldKey {
+    f as u8
+}
+
+/// Ask the index for every text key it can answer.
+async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, out: &mut Indexed) -> StoreResult<()> {
+    use SearchKey::*;
+    match k {
+        Not(k) => Box::pin(index_lookups(store, mailbox, k, out)).await,
+        Or(a, b) => {
+            Box::pin(index_lookups(store, mailbox, a, out)).await?;
+            Box::pin(index_lookups(store, mailbox, b, out)).await
+        }
+        And(ks) => {
+            for k in ks {
+                Box::pin(index_lookups(store, mailbox, k, out)).await?;
+            }
+            Ok(())
+        }
+        _ => {
+            if let Some((field, s)) = indexed_field(k) {
+                let key = (field_key(field), s.to_string());
+                if !out.contains_key(&key) {
+                    let uids = store
+                        .search_uids(mailbox, Filter::Contains(field, s.to_string()))
+                        .await?;
+                    out.insert(key, uids);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 fn needs(k: &SearchKey) -> Needs {
     use SearchKey::*;
+    if indexed_field(k).is_some() {
+        return Needs::default();
+    }
     let (info, raw) = match k {
         Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | SentBefore(_) | SentOn(_) | SentSince(_) => (true, false),
         Body(_) | Text(_) | Header(..) => (false, true),
@@ -137,8 +201,13 @@ fn envelope_date(env: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
+fn eval(k: &SearchKey, m: &Msg<'_>, ix: &Indexed) -> bool {
     use SearchKey::*;
+    if let Some((field, s)) = indexed_field(k) {
+        return ix
+            .get(&(field_key(field), s.to_string()))
+            .is_some_and(|uids| uids.binary_search(&m.uid).is_ok());
+    }
     let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
     let date = |cmp: fn(i64, i64) -> bool, d: i64| m.date.is_some_and(|x| cmp(day(x), d));
     let size = |cmp: fn(u64, u64) -> bool, n: u64| m.size.is_some_and(|x| cmp(x, n));
@@ -172,9 +241,9 @@ fn eval(k: &SearchKey, m: &Msg<'_>) -> bool {
         Smaller(n) => size(|a, b| a < b, *n),
         Uid(set) => set.contains(m.uid, m.max_uid),
         Seq(set) => set.contains(m.seq, m.max_seq),
-        Not(k) => !eval(k, m),
-        Or(a, b) => eval(a, m) || eval(b, m),
-        And(ks) => ks.iter().all(|k| eval(k, m)),
+        Not(k) => !eval(k, m, ix),
+        Or(a, b) => eval(a, m, ix) || eval(b, m, ix),
+        And(ks) => ks.iter().all(|k| eval(k, m, ix)),
     }
 }
 
@@ -229,6 +298,10 @@ impl Session {
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
         };
+        let mut indexed = Indexed::new();
+        if let Err(e) = index_lookups(&store, sel.mailbox.id, key, &mut indexed).await {
+            return self.store_error(conn, tag, &e);
+        }
         let want = needs(key);
         // Message ids for bodies and structure; sizes and dates the view
         // could not hold (rare).
@@ -273,7 +346,7 @@ impl Session {
                 info,
                 raw,
             };
-            if eval(key, &m) {
+            if eval(key, &m, &indexed) {
                 hits.push((i as u32 + 1, uid_i));
             }
         }
