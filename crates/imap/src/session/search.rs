@@ -87,11 +87,11 @@ async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, o
         _ => {
             if let Some((field, s)) = indexed_field(k) {
                 let key = (field_key(field), s.to_string());
-                if !out.contains_key(&key) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(key) {
                     let uids = store
                         .search_uids(mailbox, Filter::Contains(field, s.to_string()))
                         .await?;
-                    out.insert(key, uids);
+                    slot.insert(uids);
                 }
             }
             Ok(())
