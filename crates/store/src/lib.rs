@@ -15,6 +15,7 @@ pub mod error;
 pub mod flags;
 pub mod prepare;
 pub mod query;
+pub mod resolve;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod thread;

@@ -3,14 +3,9 @@
 use super::{mailboxes, now};
 use crate::{
     normalize_address, normalize_domain, Account, AccountId, Alias, ChangeEvent, ChangeKind, Domain, Quota, Recipient,
-    Resolution, Result, StoreError, Usage, DEFAULT_MAILBOXES,
+    Result, StoreError, Usage, DEFAULT_MAILBOXES,
 };
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// How deep alias chains are followed before giving up (loops, abuse).
-const MAX_ALIAS_DEPTH: usize = 8;
-/// Most recipients one alias expansion may produce.
-const MAX_EXPANSION: usize = 1000;
 
 pub(super) fn add_domain(conn: &Connection, name: &str) -> Result<()> {
     let name = normalize_domain(name)?;
@@ -249,78 +244,28 @@ fn alias_targets(conn: &Connection, source: &str) -> Result<Option<Vec<String>>>
 
 fn account_id(conn: &Connection, address: &str) -> Result<Option<AccountId>> {
     Ok(conn
-        .query_row("SELECT id FROM accounts WHERE address = ?1", [address], |r| r.get(0))
+        .prepare_cached("SELECT id FROM accounts WHERE address = ?1")?
+        .query_row([address], |r| r.get(0))
         .optional()?)
 }
 
-/// Targets of one address, one level deep: account itself, alias,
-/// sub-address (`local+tag`), catch-all. `None` when nothing matches.
-fn lookup_one(conn: &Connection, address: &str) -> Result<Option<Vec<String>>> {
-    if account_id(conn, address)?.is_some() {
-        return Ok(Some(vec![address.to_string()]));
+/// The lookups of the backend-neutral resolver, answered from SQLite.
+struct Lookups<'a>(&'a Connection);
+
+impl crate::resolve::Directory for Lookups<'_> {
+    fn domain_exists(&self, domain: &str) -> Result<bool> {
+        domain_exists(self.0, domain)
     }
-    if let Some(t) = alias_targets(conn, address)? {
-        return Ok(Some(t));
+    fn account_id(&self, address: &str) -> Result<Option<AccountId>> {
+        account_id(self.0, address)
     }
-    let Some((local, domain)) = address.rsplit_once('@') else {
-        return Ok(None);
-    };
-    if let Some((base, _tag)) = local.split_once('+') {
-        let base = format!("{base}@{domain}");
-        if account_id(conn, &base)?.is_some() {
-            return Ok(Some(vec![base]));
-        }
-        if let Some(t) = alias_targets(conn, &base)? {
-            return Ok(Some(t));
-        }
+    fn alias_targets(&self, source: &str) -> Result<Option<Vec<String>>> {
+        alias_targets(self.0, source)
     }
-    alias_targets(conn, &format!("@{domain}"))
 }
 
 pub(super) fn resolve_recipient(conn: &Connection, address: &str) -> Result<Recipient> {
-    let Ok(address) = normalize_address(address) else {
-        return Ok(Recipient::NotLocal);
-    };
-    let domain = address.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
-    if !domain_exists(conn, &domain)? {
-        return Ok(Recipient::NotLocal);
-    }
-    let mut res = Resolution::default();
-    let mut seen = std::collections::HashSet::new();
-    let mut frontier = vec![(address.clone(), 0usize)];
-    let mut matched_any = false;
-    while let Some((addr, depth)) = frontier.pop() {
-        if !seen.insert(addr.clone()) || seen.len() > MAX_EXPANSION {
-            continue;
-        }
-        let addr_domain = addr.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
-        if !domain_exists(conn, &addr_domain)? {
-            if !res.external.contains(&addr) {
-                res.external.push(addr);
-            }
-            continue;
-        }
-        if let Some(id) = account_id(conn, &addr)? {
-            matched_any = true;
-            if !res.accounts.contains(&id) {
-                res.accounts.push(id);
-            }
-            continue;
-        }
-        if depth >= MAX_ALIAS_DEPTH {
-            continue;
-        }
-        if let Some(targets) = lookup_one(conn, &addr)? {
-            matched_any = true;
-            for t in targets {
-                frontier.push((t, depth + 1));
-            }
-        }
-    }
-    if !matched_any || (res.accounts.is_empty() && res.external.is_empty()) {
-        return Ok(Recipient::Unknown);
-    }
-    Ok(Recipient::Local(res))
+    crate::resolve::resolve_recipient(&Lookups(conn), address)
 }
 
 pub(super) fn sender_addresses(conn: &Connection, account: AccountId) -> Result<Vec<String>> {
