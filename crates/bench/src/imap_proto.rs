@@ -483,6 +483,20 @@ impl Client {
         self.finish(&tag).await
     }
 
+    /// MULTIAPPEND (RFC 3502) of several messages with LITERAL+ literals
+    /// (the caller checked both are offered).
+    pub async fn multiappend(&mut self, mailbox: &str, messages: &[Vec<u8>]) -> Result<Reply> {
+        let tag = self.tag();
+        self.io.write_all(format!("{tag} APPEND {}", quote(mailbox)?).as_bytes()).await?;
+        for m in messages {
+            self.io.write_all(format!(" {{{}+}}\r\n", m.len()).as_bytes()).await?;
+            self.io.write_all(m).await?;
+        }
+        self.io.write_all(b"\r\n").await?;
+        self.io.flush().await?;
+        self.finish(&tag).await
+    }
+
     /// Start IDLE (RFC 2177) and wait for the `+` continuation; returns the
     /// last EXISTS seen before it, if any.
     pub async fn idle(&mut self) -> Result<Option<u32>> {

@@ -21,6 +21,8 @@
 //!   use from /proc before and after (`--pid`, `--pid-children`,
 //!   `--process-name`), then measures how long a message delivered over
 //!   SMTP takes to show up as `* N EXISTS` on an idling connection.
+//! - `search`: fills one mailbox with `--messages` generated messages and
+//!   times UID SEARCH BODY (rare and common word), TEXT and FROM over it.
 
 mod conn;
 mod idle;
@@ -30,6 +32,7 @@ mod pop3;
 mod pop3_proto;
 mod progress;
 mod reply;
+mod search;
 mod smtp;
 mod stats;
 
@@ -53,6 +56,8 @@ enum Workload {
     Pop3(pop3::Pop3Args),
     /// Many idling IMAP connections: server memory and notification delay.
     Idle(idle::IdleArgs),
+    /// SEARCH BODY/TEXT/FROM over a large generated mailbox.
+    Search(search::SearchArgs),
 }
 
 #[tokio::main]
@@ -62,5 +67,6 @@ async fn main() -> Result<()> {
         Workload::Imap(a) => imap::run(a).await,
         Workload::Pop3(a) => pop3::run(a).await,
         Workload::Idle(a) => idle::run(a).await,
+        Workload::Search(a) => search::run(a).await,
     }
 }

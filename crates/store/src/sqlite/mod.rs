@@ -92,6 +92,27 @@ impl SqliteStore {
         })
     }
 
+    /// Bytes on disk of the full-text index and of the message bodies
+    /// (SQLite's `dbstat`), for benchmark reports.
+    pub async fn space_report(&self) -> Result<Vec<(String, u64)>> {
+        self.engine
+            .read(|c| {
+                let size = |like: &str| -> Result<u64> {
+                    let n: i64 = c.query_row(
+                        "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE ?1",
+                        [like],
+                        |r| r.get(0),
+                    )?;
+                    Ok(n as u64)
+                };
+                Ok(vec![
+                    ("full-text index".to_string(), size("email_fts%")? + size("blob_text%")?),
+                    ("message bodies".to_string(), size("blobs")?),
+                ])
+            })
+            .await
+    }
+
     /// Drop cached bodies once mail is deleted for good (mailbox or account
     /// removed). Bodies of expunged messages may be served from the cache a
     /// little past their grace period, but only to a caller holding the id.

@@ -1,0 +1,214 @@
+//! `search`: SEARCH over a large mailbox. Fills one mailbox of user 1 up to
+//! `--messages` generated messages (MULTIAPPEND batches with LITERAL+,
+//! else one APPEND each; deterministic, so every server gets the same
+//! mail), then times `UID SEARCH BODY` for a rare and a common word,
+//! `UID SEARCH TEXT` for the rare word and `UID SEARCH FROM`, each
+//! `--iterations` times on one connection, and checks every server found
+//! the same number of messages.
+
+use anyhow::{bail, Context, Result};
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::conn::Target;
+use crate::imap_proto::{quote, Client};
+use crate::stats::{print_table, write_json, Live, OpRow, Ops};
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Mailbox to fill and search (created when missing).
+    #[arg(long, default_value = "bench-search")]
+    mailbox: String,
+    /// Messages the mailbox should hold.
+    #[arg(long, default_value_t = 100_000)]
+    messages: usize,
+    /// Messages per MULTIAPPEND command while filling.
+    #[arg(long, default_value_t = 200)]
+    batch: usize,
+    /// Times each search runs.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+/// A word found in about one message in a thousand.
+pub const RARE: &str = "zebracorn";
+/// A word found in many messages.
+pub const COMMON: &str = "meeting";
+
+static OPS: [&str; 4] = [
+    "UID SEARCH BODY rare",
+    "UID SEARCH BODY common",
+    "UID SEARCH TEXT rare",
+    "UID SEARCH FROM",
+];
+
+const WORDS: &[&str] = &[
+    "project", "status", "update", "budget", "review", "meeting", "deadline", "report", "customer", "release",
+    "invoice", "schedule", "team", "design", "feedback", "question", "answer", "server", "network", "office",
+    "travel", "lunch", "weekend", "contract", "proposal", "draft", "final", "version", "change", "request",
+    "support", "ticket", "account", "payment", "order", "delivery", "quality", "testing", "launch", "market",
+];
+
+/// Message `i` of the generated mailbox (CRLF, a few KB, every third one a
+/// reply to an earlier one, one in a thousand with the rare word).
+pub fn message(i: usize) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+    let pick = |rng: &mut rand::rngs::StdRng| WORDS[rng.gen_range(0..WORDS.len())];
+    let subject: Vec<&str> = (0..4).map(|_| pick(&mut rng)).collect();
+    let mut m = format!(
+        "From: Sender {s} <sender{s}@remote.test>\r\nTo: user1@example.test\r\nSubject: {}{}\r\n\
+         Date: Mon, 30 Nov 2026 10:{:02}:00 +0000\r\nMessage-ID: <m{i}@remote.test>\r\n",
+        if i % 3 == 1 { "Re: " } else { "" },
+        subject.join(" "),
+        i % 60,
+        s = i % 50,
+    );
+    if i % 3 == 1 && i > 0 {
+        m.push_str(&format!("In-Reply-To: <m{}@remote.test>\r\n", i - 1));
+    }
+    m.push_str("\r\n");
+    let words = rng.gen_range(60..400);
+    let mut line = 0;
+    for w in 0..words {
+        let word = if i % 1000 == 7 && w == words / 2 { RARE } else { pick(&mut rng) };
+        m.push_str(word);
+        line += word.len() + 1;
+        if line > 70 {
+            m.push_str("\r\n");
+            line = 0;
+        } else {
+            m.push(' ');
+        }
+    }
+    m.push_str("\r\n");
+    m.into_bytes()
+}
+
+/// How many of the first `n` generated messages have the rare word.
+pub fn rare_count(n: usize) -> usize {
+    (0..n).filter(|i| i % 1000 == 7).count()
+}
+
+#[derive(Serialize)]
+struct Report {
+    messages: usize,
+    fill_seconds: f64,
+    hits: Vec<(String, usize)>,
+    ops: Vec<OpRow>,
+}
+
+async fn fill(c: &mut Client, a: &SearchArgs, from: usize) -> Result<()> {
+    let mut i = from;
+    while i < a.messages {
+        let end = (i + a.batch.max(1)).min(a.messages);
+        if c.has_cap("MULTIAPPEND") && c.has_cap("LITERAL+") {
+            let msgs: Vec<Vec<u8>> = (i..end).map(message).collect();
+            let r = c.multiappend(&a.mailbox, &msgs).await?;
+            if !r.ok() {
+                bail!("MULTIAPPEND refused: {}", r.text);
+            }
+        } else {
+            for k in i..end {
+                let r = c.append(&a.mailbox, "", &message(k)).await?;
+                if !r.ok() {
+                    bail!("APPEND refused: {}", r.text);
+                }
+            }
+        }
+        i = end;
+        eprint!("\rfilling {i}/{}", a.messages);
+    }
+    eprintln!();
+    Ok(())
+}
+
+pub async fn run(a: SearchArgs) -> Result<()> {
+    let conn = a.target.connector(143, 993, 1 << 16)?;
+    let mut c = Client::greet(conn.connect().await?).await?;
+    let user = a.target.user_name(0);
+    let r = c
+        .command(&format!("LOGIN {} {}", quote(&user)?, quote(&a.target.password)?))
+        .await?;
+    if !r.ok() {
+        bail!("LOGIN as {user} refused");
+    }
+    c.command("CAPABILITY").await?;
+    c.command(&format!("CREATE {}", quote(&a.mailbox)?)).await?;
+    let sel = c.command(&format!("SELECT {}", quote(&a.mailbox)?)).await?;
+    let have = sel.exists().context("no EXISTS in the SELECT answer")? as usize;
+    let t = Instant::now();
+    if have < a.messages {
+        fill(&mut c, &a, have).await?;
+        c.command(&format!("SELECT {}", quote(&a.mailbox)?)).await?;
+    }
+    let fill_seconds = t.elapsed().as_secs_f64();
+    let live = Arc::new(Live::default());
+    let mut ops = Ops::new(&OPS, live);
+    let searches = [
+        format!("UID SEARCH BODY {RARE}"),
+        format!("UID SEARCH BODY {COMMON}"),
+        format!("UID SEARCH TEXT {RARE}"),
+        "UID SEARCH FROM sender7@".to_string(),
+    ];
+    let mut hits = Vec::new();
+    let started = Instant::now();
+    for (op, cmd) in searches.iter().enumerate() {
+        let mut found = 0;
+        for _ in 0..a.iterations.max(1) {
+            let t = Instant::now();
+            let r = c.command(cmd).await?;
+            if r.ok() {
+                ops.record(op, t.elapsed());
+                found = r.search().len();
+            } else {
+                ops.error(op);
+            }
+        }
+        hits.push((cmd.clone(), found));
+    }
+    let rows = ops.rows(started.elapsed().max(Duration::from_millis(1)));
+    print_table(&rows);
+    for (cmd, n) in &hits {
+        println!("{cmd}: {n} messages");
+    }
+    let expect = rare_count(a.messages);
+    if hits[0].1 != expect {
+        eprintln!("warning: BODY {RARE} found {} messages, expected {expect}", hits[0].1);
+    }
+    if let Some(path) = &a.json {
+        write_json(
+            path,
+            &Report {
+                messages: a.messages,
+                fill_seconds,
+                hits,
+                ops: rows,
+            },
+        )?;
+    }
+    c.command("LOGOUT").await.ok();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_mail_is_deterministic_and_marked() {
+        assert_eq!(message(5), message(5));
+        assert_ne!(message(5), message(6));
+        let m = String::from_utf8(message(1007)).unwrap();
+        assert!(m.contains(RARE));
+        assert!(!String::from_utf8(message(1008)).unwrap().contains(RARE));
+        assert!(String::from_utf8(message(4)).unwrap().contains("In-Reply-To: <m3@remote.test>"));
+        assert_eq!(rare_count(100_000), 100);
+    }
+}
