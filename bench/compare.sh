@@ -199,7 +199,10 @@ install_peer_packages() {
 # ---- build --------------------------------------------------------------------
 if [[ $BUILD == 1 || ! -x $LB || ! -x $LBB ]]; then
     log "building release binaries"
-    (cd "$ROOT" && cargo build --release -p letterbox -p letterbox-bench)
+    # One cargo at a time on this machine: share the lock other builds take.
+    cargo_cmd=(cargo build --release -p letterbox -p letterbox-bench)
+    [[ -x /usr/bin/flock ]] && cargo_cmd=(/usr/bin/flock "${CARGO_LOCK:-/tmp/letterbox-cargo.lock}" "${cargo_cmd[@]}")
+    (cd "$ROOT" && "${cargo_cmd[@]}")
 fi
 install_peer_packages
 
