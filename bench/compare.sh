@@ -13,6 +13,7 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: bench/compare.sh [--quick] [--rounds N] [--idle-connections N] [--out FILE] [--keep] [--build]
+                        [--imaptest PATH] [--imaptest-secs N]
 
   --quick                 one short round of everything (smoke test, ~3 minutes);
                           writes bench/RESULTS-quick.md unless --out is given
@@ -25,6 +26,9 @@ usage: bench/compare.sh [--quick] [--rounds N] [--idle-connections N] [--out FIL
   --no-sysctl             do not raise fs.inotify.max_user_instances for Dovecot's IDLE
   --dovecot-scheme S      password scheme of Dovecot's passwd-file (default PLAIN; e.g. ARGON2ID,
                           SHA512-CRYPT: hashed once with `doveadm pw -s S`)
+  --imaptest PATH         Dovecot's imaptest binary (default: $IMAPTEST, else `imaptest` in PATH);
+                          when missing or not runnable, the imaptest workloads are skipped
+  --imaptest-secs N       seconds of every imaptest run (default 60; 10 with --quick)
 EOF
 }
 
@@ -36,6 +40,8 @@ ROUNDS=""
 IDLE_N=""
 OUT=""
 DC_SCHEME=PLAIN
+IMAPTEST_BIN=${IMAPTEST:-}
+IMAPTEST_SECS=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -46,6 +52,8 @@ while [[ $# -gt 0 ]]; do
         --idle-connections) IDLE_N=${2:?--idle-connections needs a number}; shift ;;
         --out) OUT=${2:?--out needs a file}; shift ;;
         --dovecot-scheme) DC_SCHEME=${2:?--dovecot-scheme needs a scheme}; shift ;;
+        --imaptest) IMAPTEST_BIN=${2:?--imaptest needs a path}; shift ;;
+        --imaptest-secs) IMAPTEST_SECS=${2:?--imaptest-secs needs a number}; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -71,6 +79,7 @@ if [[ $QUICK == 1 ]]; then
     SMTP_CONNS=4
     SMTP_MSGS=10    # per connection
     IDLE_SAMPLES=5
+    IMAPTEST_SECS=${IMAPTEST_SECS:-10}
     OUT=${OUT:-$BENCH/RESULTS-quick.md}
 else
     ROUNDS=${ROUNDS:-3}
@@ -81,9 +90,12 @@ else
     SMTP_CONNS=8
     SMTP_MSGS=50
     IDLE_SAMPLES=20
+    IMAPTEST_SECS=${IMAPTEST_SECS:-60}
     OUT=${OUT:-$BENCH/RESULTS.md}
 fi
 SMTP_SIZES=2048,8192,32768,204800
+IMAPTEST_CLIENTS=10 # imaptest clients=; users user1..user$USERS, picked at random per session
+[[ $IMAPTEST_SECS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --imaptest-secs needs a positive number" >&2; exit 2; }
 BENCH_USER=lbbench  # system user owning Dovecot's mail (Dovecot refuses uid 0)
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -199,9 +211,31 @@ install_peer_packages() {
 # ---- build --------------------------------------------------------------------
 if [[ $BUILD == 1 || ! -x $LB || ! -x $LBB ]]; then
     log "building release binaries"
-    (cd "$ROOT" && cargo build --release -p letterbox -p letterbox-bench)
+    # One cargo at a time on this machine: share the lock other builds take.
+    cargo_cmd=(cargo build --release -p letterbox -p letterbox-bench)
+    [[ -x /usr/bin/flock ]] && cargo_cmd=(/usr/bin/flock "${CARGO_LOCK:-/tmp/letterbox-cargo.lock}" "${cargo_cmd[@]}")
+    (cd "$ROOT" && "${cargo_cmd[@]}")
 fi
 install_peer_packages
+
+# imaptest (Dovecot's IMAP stress tester) is not packaged: build it yourself
+# (bench/README.md). Without a runnable binary its workloads are skipped and
+# the report says why; the rest of the run is unaffected.
+IMAPTEST_SKIP=""
+[[ -n $IMAPTEST_BIN ]] || IMAPTEST_BIN=$(command -v imaptest 2>/dev/null || true)
+if [[ -z $IMAPTEST_BIN ]]; then
+    IMAPTEST_SKIP="no imaptest binary given (--imaptest PATH or IMAPTEST=PATH) and none in PATH"
+elif [[ ! -x $IMAPTEST_BIN ]]; then
+    IMAPTEST_SKIP="the imaptest binary given (${IMAPTEST_BIN##*/}) was not found or is not executable"
+elif ! "$IMAPTEST_BIN" --help >/dev/null 2>&1; then
+    IMAPTEST_SKIP="\`${IMAPTEST_BIN##*/} --help\` failed (missing libraries? it links against Dovecot's libdovecot.so)"
+fi
+if [[ -n $IMAPTEST_SKIP ]]; then
+    log "imaptest workloads will be skipped: $IMAPTEST_SKIP (${IMAPTEST_BIN:-no path})"
+else
+    IMAPTEST_BIN=$(readlink -f "$IMAPTEST_BIN")
+    log "imaptest: $IMAPTEST_BIN, ${IMAPTEST_SECS}s per run"
+fi
 
 if ! id "$BENCH_USER" >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$BENCH_USER"
@@ -263,6 +297,10 @@ fi
 log "generating $MSGS messages"
 MSG_INFO=$(python3 "$BENCH/gen_messages.py" "$TMP/msgs" "$MSGS")
 log "$MSG_INFO"
+if [[ -z $IMAPTEST_SKIP ]]; then
+    # imaptest's APPENDs take their messages from one mbox file: the same ones.
+    python3 "$BENCH/make_mbox.py" "$TMP/msgs" "$TMP/imaptest.mbox" >/dev/null
+fi
 ADDRS=()
 for ((u = 1; u <= USERS; u++)); do ADDRS+=("user$u@example.test"); done
 
@@ -605,11 +643,76 @@ bench_smtp() {
     [[ $left -eq 0 ]] || echo "round $r, smtp, peer: $left message(s) still in Postfix's queue after 300 s" >>"$RES/failures.txt"
 }
 
+# imaptest (Dovecot's own stress tester) in two modes: `churn` is its
+# default (each client logs in, runs random commands, logs out, a new client
+# takes its place); `steady` sets logout=0, so sessions stay logged in like
+# real clients. It works in its own mailbox of every user, holding only what
+# it appended: imaptest remembers every message it saw by Message-ID, and
+# the INBOXes hold copies of the same messages that differ in their trace
+# headers per user and delivery, which it would report as errors. msgs=$MSGS
+# keeps the mailbox near the fill size (it appends below, deletes above).
+# output=FILE gives per-second sums of command durations (exact averages).
+IMAPTEST_BOX=imaptest
+create_imaptest_box() { # port: CREATE $IMAPTEST_BOX for every user (an existing one is fine)
+    python3 - "$1" "$IMAPTEST_BOX" "$PASSWORD" "${ADDRS[@]}" <<'EOF'
+import imaplib, sys
+port, box, password, users = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+for u in users:
+    c = imaplib.IMAP4("127.0.0.1", port)
+    c.login(u, password)
+    typ, data = c.create(box)
+    if typ != "OK" and c.select(box)[0] != "OK":
+        sys.exit(f"{u}: CREATE {box} failed: {data}")
+    c.logout()
+EOF
+}
+run_imaptest() {
+    local server=$1 mode=$2 round=$3
+    local port=$P_DC_IMAP
+    [[ $server == letterbox ]] && port=$P_LB_IMAP
+    local base=$RES/$server/imaptest_${mode}_r$round
+    local args=(host=127.0.0.1 "port=$port" "user=user%d@example.test" "users=1-$USERS" "pass=$PASSWORD"
+        "clients=$IMAPTEST_CLIENTS" "box=$IMAPTEST_BOX" "mbox=$TMP/imaptest.mbox" "msgs=$MSGS" "secs=$IMAPTEST_SECS,20")
+    [[ $mode == steady ]] && args+=(logout=0)
+    args+=("output=$base.results")
+    echo "r$round $server: imaptest ${args[*]}" >>"$RES/commands.txt"
+    log "round $round: imaptest $mode against $server (${IMAPTEST_SECS}s)"
+    local rc=0
+    # Not a tty: no escape sequences. INT first: imaptest then logs its clients out.
+    timeout -s INT -k 15 $((IMAPTEST_SECS + 60)) "$IMAPTEST_BIN" "${args[@]}" >"$base.out" 2>"$base.err" </dev/null || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        echo "round $round, imaptest $mode, $server: exit status $rc; $(grep -v '^ ' "$base.err" | tail -3 | tr '\n' ' ')" >>"$RES/failures.txt"
+        log "WARNING: imaptest $mode against $server exited with status $rc"
+    fi
+    if ! python3 "$BENCH/imaptest_parse.py" "$base.out" "$base.err" "$base.results" "$IMAPTEST_SECS" >"$base.json"; then
+        echo "round $round, imaptest $mode, $server: no command completed or output not understood; first error: $(grep -m1 -E '(Error|Fatal|Panic):' "$base.err" | cut -c1-200)" >>"$RES/failures.txt"
+        log "WARNING: imaptest $mode against $server: output not parsed"
+    fi
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  %s cmds/s (start %s, end %s), %d error line(s)" % (
+        *(f"{r[k]:.0f}" if r.get(k) is not None else "n/a" for k in ("cmds_per_second", "start_cmds_per_second", "end_cmds_per_second")), r["errors"]))' \
+        "$base.json" >&2 2>/dev/null || true
+}
+bench_imaptest_churn() { run_imaptest "$1" churn "$2"; }
+bench_imaptest_steady() { run_imaptest "$1" steady "$2"; }
+
 alternate bench_imap 1
 alternate bench_pop3 1
 alternate bench_idle 3 # let the server release the connections (Dovecot: $IDLE_N imap processes exit)
-# SMTP last: it grows the mailboxes, the other workloads run on identical ones.
+# SMTP after these: it grows the mailboxes, the workloads above run on identical ones.
 alternate bench_smtp 1
+# imaptest last (it leaves its mailbox behind).
+if [[ -z $IMAPTEST_SKIP ]]; then
+    for port in "$P_LB_IMAP" "$P_DC_IMAP"; do
+        if ! err=$(create_imaptest_box "$port" 2>&1); then
+            echo "imaptest: CREATE $IMAPTEST_BOX on port $port failed: $(tail -1 <<<"$err")" >>"$RES/failures.txt"
+            log "WARNING: could not create mailbox $IMAPTEST_BOX on port $port"
+        fi
+    done
+    alternate bench_imaptest_churn 2
+    alternate bench_imaptest_steady 2
+else
+    echo "$IMAPTEST_SKIP" >"$RES/imaptest_skipped.txt"
+fi
 
 # ---- report -------------------------------------------------------------------
 log "writing $OUT"
@@ -632,6 +735,11 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo "| Letterbox | $V_LETTERBOX (commit $V_COMMIT, release build) |"
     echo "| Dovecot | $V_DOVECOT |"
     echo "| Postfix | $V_POSTFIX |"
+    if [[ -n $IMAPTEST_SKIP ]]; then
+        echo "| imaptest | not run: $IMAPTEST_SKIP |"
+    else
+        echo "| imaptest | $IMAPTEST_CLIENTS clients, ${IMAPTEST_SECS}s per run, two modes (login churn, steady state \`logout=0\`) |"
+    fi
     echo "| mode | $([[ $QUICK == 1 ]] && echo quick || echo normal): $ROUNDS round(s), servers alternating which goes first |"
     echo "| mailboxes | $USERS users, each holding the same $MSGS generated messages ($MSG_INFO) |"
     echo "| filling | Letterbox: \`letterbox deliver\` per message, ${LB_FILL_SECS}s; Dovecot: LMTP, ${DC_FILL_SECS}s (not a benchmark: process start per message vs one connection) |"
@@ -646,7 +754,7 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     if [[ -s $RES/failures.txt ]]; then
         sed 's/^/- /' "$RES/failures.txt"
     else
-        echo "None: every letterbox-bench run exited successfully."
+        echo "None: every letterbox-bench$([[ -z $IMAPTEST_SKIP ]] && echo " and imaptest") run exited successfully."
     fi
     echo
     echo "## Server logs"
@@ -676,11 +784,13 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo "- TLS is off on every server (plaintext LOGIN/USER/AUTH allowed: Letterbox \`[auth] allow_plaintext = true\`,"
     echo "  Dovecot \`disable_plaintext_auth = no\`, \`ssl = no\`)."
     echo "- Password checking: Letterbox stores argon2id hashes (argon2 crate defaults: m=19 MiB, t=2, p=1) and verifies one per"
+    echo "  LOGIN/PASS, except that a password verified against the same hash in the last 10 minutes is accepted from a cache"
+    echo "  (a user's logins pay argon2id about once every 10 minutes)."
     if [[ $DC_SCHEME == PLAIN ]]; then
-        echo "  LOGIN/PASS; Dovecot's passwd-file holds \`{PLAIN}\` passwords, so its logins cost nothing. This weighs on"
+        echo "  Dovecot's passwd-file holds \`{PLAIN}\` passwords, so its logins cost nothing. This weighs on"
         echo "  sessions/s (IMAP, POP3) and connections opened/s (IDLE): compare the LOGIN/PASS rows."
     else
-        echo "  LOGIN/PASS; Dovecot's passwd-file holds \`{$DC_SCHEME}\` hashes (\`doveadm pw -s $DC_SCHEME\`: \`${DC_HASH:0:40}...\`)."
+        echo "  Dovecot's passwd-file holds \`{$DC_SCHEME}\` hashes (\`doveadm pw -s $DC_SCHEME\`: \`${DC_HASH:0:40}...\`)."
     fi
     echo "- Letterbox verifies passwords on tokio's blocking thread pool (up to 512 threads), each verification allocating"
     echo "  19 MiB; when many logins arrive at once (IDLE opens 200 connections at a time) the process grows to hundreds of"
@@ -689,6 +799,13 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo "- Dovecot delays IDLE notifications by design: a mailbox change seen through inotify is reported after 500 ms"
     echo "  (NOTIFY_DELAY_MSECS in lib-storage's mailbox-watch.c); its notification delay also includes Postfix's queue + LMTP."
     echo "- IMAP/POP3 use one user per client ($CONNS clients, user1..user$CONNS), so no two sessions share a mailbox."
+    if [[ -z $IMAPTEST_SKIP ]]; then
+        echo "- imaptest works in a mailbox \`$IMAPTEST_BOX\` of every user (created before its runs, empty at first, then near"
+        echo "  $MSGS messages: \`msgs=$MSGS\`), not in the INBOX. It picks a random user among user1..user$USERS for every session"
+        echo "  ($IMAPTEST_CLIENTS clients), so sessions share mailboxes and see each other's APPEND/STORE/EXPUNGE; it pipelines commands"
+        echo "  and checks every reply against the mailbox state it tracks (its \"Error:\" lines). In login churn every session"
+        echo "  starts with a LOGIN (on Letterbox mostly answered from its cache of verified passwords, see above)."
+    fi
     echo "- Durability: Letterbox's store is SQLite in WAL mode with \`synchronous = FULL\` (the WAL is fsync'ed at every commit,"
     echo "  before the reply); Dovecot uses \`mail_fsync = optimized\` (default: new mail fsync'ed on save), Postfix its defaults"
     echo "  (queue file fsync'ed before the 250 reply)."
@@ -725,9 +842,15 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo
     echo '```'
     grep '^r1 ' "$RES/commands.txt" | sed -e 's/^r1 //' -e "s|$ROOT/||g" -e "s|$TMP|\$TMP|g"
+    [[ -n $IMAPTEST_SKIP ]] || echo "python3 bench/make_mbox.py \$TMP/msgs \$TMP/imaptest.mbox   # imaptest's APPEND source, before the runs"
     echo '```'
     echo
-    echo "Order: all IMAP rounds, then POP3, then IDLE, then SMTP (SMTP last because it adds mail; the IDLE probes add"
-    echo "$IDLE_SAMPLES small messages per run to both sides alike)."
+    echo "Order: all IMAP rounds, then POP3, then IDLE, then SMTP (SMTP after these because it adds mail; the IDLE probes add"
+    if [[ -n $IMAPTEST_SKIP ]]; then
+        echo "$IDLE_SAMPLES small messages per run to both sides alike)."
+    else
+        echo "$IDLE_SAMPLES small messages per run to both sides alike), then imaptest login churn, then imaptest steady state"
+        echo "(in their own mailbox \`$IMAPTEST_BOX\`, which keeps what they left from one round to the next)."
+    fi
 } >"$OUT"
 log "done in ${ELAPSED}s: $OUT"

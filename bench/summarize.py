@@ -5,7 +5,9 @@ comparing Letterbox with its peer (Postfix for SMTP, Dovecot for the rest).
 usage: summarize.py RESULTS_DIR
 RESULTS_DIR holds letterbox/WORKLOAD_rN.json and peer/WORKLOAD_rN.json, and
 peer/smtp_drain_rN.json ({"seconds": S}: how long Postfix took after the last
-250 reply until its queue was empty, i.e. everything was in Dovecot).
+250 reply until its queue was empty, i.e. everything was in Dovecot), and
+SERVER/imaptest_MODE_rN.json (bench/imaptest_parse.py) for MODE churn and
+steady, or imaptest_skipped.txt (why imaptest did not run).
 """
 
 import json
@@ -178,7 +180,96 @@ def main():
             "Deliveries for the delay go to Letterbox's SMTP listener, resp. to Postfix (queue, then LMTP to Dovecot).",
         )
     )
+    # ---- imaptest
+    skipped = d / "imaptest_skipped.txt"
+    for mode, title, what in IMAPTEST_MODES:
+        heading = f"imaptest {mode} ({title}) — Letterbox vs Dovecot"
+        if skipped.exists():
+            out.append(f"### {heading}\n\nSkipped: {skipped.read_text().strip()}. See bench/README.md for how to build imaptest.\n")
+            continue
+        out.append(imaptest_table(d, mode, heading, what))
     print("\n".join(out))
+
+
+# imaptest's short command names (its column headers), in its order.
+IMAPTEST_COMMANDS = {
+    "Logi": "LOGIN",
+    "Auth": "AUTHENTICATE",
+    "List": 'LIST "" *',
+    "Stat": "STATUS (MESSAGES UNSEEN RECENT)",
+    "Sele": "SELECT",
+    "Fetc": "FETCH of up to 100 messages (random ENVELOPE, BODYSTRUCTURE, HEADER.FIELDS...)",
+    "Fet2": "FETCH of one message (random BODY.PEEK[], [HEADER], [TEXT], [1])",
+    "Stor": "STORE of random flags",
+    "Dele": "STORE +FLAGS \\Deleted",
+    "Expu": "EXPUNGE",
+    "Appe": "APPEND",
+    "Logo": "LOGOUT",
+}
+
+IMAPTEST_MODES = [
+    (
+        "churn",
+        "login churn: clients log in, work, log out",
+        "imaptest's default workload: every client logs in, runs its random sequence of commands, logs out, and a "
+        "new client takes its place.",
+    ),
+    (
+        "steady",
+        "steady state: logout=0, sessions stay logged in",
+        "`logout=0`: every client logs in once and keeps running commands in the same session, as real clients do.",
+    ),
+]
+
+
+def imaptest_table(d, mode, heading, what):
+    lb, pr = load(d, "letterbox", f"imaptest_{mode}"), load(d, "peer", f"imaptest_{mode}")
+
+    def per_cmd(key, name):
+        return lambda r: (r.get(key) or {}).get(name)
+
+    def end_start(r):
+        a, b = r.get("end_cmds_per_second"), r.get("start_cmds_per_second")
+        return a / b if a is not None and b else None
+
+    rows = [
+        ("commands/s (all commands, whole run)", lambda r: r.get("cmds_per_second"), HIGHER),
+        ("commands/s at the start (first 10 s)", lambda r: r.get("start_cmds_per_second"), HIGHER),
+        ("commands/s at the end (last 10 s)", lambda r: r.get("end_cmds_per_second"), HIGHER),
+        ("end / start", end_start, HIGHER),
+        ("commands in Totals", lambda r: r.get("total_commands"), HIGHER),
+        ("LOGINs/s", per_cmd("per_second_by_command", "Logi"), HIGHER),
+        ("imaptest error lines (unexpected replies, disconnects)", lambda r: r.get("errors"), LOWER),
+    ]
+    names = []
+    for r in lb + pr:
+        for n in r.get("commands") or []:
+            if n not in names:
+                names.append(n)
+    for n in names:
+        rows.append((f"`{IMAPTEST_COMMANDS.get(n, n).split(' of ')[0].split(' (')[0]}` ({n}) avg, ms", per_cmd("avg_ms", n), LOWER))
+    legend = ", ".join(f"{n} = {IMAPTEST_COMMANDS.get(n, n)}" for n in names)
+    secs = sorted({r.get("seconds") for r in lb + pr if r.get("seconds")})
+    note = (
+        f"{what} {legend}. Rates are per second over the run's "
+        f"{'/'.join(map(str, secs)) or '?'} s; start and end average its first and last 10 seconds (a falling "
+        "end / start means the server slows down as history accumulates). Averages are imaptest's own timings "
+        "(`output=` file, whole run): it measures every command in whole milliseconds, rounded down, so "
+        "commands faster than 1 ms count as 0 and averages below a few ms are understated."
+    )
+    if secs and min(secs) < 20:
+        note += " Runs shorter than 20 s: the start and end intervals overlap (or are the whole run)."
+    t = table(heading, "Dovecot", rows, lb, pr, note)
+    errs = [(s, e) for s, rs in (("Letterbox", lb), ("Dovecot", pr)) for r in rs for e in r.get("first_errors") or []]
+    if errs:
+        t += "\nFirst imaptest error lines:\n\n```\n"
+        seen = set()
+        for s, e in errs:
+            if (s, e) not in seen and len(seen) < 10:
+                seen.add((s, e))
+                t += f"{s}: {e[:300]}\n"
+        t += "```\n"
+    return t
 
 
 if __name__ == "__main__":
