@@ -487,7 +487,9 @@ impl Client {
     /// (the caller checked both are offered).
     pub async fn multiappend(&mut self, mailbox: &str, messages: &[Vec<u8>]) -> Result<Reply> {
         let tag = self.tag();
-        self.io.write_all(format!("{tag} APPEND {}", quote(mailbox)?).as_bytes()).await?;
+        self.io
+            .write_all(format!("{tag} APPEND {}", quote(mailbox)?).as_bytes())
+            .await?;
         for m in messages {
             self.io.write_all(format!(" {{{}+}}\r\n", m.len()).as_bytes()).await?;
             self.io.write_all(m).await?;

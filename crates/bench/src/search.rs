@@ -51,9 +51,9 @@ static OPS: [&str; 4] = [
 
 const WORDS: &[&str] = &[
     "project", "status", "update", "budget", "review", "meeting", "deadline", "report", "customer", "release",
-    "invoice", "schedule", "team", "design", "feedback", "question", "answer", "server", "network", "office",
-    "travel", "lunch", "weekend", "contract", "proposal", "draft", "final", "version", "change", "request",
-    "support", "ticket", "account", "payment", "order", "delivery", "quality", "testing", "launch", "market",
+    "invoice", "schedule", "team", "design", "feedback", "question", "answer", "server", "network", "office", "travel",
+    "lunch", "weekend", "contract", "proposal", "draft", "final", "version", "change", "request", "support", "ticket",
+    "account", "payment", "order", "delivery", "quality", "testing", "launch", "market",
 ];
 
 /// Message `i` of the generated mailbox (CRLF, a few KB, every third one a
@@ -77,7 +77,11 @@ pub fn message(i: usize) -> Vec<u8> {
     let words = rng.gen_range(60..400);
     let mut line = 0;
     for w in 0..words {
-        let word = if i % 1000 == 7 && w == words / 2 { RARE } else { pick(&mut rng) };
+        let word = if i % 1000 == 7 && w == words / 2 {
+            RARE
+        } else {
+            pick(&mut rng)
+        };
         m.push_str(word);
         line += word.len() + 1;
         if line > 70 {
@@ -208,7 +212,9 @@ mod tests {
         let m = String::from_utf8(message(1007)).unwrap();
         assert!(m.contains(RARE));
         assert!(!String::from_utf8(message(1008)).unwrap().contains(RARE));
-        assert!(String::from_utf8(message(4)).unwrap().contains("In-Reply-To: <m3@remote.test>"));
+        assert!(String::from_utf8(message(4))
+            .unwrap()
+            .contains("In-Reply-To: <m3@remote.test>"));
         assert_eq!(rare_count(100_000), 100);
     }
 }

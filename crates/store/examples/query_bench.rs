@@ -56,7 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             total = store.query_emails(account.id, q.clone()).await?.total;
             times.push(t.elapsed());
         }
-        println!("{name:<40} {total:>8} {:>9.2} {:>9.2}", pct(&mut times, 0.5), pct(&mut times, 0.99));
+        println!(
+            "{name:<40} {total:>8} {:>9.2} {:>9.2}",
+            pct(&mut times, 0.5),
+            pct(&mut times, 0.99)
+        );
     }
     let emails = account.usage.messages.max(1);
     for (what, bytes) in store.space_report().await? {

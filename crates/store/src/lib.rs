@@ -10,6 +10,7 @@
 //! concurrent writes into shared transactions (group commit). A PostgreSQL
 //! backend implements the same trait.
 
+pub mod cache;
 pub mod changes;
 pub mod error;
 pub mod flags;

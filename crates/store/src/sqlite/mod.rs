@@ -32,15 +32,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// Parsed structures kept in memory, so repeated FETCHes skip decoding.
-const INFO_CACHE_ENTRIES: usize = 4096;
-/// Bytes of recently read message bodies kept in memory: clients fetch the
-/// same message several times (structure, then parts, then the whole), and
-/// a hit skips the blocking-pool hop and the SQLite read.
-const RAW_CACHE_BYTES: usize = 16 << 20;
-/// Bodies larger than this are not cached.
-const RAW_CACHE_MAX_ITEM: usize = 1 << 20;
-
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Backend(e.to_string())
@@ -55,16 +46,8 @@ pub(crate) fn now() -> i64 {
 #[derive(Clone)]
 pub struct SqliteStore {
     engine: Arc<Engine>,
-    info_cache: Arc<Mutex<HashMap<MessageId, Arc<MessageInfo>>>>,
+    cache: crate::cache::MessageCache,
     changes_cache: Arc<Mutex<HashMap<MailboxId, CachedChanges>>>,
-    raw_cache: Arc<Mutex<RawCache>>,
-}
-
-/// Message bodies by id (ids are never reused, so entries never go stale).
-#[derive(Default)]
-struct RawCache {
-    bodies: HashMap<MessageId, Arc<Vec<u8>>>,
-    bytes: usize,
 }
 
 /// The last `changes` answer per mailbox. A new message wakes every session
@@ -86,9 +69,8 @@ impl SqliteStore {
         let engine = Engine::open(path)?;
         Ok(SqliteStore {
             engine,
-            info_cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: crate::cache::MessageCache::default(),
             changes_cache: Arc::new(Mutex::new(HashMap::new())),
-            raw_cache: Arc::new(Mutex::new(RawCache::default())),
         })
     }
 
@@ -117,9 +99,7 @@ impl SqliteStore {
     /// removed). Bodies of expunged messages may be served from the cache a
     /// little past their grace period, but only to a caller holding the id.
     fn forget_bodies(&self) {
-        if let Ok(mut cache) = self.raw_cache.lock() {
-            *cache = RawCache::default();
-        }
+        self.cache.forget_bodies();
     }
 
     fn cached_changes(&self, mailbox: MailboxId, since: u64) -> Option<Changes> {
@@ -385,25 +365,16 @@ impl Store for SqliteStore {
     }
 
     async fn raw_message(&self, id: MessageId) -> Result<Arc<Vec<u8>>> {
-        if let Some(hit) = self.raw_cache.lock().ok().and_then(|c| c.bodies.get(&id).cloned()) {
+        if let Some(hit) = self.cache.body(id) {
             return Ok(hit);
         }
         let raw = Arc::new(self.engine.read(move |c| messages::raw(c, id)).await?);
-        if raw.len() <= RAW_CACHE_MAX_ITEM {
-            if let Ok(mut cache) = self.raw_cache.lock() {
-                if cache.bytes + raw.len() > RAW_CACHE_BYTES {
-                    // Crude but bounded: start over rather than track recency.
-                    *cache = RawCache::default();
-                }
-                cache.bytes += raw.len();
-                cache.bodies.insert(id, raw.clone());
-            }
-        }
+        self.cache.put_body(id, &raw);
         Ok(raw)
     }
 
     async fn message_info(&self, id: MessageId) -> Result<Arc<MessageInfo>> {
-        if let Some(hit) = self.info_cache.lock().ok().and_then(|c| c.get(&id).cloned()) {
+        if let Some(hit) = self.cache.info(id) {
             return Ok(hit);
         }
         let (hash, json, version) = self.engine.read(move |c| messages::info_json(c, id)).await?;
@@ -432,12 +403,7 @@ impl Store for SqliteStore {
             }
         };
         let info = Arc::new(info);
-        if let Ok(mut cache) = self.info_cache.lock() {
-            if cache.len() >= INFO_CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(id, info.clone());
-        }
+        self.cache.put_info(id, &info);
         Ok(info)
     }
 
