@@ -21,7 +21,8 @@ pub(super) fn add_domain(conn: &Connection, name: &str) -> Result<()> {
 
 pub(super) fn domain_exists(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM domains WHERE name = ?1", [name], |_| Ok(()))
+        .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+        .query_row([name], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -103,21 +104,15 @@ pub(super) fn add_account(conn: &Connection, address: &str, hash: &str, quota: Q
 pub(super) fn account(conn: &Connection, address: &str) -> Result<Option<Account>> {
     let address = address.trim().to_lowercase();
     Ok(conn
-        .query_row(
-            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?1"),
-            [address],
-            account_row,
-        )
+        .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE address = ?1"))?
+        .query_row([address], account_row)
         .optional()?)
 }
 
 pub(super) fn account_by_id(conn: &Connection, id: AccountId) -> Result<Option<Account>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
-            [id],
-            account_row,
-        )
+        .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"))?
+        .query_row([id], account_row)
         .optional()?)
 }
 
@@ -237,7 +232,8 @@ pub(super) fn list_aliases(conn: &Connection) -> Result<Vec<Alias>> {
 
 fn alias_targets(conn: &Connection, source: &str) -> Result<Option<Vec<String>>> {
     let t: Option<String> = conn
-        .query_row("SELECT targets FROM aliases WHERE source = ?1", [source], |r| r.get(0))
+        .prepare_cached("SELECT targets FROM aliases WHERE source = ?1")?
+        .query_row([source], |r| r.get(0))
         .optional()?;
     Ok(t.map(|t| t.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()))
 }

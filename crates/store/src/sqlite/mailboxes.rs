@@ -60,7 +60,7 @@ pub(super) fn claim_recent(conn: &Connection, mailbox: MailboxId, up_to: u32) ->
 }
 
 pub(super) fn list(conn: &Connection, account: AccountId) -> Result<Vec<Mailbox>> {
-    let mut st = conn.prepare(&format!(
+    let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM mailboxes m WHERE m.account_id = ?1 ORDER BY m.name"
     ))?;
     let rows = st.query_map([account], row)?;
@@ -70,17 +70,17 @@ pub(super) fn list(conn: &Connection, account: AccountId) -> Result<Vec<Mailbox>
 pub(super) fn by_name(conn: &Connection, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
     let name = normalize_mailbox(name);
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM mailboxes m WHERE m.account_id = ?1 AND m.name = ?2"),
-            params![account, name],
-            row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM mailboxes m WHERE m.account_id = ?1 AND m.name = ?2"
+        ))?
+        .query_row(params![account, name], row)
         .optional()?)
 }
 
 pub(super) fn by_id(conn: &Connection, id: MailboxId) -> Result<Option<Mailbox>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM mailboxes m WHERE m.id = ?1"), [id], row)
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM mailboxes m WHERE m.id = ?1"))?
+        .query_row([id], row)
         .optional()?)
 }
 
@@ -260,7 +260,7 @@ pub(super) fn set_subscribed(conn: &Connection, account: AccountId, name: &str, 
 }
 
 pub(super) fn subscriptions(conn: &Connection, account: AccountId) -> Result<Vec<String>> {
-    let mut st = conn.prepare("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")?;
+    let mut st = conn.prepare_cached("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")?;
     let rows = st.query_map([account], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
