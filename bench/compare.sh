@@ -13,7 +13,8 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: bench/compare.sh [--quick] [--rounds N] [--idle-connections N] [--out FILE] [--keep] [--build]
-                        [--imaptest PATH] [--imaptest-secs N]
+                        [--bin-dir DIR] [--imaptest PATH] [--imaptest-secs N]
+                        [--search-messages N] [--search-iterations K]
 
   --quick                 one short round of everything (smoke test, ~3 minutes);
                           writes bench/RESULTS-quick.md unless --out is given
@@ -21,14 +22,19 @@ usage: bench/compare.sh [--quick] [--rounds N] [--idle-connections N] [--out FIL
   --idle-connections N    IDLE connections held (default 2000; 200 with --quick)
   --out FILE              where to write the report (default bench/RESULTS.md)
   --keep                  keep the temporary directory (configs, logs, JSON)
-  --build                 run `cargo build --release -p letterbox -p letterbox-bench` first
-                          (done anyway when target/release binaries are missing)
+  --build                 run `cargo build --release` of letterbox, letterbox-bench and the store
+                          example query_bench first (done anyway when target/release binaries are missing)
+  --bin-dir DIR           take letterbox, letterbox-bench and examples/query_bench from DIR
+                          (default: this repository's target/release; never built with --bin-dir)
   --no-sysctl             do not raise fs.inotify.max_user_instances for Dovecot's IDLE
   --dovecot-scheme S      password scheme of Dovecot's passwd-file (default PLAIN; e.g. ARGON2ID,
                           SHA512-CRYPT: hashed once with `doveadm pw -s S`)
   --imaptest PATH         Dovecot's imaptest binary (default: $IMAPTEST, else `imaptest` in PATH);
                           when missing or not runnable, the imaptest workloads are skipped
   --imaptest-secs N       seconds of every imaptest run (default 60; 10 with --quick)
+  --search-messages N     messages in the search-at-scale mailbox (default 100000; 2000 with --quick;
+                          0 skips the search workload)
+  --search-iterations K   times each search runs per round (default 10; 5 with --quick)
 EOF
 }
 
@@ -42,6 +48,9 @@ OUT=""
 DC_SCHEME=PLAIN
 IMAPTEST_BIN=${IMAPTEST:-}
 IMAPTEST_SECS=""
+SEARCH_N=""
+SEARCH_ITERS=""
+BIN_DIR=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -54,6 +63,9 @@ while [[ $# -gt 0 ]]; do
         --dovecot-scheme) DC_SCHEME=${2:?--dovecot-scheme needs a scheme}; shift ;;
         --imaptest) IMAPTEST_BIN=${2:?--imaptest needs a path}; shift ;;
         --imaptest-secs) IMAPTEST_SECS=${2:?--imaptest-secs needs a number}; shift ;;
+        --search-messages) SEARCH_N=${2:?--search-messages needs a number}; shift ;;
+        --search-iterations) SEARCH_ITERS=${2:?--search-iterations needs a number}; shift ;;
+        --bin-dir) BIN_DIR=${2:?--bin-dir needs a directory}; shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -62,11 +74,23 @@ done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
-LB=$ROOT/target/release/letterbox
-LBB=$ROOT/target/release/letterbox-bench
+BIN_DIR_GIVEN=0
+if [[ -n $BIN_DIR ]]; then
+    BIN_DIR_GIVEN=1
+    BIN_DIR=$(cd "$BIN_DIR" 2>/dev/null && pwd) || { echo "compare.sh: --bin-dir: no such directory" >&2; exit 2; }
+else
+    BIN_DIR=$ROOT/target/release
+fi
+LB=$BIN_DIR/letterbox
+LBB=$BIN_DIR/letterbox-bench
+QB=$BIN_DIR/examples/query_bench  # store-level query timings (crates/store/examples/query_bench.rs)
+# The checkout the binaries were built from (for the commit in the report).
+SRC_ROOT=$(git -C "$BIN_DIR" rev-parse --show-toplevel 2>/dev/null || echo "$ROOT")
 
 # ---- workload sizes ---------------------------------------------------------
-# Normal mode is sized to finish in well under 20 minutes on a 2-core machine.
+# Normal mode is sized to finish in well under 20 minutes on a 2-core machine,
+# except the search-at-scale workload (100,000 messages), which adds its own
+# fill and scan time (bench/README.md, "Search at scale").
 USERS=10            # user1..user10@example.test on every server
 CONNS=8             # concurrent IMAP / POP3 clients
 PASSWORD=password   # every user's password
@@ -80,6 +104,8 @@ if [[ $QUICK == 1 ]]; then
     SMTP_MSGS=10    # per connection
     IDLE_SAMPLES=5
     IMAPTEST_SECS=${IMAPTEST_SECS:-10}
+    SEARCH_N=${SEARCH_N:-2000}
+    SEARCH_ITERS=${SEARCH_ITERS:-5}
     OUT=${OUT:-$BENCH/RESULTS-quick.md}
 else
     ROUNDS=${ROUNDS:-3}
@@ -91,11 +117,17 @@ else
     SMTP_MSGS=50
     IDLE_SAMPLES=20
     IMAPTEST_SECS=${IMAPTEST_SECS:-60}
+    SEARCH_N=${SEARCH_N:-100000}
+    SEARCH_ITERS=${SEARCH_ITERS:-10}
     OUT=${OUT:-$BENCH/RESULTS.md}
 fi
 SMTP_SIZES=2048,8192,32768,204800
 IMAPTEST_CLIENTS=10 # imaptest clients=; users user1..user$USERS, picked at random per session
 [[ $IMAPTEST_SECS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --imaptest-secs needs a positive number" >&2; exit 2; }
+[[ $SEARCH_N =~ ^[0-9]+$ ]] || { echo "compare.sh: --search-messages needs a number" >&2; exit 2; }
+[[ $SEARCH_ITERS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --search-iterations needs a positive number" >&2; exit 2; }
+SEARCH_BOX=bench-search  # mailbox of user1 that letterbox-bench search fills and searches
+QUERY_ITERS=50           # query_bench iterations of each store-level query
 BENCH_USER=lbbench  # system user owning Dovecot's mail (Dovecot refuses uid 0)
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -209,10 +241,13 @@ install_peer_packages() {
 }
 
 # ---- build --------------------------------------------------------------------
-if [[ $BUILD == 1 || ! -x $LB || ! -x $LBB ]]; then
+if [[ $BIN_DIR_GIVEN == 1 ]]; then
+    [[ $BUILD == 0 ]] || die "--build and --bin-dir exclude each other (--bin-dir binaries are never rebuilt)"
+    [[ -x $LB && -x $LBB ]] || die "--bin-dir: letterbox and letterbox-bench must both be there"
+elif [[ $BUILD == 1 || ! -x $LB || ! -x $LBB || ($SEARCH_N -gt 0 && ! -x $QB) ]]; then
     log "building release binaries"
     # One cargo at a time on this machine: share the lock other builds take.
-    cargo_cmd=(cargo build --release -p letterbox -p letterbox-bench)
+    cargo_cmd=(cargo build --release -p letterbox -p letterbox-bench -p letterbox-store --bins --example query_bench)
     [[ -x /usr/bin/flock ]] && cargo_cmd=(/usr/bin/flock "${CARGO_LOCK:-/tmp/letterbox-cargo.lock}" "${cargo_cmd[@]}")
     (cd "$ROOT" && "${cargo_cmd[@]}")
 fi
@@ -572,22 +607,31 @@ pf_queued() { find "$PFQUEUE/incoming" "$PFQUEUE/active" "$PFQUEUE/deferred" "$P
 V_DOVECOT=$(dovecot -c "$DCCONF" --version)
 V_POSTFIX=$(postconf -c "$PFDIR" -h mail_version)
 V_LETTERBOX=$("$LB" --version)
-V_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+V_COMMIT=$(git -C "$SRC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 # The binary may include uncommitted changes (built from the working tree).
-V_DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+V_DIRTY=$(git -C "$SRC_ROOT" status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 if [[ $V_DIRTY -gt 0 ]]; then V_COMMIT="$V_COMMIT + uncommitted changes in $V_DIRTY file(s) under crates/"; fi
 
 # ---- workloads ----------------------------------------------------------------
-# run_bench SERVER WORKLOAD ROUND ARGS...: one letterbox-bench run, JSON kept.
+# run_bench SERVER WORKLOAD ROUND ARGS...: one letterbox-bench run, JSON kept
+# (as $RES/SERVER/WORKLOAD_rROUND.json).
 run_bench() {
     local server=$1 wl=$2 round=$3
     shift 3
-    local json=$RES/$server/${wl}_r$round.json
-    local cmd=("$LBB" "$wl" "$@" --json "$json")
-    echo "r$round $server: ${cmd[*]}" >>"$RES/commands.txt"
-    log "round $round: $wl against $server"
-    if ! "${cmd[@]}" 2>"$RES/$server/${wl}_r$round.err" | tee "$RES/$server/${wl}_r$round.out" >&2; then
-        echo "round $round, $wl, $server: exit status non-zero; $(grep -v $'\r' "$RES/$server/${wl}_r$round.err" | tail -3 | tr '\n' ' ')" >>"$RES/failures.txt"
+    run_bench_as "$server" "$wl" "${wl}_r$round" "round $round" "r$round" "$@"
+}
+# run_bench_as SERVER WORKLOAD STEM LABEL TAG ARGS...: the same, kept as
+# $RES/SERVER/STEM.{json,out,err}; LABEL names the run in logs and failures,
+# TAG prefixes its line in commands.txt (the report quotes the r1 lines).
+run_bench_as() {
+    local server=$1 wl=$2 stem=$3 label=$4 tag=$5
+    shift 5
+    local base=$RES/$server/$stem
+    local cmd=("$LBB" "$wl" "$@" --json "$base.json")
+    echo "$tag $server: ${cmd[*]}" >>"$RES/commands.txt"
+    log "$label: $wl against $server"
+    if ! "${cmd[@]}" 2>"$base.err" | tee "$base.out" >&2; then
+        echo "$label, $wl, $server: exit status non-zero; $(grep -v $'\r' "$base.err" | tail -3 | tr '\n' ' ')" >>"$RES/failures.txt"
         log "WARNING: $wl against $server failed (see failures in the report)"
     fi
 }
@@ -695,6 +739,83 @@ run_imaptest() {
 bench_imaptest_churn() { run_imaptest "$1" churn "$2"; }
 bench_imaptest_steady() { run_imaptest "$1" steady "$2"; }
 
+# Search at scale: one mailbox ($SEARCH_BOX) of user1 holding $SEARCH_N
+# generated messages (letterbox-bench search: deterministic, the same on both
+# servers), searched with UID SEARCH BODY (rare and common word), TEXT and
+# FROM. Each server is filled once, before the rounds (MULTIAPPEND; that run
+# also does one untimed pass of every search, which warms both alike); the
+# rounds then find the mailbox full and only search. After every Letterbox
+# round the store example query_bench reads Letterbox's data directory
+# (read-only, beside the running server): "50 newest, collapsed by thread"
+# (the JMAP mail list query, which Dovecot has no equivalent of) and a
+# full-text query, plus the size of the full-text index.
+SEARCH_SKIP=""
+QUERY_SKIP=""
+if [[ $SEARCH_N -eq 0 ]]; then
+    SEARCH_SKIP="--search-messages 0"
+elif [[ ! -x $QB ]]; then
+    QUERY_SKIP="no query_bench binary in the binaries' directory (examples/query_bench; build it with \`cargo build --release -p letterbox-store --example query_bench\`)"
+fi
+SEARCH_ARGV=()
+search_args() { # server: sets SEARCH_ARGV (user1 only: --users 1)
+    local port=$P_DC_IMAP
+    [[ $1 == letterbox ]] && port=$P_LB_IMAP
+    SEARCH_ARGV=(--port "$port" --users 1 --password "$PASSWORD" --mailbox "$SEARCH_BOX" --messages "$SEARCH_N")
+}
+search_fill() { # server: the once-only fill (its fill_seconds is reported as information)
+    search_args "$1"
+    run_bench_as "$1" search search_fill "filling $SEARCH_BOX ($SEARCH_N messages)" "r1" "${SEARCH_ARGV[@]}" --iterations 1
+}
+bench_search() {
+    search_args "$1"
+    run_bench "$1" search "$2" "${SEARCH_ARGV[@]}" --iterations "$SEARCH_ITERS"
+    [[ $1 == letterbox ]] && run_query_bench "$2"
+    return 0
+}
+run_query_bench() { # round
+    [[ -z $QUERY_SKIP ]] || return 0
+    local base=$RES/letterbox/query_r$1
+    local cmd=("$QB" "$LBDATA" "${ADDRS[0]}" "$QUERY_ITERS")
+    echo "r$1 letterbox: ${cmd[*]}" >>"$RES/commands.txt"
+    log "round $1: query_bench (store-level queries) on Letterbox's data directory"
+    if ! timeout 900 "${cmd[@]}" >"$base.out" 2>"$base.err"; then
+        echo "round $1, query_bench, letterbox: exit status non-zero; $(tail -3 "$base.err" | tr '\n' ' ')" >>"$RES/failures.txt"
+        log "WARNING: query_bench failed (see failures in the report)"
+    fi
+    cat "$base.out" >&2
+}
+# What each side's search mailbox takes on disk, once the rounds are done.
+# Dovecot: the files of its Maildir folder (index, transaction log and cache
+# are dovecot.index*; it has no full-text index here). Letterbox: counts from
+# its database (read-only) to put query_bench's database-wide sizes per body.
+search_sizes() {
+    python3 - "$TMP/mail/example.test/${ADDRS[0]%@*}/.$SEARCH_BOX" "$LBDATA/letterbox.db" "${ADDRS[0]}" <<'EOF' >"$RES/search_sizes.json"
+import json, os, sqlite3, sys
+box, db, user = sys.argv[1:4]
+out = {"dovecot": None, "letterbox": None}
+if os.path.isdir(box):
+    files = {n: os.path.getsize(os.path.join(box, n)) for n in sorted(os.listdir(box))
+             if os.path.isfile(os.path.join(box, n))}
+    msgs = [os.path.join(box, d, n) for d in ("cur", "new") if os.path.isdir(os.path.join(box, d))
+            for n in os.listdir(os.path.join(box, d))]
+    out["dovecot"] = {"files": files, "messages": len(msgs),
+                      "message_bytes": sum(os.path.getsize(m) for m in msgs)}
+try:
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    one = lambda q, *a: c.execute(q, a).fetchone()[0]
+    acct = "(SELECT id FROM accounts WHERE address = ?)"
+    out["letterbox"] = {"indexed_bodies": one("SELECT COUNT(*) FROM blob_text"),
+                        "emails": one("SELECT COUNT(*) FROM emails"),
+                        "user_emails": one(f"SELECT COUNT(*) FROM emails WHERE account_id = {acct}", user),
+                        "user_threads": one(f"SELECT COUNT(DISTINCT thread_id) FROM emails WHERE account_id = {acct}", user),
+                        "database_bytes": sum(os.path.getsize(db + x) for x in ("", "-wal") if os.path.exists(db + x))}
+    c.close()
+except Exception as e:  # a schema change must not break the report
+    out["letterbox"] = {"error": str(e)}
+print(json.dumps(out))
+EOF
+}
+
 alternate bench_imap 1
 alternate bench_pop3 1
 alternate bench_idle 3 # let the server release the connections (Dovecot: $IDLE_N imap processes exit)
@@ -712,6 +833,17 @@ if [[ -z $IMAPTEST_SKIP ]]; then
     alternate bench_imaptest_steady 2
 else
     echo "$IMAPTEST_SKIP" >"$RES/imaptest_skipped.txt"
+fi
+# Search at scale last: its large mailbox is in neither server's way before.
+if [[ -z $SEARCH_SKIP ]]; then
+    search_fill letterbox
+    search_fill peer
+    alternate bench_search 1
+    search_sizes || log "WARNING: could not measure the search mailboxes' sizes"
+    [[ -z $QUERY_SKIP ]] || echo "$QUERY_SKIP" >"$RES/query_skipped.txt"
+    echo "{\"messages\": $SEARCH_N, \"iterations\": $SEARCH_ITERS, \"query_iterations\": $QUERY_ITERS, \"mailbox\": \"$SEARCH_BOX\"}" >"$RES/search_config.json"
+else
+    echo "$SEARCH_SKIP" >"$RES/search_skipped.txt"
 fi
 
 # ---- report -------------------------------------------------------------------
@@ -743,6 +875,11 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo "| mode | $([[ $QUICK == 1 ]] && echo quick || echo normal): $ROUNDS round(s), servers alternating which goes first |"
     echo "| mailboxes | $USERS users, each holding the same $MSGS generated messages ($MSG_INFO) |"
     echo "| filling | Letterbox: \`letterbox deliver\` per message, ${LB_FILL_SECS}s; Dovecot: LMTP, ${DC_FILL_SECS}s (not a benchmark: process start per message vs one connection) |"
+    if [[ -z $SEARCH_SKIP ]]; then
+        echo "| search at scale | mailbox \`$SEARCH_BOX\` of user1 with $SEARCH_N generated messages (MULTIAPPEND, once per server), every search ${SEARCH_ITERS}x per round |"
+    else
+        echo "| search at scale | not run: $SEARCH_SKIP |"
+    fi
     echo "| total run time | ${ELAPSED}s |"
     echo
     echo "Ratios are Letterbox / peer. For throughput rows (msg/s, ops/s, sessions/s, MB/s, connections) higher is better, so a"
@@ -822,6 +959,12 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo "- Postfix delivers to Dovecot over LMTP (\`local_transport = lmtp:inet:...\`, \`local_recipient_maps =\` empty); no"
     echo "  chroot, logging to a file through postlogd. Letterbox logs at its default level (info) to a file."
     echo "- Both sides log every session; neither runs spam/virus filtering or SPF/DKIM checks in this set-up."
+    if [[ -z $SEARCH_SKIP ]]; then
+        echo "- Search: Dovecot has no full-text search plugin configured (no \`fts\`/\`fts_lucene\`/\`fts_solr\`/\`fts_flatcurve\` in"
+        echo "  \`mail_plugins\`), so its SEARCH BODY/TEXT reads and scans every message file of the mailbox (FROM needs only"
+        echo "  the header, which Dovecot can keep in its cache file); Letterbox answers BODY/TEXT from its trigram full-text index"
+        echo "  (SQLite FTS5). That is the main reason for any difference in the search tables."
+    fi
     echo
     echo "## Commands run"
     echo
@@ -841,7 +984,7 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     echo "Dovecot IMAP $P_DC_IMAP, POP3 $P_DC_POP3, LMTP $P_DC_LMTP); every round ran the same commands with its own JSON file:"
     echo
     echo '```'
-    grep '^r1 ' "$RES/commands.txt" | sed -e 's/^r1 //' -e "s|$ROOT/||g" -e "s|$TMP|\$TMP|g"
+    grep '^r1 ' "$RES/commands.txt" | sed -e 's/^r1 //' -e "s|$BIN_DIR/|target/release/|g" -e "s|$ROOT/||g" -e "s|$TMP|\$TMP|g"
     [[ -n $IMAPTEST_SKIP ]] || echo "python3 bench/make_mbox.py \$TMP/msgs \$TMP/imaptest.mbox   # imaptest's APPEND source, before the runs"
     echo '```'
     echo
@@ -851,6 +994,11 @@ pf_err=$(grep -ciE 'error|fatal|panic|warning|deferred|bounced' "$TMP/postfix.lo
     else
         echo "$IDLE_SAMPLES small messages per run to both sides alike), then imaptest login churn, then imaptest steady state"
         echo "(in their own mailbox \`$IMAPTEST_BOX\`, which keeps what they left from one round to the next)."
+    fi
+    if [[ -z $SEARCH_SKIP ]]; then
+        echo "Search at scale last: one fill of \`$SEARCH_BOX\` per server (the \`--iterations 1\` lines above: Letterbox, then"
+        echo "Dovecot), then the search rounds (they find the mailbox full and do not append), each Letterbox round followed by"
+        echo "query_bench on its data directory."
     fi
 } >"$OUT"
 log "done in ${ELAPSED}s: $OUT"

@@ -8,9 +8,14 @@ peer/smtp_drain_rN.json ({"seconds": S}: how long Postfix took after the last
 250 reply until its queue was empty, i.e. everything was in Dovecot), and
 SERVER/imaptest_MODE_rN.json (bench/imaptest_parse.py) for MODE churn and
 steady, or imaptest_skipped.txt (why imaptest did not run).
+Search at scale: SERVER/search_fill.json (the once-only fill),
+SERVER/search_rN.json (letterbox-bench search), letterbox/query_rN.out
+(query_bench's printout), search_sizes.json, search_config.json, or
+search_skipped.txt / query_skipped.txt.
 """
 
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -188,7 +193,263 @@ def main():
             out.append(f"### {heading}\n\nSkipped: {skipped.read_text().strip()}. See bench/README.md for how to build imaptest.\n")
             continue
         out.append(imaptest_table(d, mode, heading, what))
+    out.append(search_section(d))
     print("\n".join(out))
+
+
+# ---- search at scale
+
+# letterbox-bench search's operations, the word each looks for, and the
+# issue's latency target (ms) where it sets one.
+SEARCH_OPS = [
+    ("UID SEARCH BODY rare", "BODY zebracorn (a word in 1 message in 1000)", 200),
+    ("UID SEARCH BODY common", "BODY meeting (a word in nearly every message)", 200),
+    ("UID SEARCH TEXT rare", "TEXT zebracorn (headers and body)", None),
+    ("UID SEARCH FROM", "FROM sender7@ (1 message in 50)", None),
+]
+QUERY_TARGETS = {"50 newest, collapsed by thread": 50}
+
+
+def expected_hits(op, n):
+    """Matches the generator (crates/bench/src/search.rs) puts in n messages, where known."""
+    if op.endswith("rare"):
+        return sum(1 for i in range(n) if i % 1000 == 7)
+    if op == "UID SEARCH FROM":
+        return sum(1 for i in range(n) if i % 50 == 7)
+    return None
+
+
+def hits_of(report, op):
+    """Messages found by op in one run: 'hits' pairs (command, count) in the order of 'ops'."""
+    names = [row.get("op") for row in report.get("ops", [])]
+    hits = report.get("hits") or []
+    if op in names and names.index(op) < len(hits):
+        return hits[names.index(op)][1]
+    return None
+
+
+def search_op(report, name, key):
+    for row in report.get("ops", []):
+        if row.get("op") == name:
+            if not row.get("count"):  # every try failed: no latency
+                return None
+            return row.get(key)
+    return None
+
+
+def parse_query_bench(text):
+    """query_bench's printout: a table (query, total, p50 ms, p99 ms), then 'WHAT: B bytes (P per message)' lines."""
+    queries, sizes = {}, {}
+    for line in text.splitlines():
+        m = re.match(r"^(.*\S)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", line)
+        if m and not line.startswith("query "):
+            queries[m.group(1)] = {"total": int(m.group(2)), "p50_ms": float(m.group(3)), "p99_ms": float(m.group(4))}
+            continue
+        m = re.match(r"^(.*): (\d+) bytes \((\d+) per message\)$", line)
+        if m:
+            sizes[m.group(1)] = {"bytes": int(m.group(2)), "per_message": int(m.group(3))}
+    return queries, sizes
+
+
+def target_verdict(p50, p99, target):
+    if target is None or p50 is None:
+        return ""
+    if p99 is not None and p99 < target:
+        return "within it at p50 and p99"
+    if p50 < target:
+        return "within it at p50, not at p99"
+    return "**misses it** (p50)"
+
+
+def kb(b):
+    return "n/a" if b is None else f"{b / 1024:.0f} KiB" if b < 10 * 1024 * 1024 else f"{b / 1048576:.1f} MiB"
+
+
+def search_section(d):
+    head = "### Search at scale (letterbox-bench search, store query_bench) — Letterbox vs Dovecot"
+    skipped = d / "search_skipped.txt"
+    if skipped.exists():
+        return f"{head}\n\nSkipped: {skipped.read_text().strip()}.\n"
+    try:
+        cfg = json.loads((d / "search_config.json").read_text())
+    except (OSError, ValueError):
+        cfg = {}
+    n = cfg.get("messages")
+    lb, pr = load(d, "letterbox", "search"), load(d, "peer", "search")
+    fills = {}
+    for s in ("letterbox", "peer"):
+        try:
+            fills[s] = json.loads((d / s / "search_fill.json").read_text())
+        except (OSError, ValueError):
+            fills[s] = None
+    out = [head, ""]
+    fill_txt = ", ".join(
+        f"{name} {fmt(f.get('fill_seconds')) if f else 'n/a (fill failed)'} s"
+        for name, f in (("Letterbox", fills["letterbox"]), ("Dovecot", fills["peer"]))
+    )
+    out.append(
+        f"One mailbox `{cfg.get('mailbox', 'bench-search')}` of user1 holding {n if n is not None else '?'} generated messages "
+        "(letterbox-bench search: deterministic, a few KB each, every third a reply to the one before, the same on both "
+        f"servers), filled once per server by MULTIAPPEND before the rounds. Fill time, information only (not a "
+        f"benchmark): {fill_txt}. Then {len(lb)} round(s) on Letterbox and {len(pr)} on Dovecot, each running every search "
+        f"{cfg.get('iterations', '?')} times on one connection; p50/p99 are over a round's tries, figures are medians "
+        "across rounds."
+    )
+    out.append("")
+    out.append(
+        "**Dovecot runs without any full-text search plugin** (no `fts` in `mail_plugins`, as configured by compare.sh): "
+        "its SEARCH BODY and TEXT read and scan every message of the mailbox on every search. Letterbox answers them "
+        "from its full-text index (SQLite FTS5, trigram tokenizer). That explains most of the difference below; "
+        "Dovecot with an FTS backend (fts-flatcurve, Solr) would be the like-for-like comparison and is not measured here."
+    )
+    out.append("")
+
+    # Both servers must find the same messages: compare every run, the fill's pass included.
+    lb_all = lb + ([fills["letterbox"]] if fills["letterbox"] else [])
+    pr_all = pr + ([fills["peer"]] if fills["peer"] else [])
+    mismatches = []
+    found = {}
+    for op, _, _ in SEARCH_OPS:
+        a = sorted({h for h in (hits_of(r, op) for r in lb_all) if h is not None})
+        b = sorted({h for h in (hits_of(r, op) for r in pr_all) if h is not None})
+        exp = expected_hits(op, n) if n else None
+        found[op] = (a, b, exp)
+        if len(a) != 1 or len(b) != 1 or a != b:
+            mismatches.append(f"`{op}`: Letterbox found {a or 'nothing'}, Dovecot {b or 'nothing'}")
+        elif exp is not None and a[0] != exp:
+            mismatches.append(f"`{op}`: both found {a[0]}, the generator put {exp}")
+    if mismatches:
+        out.append("**MISMATCH — the servers do not find the same messages; the timings below are not comparable:**")
+        out.append("")
+        out += [f"- **{m}**" for m in mismatches]
+    else:
+        out.append("Matches found: identical on both servers in every run (and equal to the generator's count where known).")
+    out.append("")
+
+    for op, what, target in SEARCH_OPS:
+        a, b, exp = found[op]
+        out.append(f"#### `{op}`: {what}")
+        out.append("")
+        lines = ["| metric | Letterbox | Dovecot | ratio Letterbox/Dovecot | better |", "| --- | ---: | ---: | ---: | --- |"]
+        for label, key in (("latency p50, ms", "p50_ms"), ("latency p99, ms", "p99_ms")):
+            x = med([search_op(r, op, key) for r in lb])
+            y = med([search_op(r, op, key) for r in pr])
+            lines.append(f"| {label} | {fmt(x)} | {fmt(y)} | {ratio(x, y)} | {LOWER} |")
+        x = med([search_op(r, op, "errors") for r in lb] or [None])
+        y = med([search_op(r, op, "errors") for r in pr] or [None])
+        lines.append(f"| failed tries (NO/BAD) | {fmt(x)} | {fmt(y)} | | {LOWER} |")
+        same = "same" if len(a) == 1 and a == b else "**MISMATCH**"
+        shown = lambda v: "/".join(map(str, v)) or "n/a"  # noqa: E731
+        lines.append(f"| messages found | {shown(a)} | {shown(b)} | {same} | must be equal |")
+        out += lines
+        notes = []
+        if exp is not None:
+            notes.append(f"The generator puts {exp} matching messages in {n}.")
+        v = target_verdict(med([search_op(r, op, "p50_ms") for r in lb]), med([search_op(r, op, "p99_ms") for r in lb]), target)
+        if v:
+            notes.append(f"Target (issue \"Store v2\"): < {target} ms; Letterbox is {v}.")
+        if notes:
+            out += ["", " ".join(notes)]
+        out.append("")
+
+    try:
+        sz = json.loads((d / "search_sizes.json").read_text())
+    except (OSError, ValueError):
+        sz = {}
+    lbs = sz.get("letterbox") or {}
+
+    # ---- store-level queries (Letterbox only)
+    out.append("#### Store-level queries (query_bench, Letterbox only)")
+    out.append("")
+    qskip = d / "query_skipped.txt"
+    runs = [parse_query_bench(p.read_text()) for p in sorted((d / "letterbox").glob("query_r*.out")) if p.stat().st_size]
+    sizes = runs[-1][1] if runs else {}
+    if qskip.exists():
+        out += [f"Not run: {qskip.read_text().strip()}.", ""]
+    elif not runs:
+        out += ["Not run or no output (see Failures).", ""]
+    else:
+        out.append(
+            f"`query_bench DATA_DIR user1@example.test {cfg.get('query_iterations', '?')}` after every Letterbox search round, "
+            "on the running server's database (read-only): the store's query path without IMAP or JMAP around it, over all of "
+            f"user1's mail. {len(runs)} run(s); p50/p99 over a run's tries, medians across runs. Dovecot has no equivalent "
+            "of the thread-collapsed query (it has no JMAP; IMAP THREAD plus SORT is a different operation), so its column is n/a."
+        )
+        out.append("")
+        out.append("| query | Letterbox p50, ms | Letterbox p99, ms | total found | target | Dovecot |")
+        out.append("| --- | ---: | ---: | ---: | --- | --- |")
+        names = []
+        for q, _ in runs:
+            names += [k for k in q if k not in names]
+        for name in names:
+            p50 = med([q.get(name, {}).get("p50_ms") for q, _ in runs])
+            p99 = med([q.get(name, {}).get("p99_ms") for q, _ in runs])
+            totals = sorted({q[name]["total"] for q, _ in runs if name in q})
+            t = QUERY_TARGETS.get(name)
+            verdict = f"< {t} ms: {target_verdict(p50, p99, t)}" if t else ""
+            dc = "n/a: no equivalent (no JMAP)" if "collapsed" in name else "n/a: not measured (see UID SEARCH BODY above)"
+            out.append(f"| {name} | {fmt(p50)} | {fmt(p99)} | {'/'.join(map(str, totals))} | {verdict or '—'} | {dc} |")
+        out.append("")
+        ue, ut = lbs.get("user_emails"), lbs.get("user_threads")
+        if ue and ut:
+            note = f"user1 holds {ue} emails in {ut} threads (counted from the database after the rounds)."
+            if ut > 0.9 * ue:
+                note += (
+                    " Hardly anything collapses: Letterbox threads a reply with its parent only when their base subjects "
+                    "match, and the generator gives every reply a subject of its own, so this measures the collapsed "
+                    "query over nearly one thread per email."
+                )
+            out += [note, ""]
+        rare = found.get("UID SEARCH BODY rare", ([], [], None))[0]
+        ft = [q[k]["total"] for q, _ in runs for k in q if "body text" in k]
+        if rare and ft and sorted(set(ft)) != rare:
+            out += [f"Note: the store's full-text query found {sorted(set(ft))}, IMAP BODY {rare}, over user1's mail "
+                    "(the query covers all of user1's mailboxes, IMAP only `bench-search`).", ""]
+
+    # ---- index sizes
+    out.append("#### Index size per message")
+    out.append("")
+    dc = sz.get("dovecot") or {}
+    rows = []
+    fts = sizes.get("full-text index")
+    bodies = sizes.get("message bodies")
+    nb = lbs.get("indexed_bodies")
+    if fts:
+        per_body = f", {fts['bytes'] / nb:.0f} B per indexed body ({nb} distinct bodies in the database)" if nb else ""
+        rows.append(("Letterbox full-text index (FTS5 tables `email_fts*` + `blob_text`)",
+                     f"{kb(fts['bytes'])}: {fts['per_message']} B per user1 message{per_body}"))
+    if bodies:
+        rows.append(("Letterbox message bodies (table `blobs`), for scale", f"{kb(bodies['bytes'])}: {bodies['per_message']} B per user1 message"))
+    if lbs.get("database_bytes"):
+        rows.append(("Letterbox database file + WAL (everything, all users)", f"{kb(lbs['database_bytes'])} ({lbs.get('emails', '?')} emails in all)"))
+    if lbs.get("error"):
+        rows.append(("Letterbox database counts", f"not read: {lbs['error']}"))
+    files = dc.get("files") or {}
+    dm = dc.get("messages") or 0
+    idx = {k: v for k, v in files.items() if k.startswith("dovecot.index")}
+    if idx:
+        tot = sum(idx.values())
+        parts = ", ".join(f"`{k}` {kb(v)}" for k, v in sorted(idx.items()))
+        rows.append(("Dovecot mailbox index + transaction log + cache (`dovecot.index*`; not a full-text index)",
+                     f"{kb(tot)}: {tot / dm:.0f} B per message ({parts})" if dm else kb(tot)))
+    if "dovecot-uidlist" in files:
+        rows.append(("Dovecot Maildir UID list (`dovecot-uidlist`)", f"{kb(files['dovecot-uidlist'])}" + (f": {files['dovecot-uidlist'] / dm:.0f} B per message" if dm else "")))
+    if dm:
+        rows.append(("Dovecot message files (`cur/`, `new/`), for scale", f"{kb(dc.get('message_bytes'))}: {dc['message_bytes'] / dm:.0f} B per message ({dm} files)"))
+    if rows:
+        out.append("| what | size |")
+        out.append("| --- | --- |")
+        out += [f"| {a} | {b} |" for a, b in rows]
+        out.append("")
+        out.append(
+            "query_bench measures database-wide sizes (SQLite `dbstat`) and divides them by user1's message count (all its "
+            "mailboxes); the full-text index holds one row per distinct body of every account, so the per-body figure is the "
+            "exact one, and with a large search mailbox the two are close. Dovecot's figures are the files of the search "
+            "mailbox's Maildir folder only, after the rounds (its cache grows with the fields searches and fetches touched)."
+        )
+    else:
+        out.append("Not measured (see Failures).")
+    return "\n".join(out) + "\n"
 
 
 # imaptest's short command names (its column headers), in its order.
