@@ -56,17 +56,28 @@ const WORDS: &[&str] = &[
     "account", "payment", "order", "delivery", "quality", "testing", "launch", "market",
 ];
 
+fn pick(rng: &mut rand::rngs::StdRng) -> &'static str {
+    WORDS[rng.gen_range(0..WORDS.len())]
+}
+
+/// The subject of message `i`'s thread: a reply (every third message)
+/// answers the message before it, under that message's subject, so the
+/// mailbox has threads of two (what "collapsed by thread" collapses).
+fn subject(i: usize) -> String {
+    let root = if i % 3 == 1 { i - 1 } else { i };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(u64::MAX - root as u64);
+    (0..4).map(|_| pick(&mut rng)).collect::<Vec<_>>().join(" ")
+}
+
 /// Message `i` of the generated mailbox (CRLF, a few KB, every third one a
-/// reply to an earlier one, one in a thousand with the rare word).
+/// reply to the one before, one in a thousand with the rare word).
 pub fn message(i: usize) -> Vec<u8> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
-    let pick = |rng: &mut rand::rngs::StdRng| WORDS[rng.gen_range(0..WORDS.len())];
-    let subject: Vec<&str> = (0..4).map(|_| pick(&mut rng)).collect();
     let mut m = format!(
         "From: Sender {s} <sender{s}@remote.test>\r\nTo: user1@example.test\r\nSubject: {}{}\r\n\
          Date: Mon, 30 Nov 2026 10:{:02}:00 +0000\r\nMessage-ID: <m{i}@remote.test>\r\n",
         if i % 3 == 1 { "Re: " } else { "" },
-        subject.join(" "),
+        subject(i),
         i % 60,
         s = i % 50,
     );

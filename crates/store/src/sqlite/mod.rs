@@ -578,16 +578,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn expunged_bodies_stay_readable_for_the_grace_period_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    /// A store at `path` with one account; its INBOX.
+    async fn one_account(path: &Path) -> (SqliteStore, AccountId, Mailbox) {
+        let store = SqliteStore::open(path).unwrap();
         store.add_domain("example.test").await.unwrap();
         let account = store
             .add_account("a@example.test", "h", Quota::default())
             .await
             .unwrap();
         let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap();
+        (store, account, inbox)
+    }
+
+    #[tokio::test]
+    async fn expunged_bodies_stay_readable_for_the_grace_period_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, account, inbox) = one_account(&dir.path().join("s.db")).await;
         let a = store.append(inbox.id, msg("one")).await.unwrap();
         let b = store.append(inbox.id, msg("two")).await.unwrap();
         assert_eq!(store.expunge(inbox.id, Some(&[a.uid])).await.unwrap(), vec![a.uid]);
@@ -624,13 +630,7 @@ mod tests {
     async fn stale_analyses_are_redone_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let store = SqliteStore::open(&path).unwrap();
-        store.add_domain("example.test").await.unwrap();
-        let account = store
-            .add_account("a@example.test", "h", Quota::default())
-            .await
-            .unwrap();
-        let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap();
+        let (store, _, inbox) = one_account(&path).await;
         let raw = b"Subject: Re: t\r\nIn-Reply-To: <p@x>\r\n\r\nbody\r\n".to_vec();
         let a = store
             .append(
