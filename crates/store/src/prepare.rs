@@ -51,7 +51,7 @@ pub struct SearchDoc {
 }
 
 /// Most header text indexed per message.
-const MAX_HEADER_TEXT: usize = 64 << 10;
+const MAX_HEADER_TEXT: usize = 8 << 10;
 
 impl SearchDoc {
     /// Everything searchable of one message.

@@ -16,8 +16,6 @@ use tokio::sync::{broadcast, oneshot};
 const MAX_BATCH: usize = 256;
 /// How long a writer waits for another process (the CLI) to release the lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes of the database file each connection maps (SQLite's `mmap_size`).
-const MMAP_BYTES: i64 = 1 << 30;
 /// Prepared statements kept per connection (rusqlite's default is 16,
 /// fewer than the hot statements of one IMAP session).
 const STATEMENT_CACHE: usize = 128;
@@ -78,9 +76,6 @@ fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // Read pages through a memory map instead of a pread per page: the
-    // kernel's page cache is shared by every connection.
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
