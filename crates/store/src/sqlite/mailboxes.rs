@@ -88,6 +88,14 @@ pub(super) fn require(conn: &Connection, id: MailboxId) -> Result<Mailbox> {
     by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
 }
 
+/// A mailbox's id by name, without counting its messages (write paths).
+pub(super) fn id_by_name(conn: &Connection, account: AccountId, name: &str) -> Result<Option<MailboxId>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2")?
+        .query_row(params![account, normalize_mailbox(name)], |r| r.get(0))
+        .optional()?)
+}
+
 /// The owner and UIDVALIDITY of a mailbox, without counting its messages.
 pub(super) fn account_and_validity(conn: &Connection, id: MailboxId) -> Result<(AccountId, u32)> {
     conn.prepare_cached("SELECT account_id, uid_validity FROM mailboxes WHERE id = ?1")?

@@ -523,15 +523,12 @@ pub(super) fn deliver(
     // One email per account, one membership per distinct target mailbox.
     let mut accounts: Vec<(AccountId, EmailId, Op)> = Vec::new();
     for t in targets {
-        let mb = match mailboxes::by_name(conn, t.account_id, &t.mailbox)? {
+        let mb = match mailboxes::id_by_name(conn, t.account_id, &t.mailbox)? {
             Some(m) => m,
-            None => mailboxes::by_name(conn, t.account_id, "INBOX")?
+            None => mailboxes::id_by_name(conn, t.account_id, "INBOX")?
                 .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {}", t.account_id)))?,
         };
-        if report
-            .delivered
-            .iter()
-            .any(|(a, m, _)| (*a, *m) == (t.account_id, mb.id))
+        if report.delivered.iter().any(|(a, m, _)| (*a, *m) == (t.account_id, mb))
             || report.over_quota.iter().any(|(a, _)| *a == t.account_id)
         {
             continue;
@@ -541,7 +538,7 @@ pub(super) fn deliver(
             Some((_, email, op)) => {
                 let (keywords, deleted) = split_flags(&flags);
                 add_keywords(conn, op, *email, &keywords)?;
-                add_membership(conn, op, mb.id, *email, deleted)?
+                add_membership(conn, op, mb, *email, deleted)?
             }
             None => {
                 match charge(conn, t.account_id, size, 1) {
@@ -553,12 +550,12 @@ pub(super) fn deliver(
                     Err(e) => return Err(e),
                 }
                 let mut op = Op::new(t.account_id);
-                let (email, uid) = new_email_in(conn, &mut op, body, &flags, mb.id)?;
+                let (email, uid) = new_email_in(conn, &mut op, body, &flags, mb)?;
                 accounts.push((t.account_id, email, op));
                 uid
             }
         };
-        report.delivered.push((t.account_id, mb.id, uid));
+        report.delivered.push((t.account_id, mb, uid));
     }
     for (_, _, op) in &accounts {
         events.extend(op.events());
