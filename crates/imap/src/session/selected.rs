@@ -52,8 +52,12 @@ impl Selected {
     }
 
     /// How many present messages are \Recent to this session.
+    /// `recent` only holds UIDs of the view: they enter with the view's
+    /// new messages and leave with its expunges, so no walk of the view
+    /// (which made every EXISTS update O(mailbox)).
     pub fn recent_count(&self) -> usize {
-        self.view.uids().filter(|u| self.recent.contains(u)).count()
+        debug_assert!(self.recent.iter().all(|u| self.view.index_of_uid(*u).is_some()));
+        self.recent.len()
     }
 
     pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
