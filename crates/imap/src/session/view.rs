@@ -138,6 +138,7 @@ impl View {
         self.slots.last().map(|s| s.uid)
     }
 
+    #[cfg(test)]
     pub fn uids(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots.iter().map(|s| s.uid)
     }
