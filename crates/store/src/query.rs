@@ -45,7 +45,7 @@ pub enum Filter {
 pub const MIN_TEXT_CHARS: usize = 3;
 
 /// What part of a message a text condition looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextField {
     /// Any of the fields below (IMAP TEXT, JMAP `text`).
     Any,

@@ -61,13 +61,7 @@ fn indexed_field(k: &SearchKey) -> Option<(TextField, &str)> {
 }
 
 /// UIDs matching each text key the index answered, by key.
-type Indexed = HashMap<(TextFieldKey, String), Vec<u32>>;
-/// `TextField` as a map key.
-type TextFieldKey = u8;
-
-fn field_key(f: TextField) -> TextFieldKey {
-    f as u8
-}
+type Indexed = HashMap<(TextField, String), Vec<u32>>;
 
 /// Ask the index for every text key it can answer.
 async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, out: &mut Indexed) -> StoreResult<()> {
@@ -86,7 +80,7 @@ async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, o
         }
         _ => {
             if let Some((field, s)) = indexed_field(k) {
-                let key = (field_key(field), s.to_string());
+                let key = (field, s.to_string());
                 if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(key) {
                     let uids = store
                         .search_uids(mailbox, Filter::Contains(field, s.to_string()))
@@ -205,7 +199,7 @@ fn eval(k: &SearchKey, m: &Msg<'_>, ix: &Indexed) -> bool {
     use SearchKey::*;
     if let Some((field, s)) = indexed_field(k) {
         return ix
-            .get(&(field_key(field), s.to_string()))
+            .get(&(field, s.to_string()))
             .is_some_and(|uids| uids.binary_search(&m.uid).is_ok());
     }
     let has = |f: &str| m.flags.iter().any(|x| x.eq_ignore_ascii_case(f));

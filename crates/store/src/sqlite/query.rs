@@ -102,26 +102,27 @@ pub(super) fn search_uids(conn: &Connection, mailbox: MailboxId, filter: &Filter
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// ORDER BY over columns named `{p}received_at` etc.; ties end on the id.
+/// ORDER BY over columns named `{p}received_at` etc.; ties end on the id,
+/// in the direction of the first key (newest first when there is none).
 fn order(q: &Query, p: &str) -> String {
-    let mut keys: Vec<String> = Vec::new();
-    let mut last_dir = "DESC";
-    if q.sort.is_empty() {
+    let dir = |ascending: bool| if ascending { "ASC" } else { "DESC" };
+    let mut keys: Vec<String> = q
+        .sort
+        .iter()
+        .map(|s| {
+            let col = match s.key {
+                SortKey::ReceivedAt => format!("{p}received_at"),
+                SortKey::SentAt => format!("COALESCE({p}sent_at, {p}received_at)"),
+                SortKey::Size => format!("{p}size"),
+            };
+            format!("{col} {}", dir(s.ascending))
+        })
+        .collect();
+    if keys.is_empty() {
         keys.push(format!("{p}received_at DESC"));
     }
-    for s in &q.sort {
-        let col = match s.key {
-            SortKey::ReceivedAt => format!("{p}received_at"),
-            SortKey::SentAt => format!("COALESCE({p}sent_at, {p}received_at)"),
-            SortKey::Size => format!("{p}size"),
-        };
-        last_dir = if s.ascending { "ASC" } else { "DESC" };
-        keys.push(format!("{col} {last_dir}"));
-    }
-    if let Some(first) = q.sort.first() {
-        last_dir = if first.ascending { "ASC" } else { "DESC" };
-    }
-    keys.push(format!("{p}id {last_dir}"));
+    let first_ascending = q.sort.first().is_some_and(|s| s.ascending);
+    keys.push(format!("{p}id {}", dir(first_ascending)));
     keys.join(", ")
 }
 
