@@ -626,6 +626,41 @@ mod tests {
         assert!(store.raw_message(b.id).await.is_ok());
     }
 
+    /// A cached statement must stay compiled when rebound: SQLite would
+    /// otherwise re-parse it per call for any parameter its planner looked
+    /// at (see `engine::open_conn`).
+    #[tokio::test]
+    async fn cached_statements_are_not_reprepared_when_rebound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let (store, _, inbox) = one_account(&path).await;
+        let mut uids = Vec::new();
+        for i in 0..3 {
+            uids.push(store.append(inbox.id, msg(&format!("m{i}"))).await.unwrap().uid);
+        }
+        let conn = engine::open_conn(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let hot = [
+            // messages::one, changes, list_ranges and a LIMIT, as used per command.
+            "SELECT m.uid FROM email_mailboxes m JOIN emails e ON e.id = m.email_id \
+             WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+            "SELECT m.uid FROM email_mailboxes m JOIN emails e ON e.id = m.email_id \
+             WHERE m.mailbox_id = ?1 AND m.modseq > ?2 ORDER BY m.uid",
+            "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+            "SELECT m.uid FROM email_mailboxes m WHERE m.mailbox_id = ?1 ORDER BY m.uid LIMIT ?2",
+        ];
+        for sql in hot {
+            let mut st = conn.prepare(sql).unwrap();
+            for (k, &uid) in uids.iter().enumerate() {
+                let _ = st
+                    .query_map(rusqlite::params![inbox.id, uid + k as u32], |r| r.get::<_, i64>(0))
+                    .unwrap()
+                    .count();
+            }
+            let n = st.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(n, 0, "re-prepared {n} times: {sql}");
+        }
+    }
+
     #[tokio::test]
     async fn stale_analyses_are_redone_and_kept() {
         let dir = tempfile::tempdir().unwrap();
