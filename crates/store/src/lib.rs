@@ -30,6 +30,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use letterbox_mail::MessageInfo;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -122,6 +123,10 @@ pub trait Store: Send + Sync + 'static {
     async fn raw_message(&self, id: MessageId) -> Result<Arc<Vec<u8>>>;
     /// The parsed structure computed at delivery.
     async fn message_info(&self, id: MessageId) -> Result<Arc<MessageInfo>>;
+    /// Structures and/or raw bytes of several messages in one read (a FETCH
+    /// of a range), by id; ids no longer readable are left out. Callers
+    /// bound how much they ask for at once.
+    async fn message_data(&self, ids: &[MessageId], info: bool, raw: bool) -> Result<HashMap<MessageId, MessageData>>;
     /// Change flags of the messages with the given UIDs; returns the messages
     /// whose flags changed, with their new state.
     async fn store_flags(

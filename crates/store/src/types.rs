@@ -181,6 +181,13 @@ pub struct Mailbox {
     pub first_recent_uid: u32,
 }
 
+/// What [`crate::Store::message_data`] read of one message.
+#[derive(Debug, Clone, Default)]
+pub struct MessageData {
+    pub info: Option<std::sync::Arc<letterbox_mail::MessageInfo>>,
+    pub raw: Option<std::sync::Arc<Vec<u8>>>,
+}
+
 /// One message in one mailbox: what an IMAP or POP3 session needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageMeta {

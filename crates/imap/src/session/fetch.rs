@@ -3,10 +3,10 @@
 //! slices of the raw message. A non-PEEK body fetch sets `\Seen` first and
 //! then reports FLAGS with the data.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use letterbox_mail::{binary, section, BinaryError, MessageInfo, SectionKind, SectionSpec};
-use letterbox_store::{FlagOp, MessageMeta, StoreError};
+use letterbox_store::{FlagOp, MessageMeta};
 
 use super::conn::Conn;
 use super::{Flow, Session, State};
@@ -52,11 +52,18 @@ struct Target<'a> {
     flags: &'a [String],
     size: Option<u64>,
     date: Option<i64>,
-    /// The store's record, when an item needs the body or structure.
-    meta: Option<&'a MessageMeta>,
+    /// Structure, when an item needs it.
+    info: Option<&'a MessageInfo>,
+    /// Raw bytes, when an item needs them.
+    raw: Option<&'a [u8]>,
 }
 
 /// `<start.len>` of a partial fetch.
+/// Most messages one store read brings for a FETCH, and roughly the most
+/// body bytes (a single larger message still comes alone).
+const FETCH_CHUNK_MESSAGES: usize = 128;
+const FETCH_CHUNK_BYTES: u64 = 8 << 20;
+
 fn apply_partial(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
     match partial {
         None => data,
@@ -163,34 +170,64 @@ impl Session {
         };
         let mut missing = false;
         let mut unknown_cte = None;
-        for i in idx {
-            let uid_i = sel.view.uid(i);
-            let meta = metas
+        let find_meta = |uid: u32| {
+            metas
                 .as_ref()
-                .and_then(|ms| ms.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &ms[k]))
-                .or_else(|| ghosts.binary_search_by_key(&uid_i, |g| g.uid).ok().map(|k| &ghosts[k]));
-            let in_view =
-                !want_info && (!want_size_or_date || (sel.view.size(i).is_some() && sel.view.date(i).is_some()));
-            if meta.is_none() && !in_view {
-                // Expunged by another session meanwhile.
-                missing = true;
-                continue;
+                .and_then(|ms| ms.binary_search_by_key(&uid, |m| m.uid).ok().map(|k| &ms[k]))
+                .or_else(|| ghosts.binary_search_by_key(&uid, |g| g.uid).ok().map(|k| &ghosts[k]))
+        };
+        let want_body = atts.iter().any(needs_body);
+        let mut rest: &[usize] = &idx;
+        while !rest.is_empty() {
+            // Bodies and structures of a chunk come in one store read; the
+            // chunk is bounded in messages and bytes so a FETCH 1:* of a
+            // large mailbox never holds it all in memory.
+            let mut n = 0;
+            let mut bytes = 0u64;
+            while n < rest.len() && n < FETCH_CHUNK_MESSAGES && (n == 0 || bytes < FETCH_CHUNK_BYTES) {
+                let i = rest[n];
+                if want_body {
+                    bytes += sel.view.size(i).or(find_meta(sel.view.uid(i)).map(|m| m.size)).unwrap_or(0);
+                }
+                n += 1;
             }
-            let flags = sel.shown_flags(i);
-            let target = Target {
-                seq: i + 1,
-                uid: uid_i,
-                flags: &flags,
-                size: sel.view.size(i).or(meta.map(|m| m.size)),
-                date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
-                meta,
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let data = if want_info {
+                let ids: Vec<_> = chunk.iter().filter_map(|&i| find_meta(sel.view.uid(i)).map(|m| m.id)).collect();
+                match store.message_data(&ids, true, want_body).await {
+                    Ok(d) => d,
+                    Err(e) => return self.store_error(conn, tag, &e),
+                }
+            } else {
+                HashMap::new()
             };
-            let report_flags = seen_now.binary_search(&uid_i).is_ok() && !atts.contains(&FetchAtt::Flags);
-            match fetch_one(&store, &target, uid, atts, report_flags).await {
-                Ok(line) => conn.out.extend_from_slice(&line),
-                Err(FetchError::Store(StoreError::NotFound(_))) => missing = true,
-                Err(FetchError::Store(e)) => return self.store_error(conn, tag, &e),
-                Err(FetchError::UnknownCte(cte)) => unknown_cte = Some(cte),
+            for &i in chunk {
+                let uid_i = sel.view.uid(i);
+                let meta = find_meta(uid_i);
+                let in_view =
+                    !want_info && (!want_size_or_date || (sel.view.size(i).is_some() && sel.view.date(i).is_some()));
+                let found = meta.and_then(|m| data.get(&m.id));
+                if (want_info && found.is_none()) || (meta.is_none() && !in_view) {
+                    // Expunged by another session meanwhile.
+                    missing = true;
+                    continue;
+                }
+                let flags = sel.shown_flags(i);
+                let target = Target {
+                    seq: i + 1,
+                    uid: uid_i,
+                    flags: &flags,
+                    size: sel.view.size(i).or(meta.map(|m| m.size)),
+                    date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
+                    info: found.and_then(|d| d.info.as_deref()),
+                    raw: found.and_then(|d| d.raw.as_deref()).map(Vec::as_slice),
+                };
+                let report_flags = seen_now.binary_search(&uid_i).is_ok() && !atts.contains(&FetchAtt::Flags);
+                match fetch_one(&target, uid, atts, report_flags) {
+                    Ok(line) => conn.out.extend_from_slice(&line),
+                    Err(cte) => unknown_cte = Some(cte),
+                }
             }
             // Large fetches go out as they are built.
             if conn.out.len() >= 256 * 1024 && conn.flush().await.is_err() {
@@ -224,25 +261,11 @@ impl Session {
     }
 }
 
-/// Build `* n FETCH (...)` for one message.
-async fn fetch_one(
-    store: &letterbox_store::SharedStore,
-    t: &Target<'_>,
-    uid: bool,
-    atts: &[FetchAtt],
-    report_flags: bool,
-) -> Result<Vec<u8>, FetchError> {
-    let meta = t.meta;
-    let info: Option<Arc<MessageInfo>> = match meta {
-        Some(m) if atts.iter().any(needs_info) => Some(store.message_info(m.id).await?),
-        _ => None,
-    };
-    let raw: Option<Arc<Vec<u8>>> = match meta {
-        Some(m) if atts.iter().any(needs_body) => Some(store.raw_message(m.id).await?),
-        _ => None,
-    };
-    let empty = Vec::new();
-    let raw_bytes: &[u8] = raw.as_deref().unwrap_or(&empty);
+/// Build `* n FETCH (...)` for one message; fails with the encoding's
+/// name when a BINARY item asks for one we cannot decode.
+fn fetch_one(t: &Target<'_>, uid: bool, atts: &[FetchAtt], report_flags: bool) -> Result<Vec<u8>, String> {
+    let info = t.info;
+    let raw_bytes: &[u8] = t.raw.unwrap_or_default();
     let mut items: Vec<Vec<u8>> = Vec::new();
     // RFC 9051 §6.4.9: UID FETCH always returns UID.
     if uid && !atts.contains(&FetchAtt::Uid) {
@@ -266,7 +289,7 @@ async fn fetch_one(
                 it.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
             }
             FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure => {
-                let Some(info) = &info else { continue };
+                let Some(info) = info else { continue };
                 let (name, value) = match att {
                     FetchAtt::Envelope => ("ENVELOPE ", &info.envelope),
                     FetchAtt::Body => ("BODY ", &info.body),
@@ -276,7 +299,7 @@ async fn fetch_one(
                 it.extend_from_slice(value);
             }
             FetchAtt::Rfc822 | FetchAtt::Rfc822Header | FetchAtt::Rfc822Text => {
-                let Some(info) = &info else { continue };
+                let Some(info) = info else { continue };
                 let (name, kind) = match att {
                     FetchAtt::Rfc822 => ("RFC822 ", SectionKind::Full),
                     FetchAtt::Rfc822Header => ("RFC822.HEADER ", SectionKind::Header),
@@ -289,7 +312,7 @@ async fn fetch_one(
             FetchAtt::Section {
                 text, spec, partial, ..
             } => {
-                let Some(info) = &info else { continue };
+                let Some(info) = info else { continue };
                 // A part that does not exist is empty (as Dovecot answers).
                 let data = section(raw_bytes, info, spec).unwrap_or_default();
                 it.extend_from_slice(format!("BODY[{text}]").as_bytes());
@@ -300,7 +323,7 @@ async fn fetch_one(
                 push_content(&mut it, apply_partial(&data, *partial));
             }
             FetchAtt::Binary { part, partial, .. } => {
-                let Some(info) = &info else { continue };
+                let Some(info) = info else { continue };
                 let data = binary_or_err(raw_bytes, info, part)?;
                 it.extend_from_slice(format!("BINARY[{}]", dotted(part)).as_bytes());
                 if let Some((start, _)) = partial {
@@ -310,7 +333,7 @@ async fn fetch_one(
                 push_content(&mut it, apply_partial(&data, *partial));
             }
             FetchAtt::BinarySize(part) => {
-                let Some(info) = &info else { continue };
+                let Some(info) = info else { continue };
                 let data = binary_or_err(raw_bytes, info, part)?;
                 it.extend_from_slice(format!("BINARY.SIZE[{}] {}", dotted(part), data.len()).as_bytes());
             }
@@ -346,26 +369,13 @@ fn dotted(part: &[u32]) -> String {
     part.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
 }
 
-/// Why one message's FETCH response could not be built.
-enum FetchError {
-    Store(StoreError),
-    /// A BINARY item asked for a part in an encoding we do not know.
-    UnknownCte(String),
-}
-
-impl From<StoreError> for FetchError {
-    fn from(e: StoreError) -> Self {
-        FetchError::Store(e)
-    }
-}
-
 /// BINARY content. A part that does not exist, or whose encoding is
 /// damaged beyond the decoder's leniency, is empty (as Dovecot answers);
 /// an unknown encoding fails the FETCH with UNKNOWN-CTE.
-fn binary_or_err(raw: &[u8], info: &MessageInfo, part: &[u32]) -> Result<Vec<u8>, FetchError> {
+fn binary_or_err(raw: &[u8], info: &MessageInfo, part: &[u32]) -> Result<Vec<u8>, String> {
     match binary(raw, info, part) {
         Ok(d) => Ok(d),
-        Err(BinaryError::UnknownCte(cte)) => Err(FetchError::UnknownCte(cte)),
+        Err(BinaryError::UnknownCte(cte)) => Err(cte),
         Err(BinaryError::NoSuchPart | BinaryError::Invalid(_)) => Ok(Vec::new()),
     }
 }

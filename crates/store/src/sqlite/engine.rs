@@ -76,6 +76,9 @@ pub(super) fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Statement journals (one per savepoint of a batch) in memory rather
+    // than spilled to temporary files; they are small and short-lived.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Without the query planner stability guarantee SQLite marks bound
     // parameters its planner looked at (`LIMIT ?`, equality heuristics) and
@@ -319,6 +322,15 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
             }
             continue;
         }
+        if batch.len() == 1 {
+            // Alone in its transaction, a job needs no savepoint (whose
+            // statement journal copies every page the job touches): a
+            // failure rolls the whole transaction back.
+            if let Some(job) = batch.pop() {
+                run_alone(&conn, job);
+            }
+            continue;
+        }
         let mut completions = Vec::with_capacity(batch.len());
         for job in batch {
             if let Err(e) = run_cached(&conn, "SAVEPOINT job") {
@@ -352,6 +364,35 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
     }
     // Checkpoint so a clean shutdown leaves a compact database.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Run one job as the whole transaction (BEGIN already done): commit if
+/// it succeeded, roll back otherwise.
+fn run_alone(conn: &Connection, job: Job) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| job(conn)));
+    let (ok, completion) = match outcome {
+        Ok((ok, completion)) => (ok, Some(completion)),
+        Err(_) => {
+            tracing::error!("store: a write job panicked; it was rolled back");
+            (false, None)
+        }
+    };
+    let result = if ok {
+        let commit = run_cached(conn, "COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "store: commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        commit
+    } else {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "store: rollback failed");
+        }
+        Err("the write failed and was rolled back".to_string())
+    };
+    if let Some(c) = completion {
+        c(result);
+    }
 }
 
 /// A job that cannot run is dropped: its waiter sees the channel close and

@@ -17,6 +17,7 @@ use crate::{
     FlagOp, MailboxId, MessageId, MessageMeta, Result, StoreError, ThreadId,
 };
 use rusqlite::{params, Connection, OptionalExtension};
+use letterbox_mail::MessageInfo;
 use std::collections::BTreeSet;
 
 /// How long an expunged message's body stays readable for sessions that
@@ -230,6 +231,46 @@ pub(super) fn info_json(conn: &Connection, id: EmailId) -> Result<(String, Strin
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("blob {hash}")))?;
     Ok((hash, json, version as u32))
+}
+
+/// What [`data`] read of one email: its analysis when current (`None`
+/// when stale or undecodable: the caller redoes it), and its raw bytes.
+pub(super) struct Data {
+    pub info: Option<Option<MessageInfo>>,
+    pub raw: Option<Vec<u8>>,
+}
+
+/// An email's analysis and/or raw bytes; `None` once it is gone.
+pub(super) fn data(conn: &Connection, id: EmailId, info: bool, raw: bool) -> Result<Option<Data>> {
+    let hash = match blob_of(conn, id) {
+        Ok(h) => h,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let info = if info {
+        let row: Option<(String, i64)> = conn
+            .prepare_cached("SELECT info, info_version FROM blobs WHERE hash = ?1")?
+            .query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((json, version)) = row else { return Ok(None) };
+        Some(
+            (version == i64::from(letterbox_mail::ANALYSIS_VERSION))
+                .then(|| serde_json::from_str::<MessageInfo>(&json).ok())
+                .flatten(),
+        )
+    } else {
+        None
+    };
+    let raw = if raw {
+        match blob_data(conn, &hash) {
+            Ok(b) => Some(b),
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(Some(Data { info, raw }))
 }
 
 /// Store a re-analysis (made by a newer analyser than the stored one).

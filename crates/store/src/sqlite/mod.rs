@@ -19,7 +19,7 @@ pub use schema::SCHEMA_VERSION;
 use crate::prepare::prepare_async;
 use crate::{
     normalize_mailbox, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes, Copied,
-    DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Mailbox, MailboxId, MessageId,
+    DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Mailbox, MailboxId, MessageData, MessageId,
     MessageMeta, NewMessage, ObjectChanges, OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome, Result,
     SpecialUse, Store, StoreError, ThreadId,
 };
@@ -407,6 +407,62 @@ impl Store for SqliteStore {
         Ok(info)
     }
 
+    async fn message_data(&self, ids: &[MessageId], info: bool, raw: bool) -> Result<HashMap<MessageId, MessageData>> {
+        let mut out: HashMap<MessageId, MessageData> = HashMap::with_capacity(ids.len());
+        let mut need = Vec::new();
+        for &id in ids {
+            let d = MessageData {
+                info: if info { self.cache.info(id) } else { None },
+                raw: if raw { self.cache.body(id) } else { None },
+            };
+            let (wi, wr) = (info && d.info.is_none(), raw && d.raw.is_none());
+            if wi || wr {
+                need.push((id, wi, wr));
+            }
+            out.insert(id, d);
+        }
+        if need.is_empty() {
+            return Ok(out);
+        }
+        let read = self
+            .engine
+            .read(move |c| {
+                need.into_iter()
+                    .map(|(id, wi, wr)| Ok((id, messages::data(c, id, wi, wr)?)))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        for (id, found) in read {
+            let Some(found) = found else {
+                out.remove(&id);
+                continue;
+            };
+            let entry = out.entry(id).or_default();
+            if let Some(raw) = found.raw {
+                let raw = Arc::new(raw);
+                self.cache.put_body(id, &raw);
+                entry.raw = Some(raw);
+            }
+            match found.info {
+                Some(Some(info)) => {
+                    let info = Arc::new(info);
+                    self.cache.put_info(id, &info);
+                    entry.info = Some(info);
+                }
+                // Stale analysis: the single-message path redoes and keeps it.
+                Some(None) => match self.message_info(id).await {
+                    Ok(info) => entry.info = Some(info),
+                    Err(StoreError::NotFound(_)) => {
+                        out.remove(&id);
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
     async fn store_flags(
         &self,
         mailbox: MailboxId,
@@ -624,6 +680,41 @@ mod tests {
         store.delete_mailbox(account, "X").await.unwrap();
         assert!(matches!(store.raw_message(c.id).await, Err(StoreError::NotFound(_))));
         assert!(store.raw_message(b.id).await.is_ok());
+    }
+
+    /// A failed write leaves nothing behind, alone in its transaction or
+    /// batched with others that succeed (which then commit).
+    #[tokio::test]
+    async fn failed_writes_roll_back_alone_or_in_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let insert = |name: String, fail: bool| {
+            let engine = store.engine.clone();
+            async move {
+                engine
+                    .write(move |c| {
+                        c.execute("INSERT INTO domains(name, created) VALUES (?1, 0)", [&name])?;
+                        if fail {
+                            return Err(StoreError::Invalid("no".into()));
+                        }
+                        Ok(((), Vec::new()))
+                    })
+                    .await
+            }
+        };
+        assert!(insert("alone.test".into(), true).await.is_err());
+        // Many at once, so some share a batch.
+        let jobs: Vec<_> = (0..40)
+            .map(|i| tokio::spawn(insert(format!("d{i}.test"), i % 3 == 0)))
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            assert_eq!(job.await.unwrap().is_ok(), i % 3 != 0, "job {i}");
+        }
+        let mut got: Vec<String> = store.list_domains().await.unwrap().into_iter().map(|d| d.name).collect();
+        let mut want: Vec<String> = (0..40).filter(|i| i % 3 != 0).map(|i| format!("d{i}.test")).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 
     /// A cached statement must stay compiled when rebound: SQLite would
