@@ -9,6 +9,14 @@
 //! fsync per commit makes both durable, and one writer thread batches
 //! concurrent writes into shared transactions (group commit). A PostgreSQL
 //! backend implements the same trait.
+//!
+//! Durability: every operation that creates a message, allocates a UID or
+//! UIDVALIDITY, or changes the queue or the directory is on disk when it
+//! returns. Flag changes, expunges and `\Recent` marks may be made durable
+//! a short, backend-defined moment later (SQLite: 100 ms, or with the next
+//! durable commit): a crash can undo the last of those, never leave a gap
+//! before a durable one, and never lose or duplicate a message or reuse a
+//! UID (Dovecot's `mail_fsync=optimized` makes the same trade).
 
 pub mod cache;
 pub mod changes;

@@ -187,14 +187,21 @@ impl Session {
             while n < rest.len() && n < FETCH_CHUNK_MESSAGES && (n == 0 || bytes < FETCH_CHUNK_BYTES) {
                 let i = rest[n];
                 if want_body {
-                    bytes += sel.view.size(i).or(find_meta(sel.view.uid(i)).map(|m| m.size)).unwrap_or(0);
+                    bytes += sel
+                        .view
+                        .size(i)
+                        .or(find_meta(sel.view.uid(i)).map(|m| m.size))
+                        .unwrap_or(0);
                 }
                 n += 1;
             }
             let (chunk, tail) = rest.split_at(n);
             rest = tail;
             let data = if want_info {
-                let ids: Vec<_> = chunk.iter().filter_map(|&i| find_meta(sel.view.uid(i)).map(|m| m.id)).collect();
+                let ids: Vec<_> = chunk
+                    .iter()
+                    .filter_map(|&i| find_meta(sel.view.uid(i)).map(|m| m.id))
+                    .collect();
                 match store.message_data(&ids, true, want_body).await {
                     Ok(d) => d,
                     Err(e) => return self.store_error(conn, tag, &e),

@@ -28,7 +28,20 @@ const MAX_READERS: usize = 8;
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 /// A write: runs inside a savepoint of the batch transaction. The flag says
 /// whether it succeeded (failed jobs are rolled back alone).
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// A write and whether its commit must be on disk before it completes.
+struct Job {
+    work: Work,
+    durable: bool,
+}
+
+/// How long a commit that did not need to be durable (a flag change, an
+/// expunge) may stay in the WAL without an fsync: the writer syncs once
+/// this long after the first such commit, so a crash loses at most this
+/// window of them, and only them (the WAL is sequential: every durable
+/// commit makes all earlier ones durable too).
+const LAZY_SYNC: Duration = Duration::from_millis(100);
 
 /// Handles shared by every clone of the store.
 pub(crate) struct Engine {
@@ -108,9 +121,12 @@ impl Engine {
             counts: Mutex::new((0, HashMap::new())),
         });
         let writer_notifier = notifier.clone();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &writer_notifier))
+            .spawn(move || writer_loop(conn, rx, &writer_notifier, &wal))
             .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
         Ok(Arc::new(Engine {
             writer: Mutex::new(Some(tx)),
@@ -122,16 +138,39 @@ impl Engine {
         }))
     }
 
-    /// Run `f` in the next group-commit batch; resolves after the commit.
-    /// Events are broadcast only once the change is durable.
+    /// Run `f` in the next group-commit batch; resolves after the commit,
+    /// which is on disk (fsync'd) by then. Events are broadcast only once
+    /// the change is durable.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChangeEvent>)> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    /// [`Self::write`] for changes a crash may undo without harm: flags,
+    /// expunges, `\Recent` marks (what Dovecot's `mail_fsync=optimized`
+    /// does not fsync either). Such a commit is visible at once and on
+    /// disk within [`LAZY_SYNC`], or earlier with the next durable commit.
+    /// Never for writes that create messages or allocate UIDs, UIDVALIDITY
+    /// or queue entries: those must not be lost once acknowledged.
+    pub(crate) async fn write_lazy<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(T, Vec<ChangeEvent>)> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, durable: bool) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<(T, Vec<ChangeEvent>)> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T>>();
         let notifier = self.notifier.clone();
-        let job: Job = Box::new(move |conn| match f(conn) {
+        let work: Work = Box::new(move |conn| match f(conn) {
             Ok((value, evs)) => (
                 true,
                 Box::new(move |commit| match commit {
@@ -156,7 +195,7 @@ impl Engine {
         {
             let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(job).map_err(|_| StoreError::Closed)?;
+            sender.send(Job { work, durable }).map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -283,13 +322,15 @@ fn check_external(conn: &Connection, last: &mut Option<i64>, notifier: &Notifier
 
 /// Group commit: take every job waiting (up to [`MAX_BATCH`]), run each in
 /// its own savepoint, commit once, then complete them all.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier, wal: &Path) {
     let mut version = None;
     let mut checked = std::time::Instant::now();
     let mut swept = std::time::Instant::now();
+    let mut sync = SyncState::default();
     check_external(&conn, &mut version, notifier);
     loop {
-        let first = match rx.recv_timeout(EXTERNAL_CHECK) {
+        sync.flush_if_due(wal);
+        let first = match rx.recv_timeout(sync.wait(EXTERNAL_CHECK)) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 check_external(&conn, &mut version, notifier);
@@ -313,6 +354,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
                 Err(_) => break,
             }
         }
+        let durable = batch.iter().any(|j| j.durable);
+        sync.set_mode(&conn, durable);
         if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             let msg = e.to_string();
             tracing::error!(error = %msg, "store: cannot begin write transaction");
@@ -327,7 +370,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
             // statement journal copies every page the job touches): a
             // failure rolls the whole transaction back.
             if let Some(job) = batch.pop() {
-                run_alone(&conn, job);
+                if run_alone(&conn, job) {
+                    sync.committed(durable);
+                }
             }
             continue;
         }
@@ -338,7 +383,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
                 fail_job(job, &msg);
                 continue;
             }
-            let outcome = catch_unwind(AssertUnwindSafe(|| job(&conn)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| (job.work)(&conn)));
             let ok = matches!(outcome, Ok((true, _)));
             let end = if ok {
                 run_cached(&conn, "RELEASE job")
@@ -354,22 +399,92 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier) {
             }
         }
         let commit = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, "store: commit failed");
-            let _ = conn.execute_batch("ROLLBACK");
+        match &commit {
+            Ok(()) => sync.committed(durable),
+            Err(e) => {
+                tracing::error!(error = %e, "store: commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
         for c in completions {
             c(commit.clone());
         }
     }
+    sync.flush(wal);
     // Checkpoint so a clean shutdown leaves a compact database.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
+/// The writer's fsync policy: commits with a durable job use
+/// `synchronous=FULL` (the WAL is fsync'd before the commit returns);
+/// commits of lazy jobs only (see [`Engine::write_lazy`]) use `NORMAL` and
+/// are fsync'd together within [`LAZY_SYNC`].
+#[derive(Default)]
+struct SyncState {
+    /// `synchronous=NORMAL` is in effect (the connection opens with FULL).
+    normal: bool,
+    /// When the oldest commit not yet fsync'd was made.
+    unsynced_since: Option<std::time::Instant>,
+}
+
+impl SyncState {
+    fn set_mode(&mut self, conn: &Connection, durable: bool) {
+        if self.normal == !durable {
+            return;
+        }
+        let sql = if durable {
+            "PRAGMA synchronous=FULL"
+        } else {
+            "PRAGMA synchronous=NORMAL"
+        };
+        match conn.execute_batch(sql) {
+            Ok(()) => self.normal = !durable,
+            // Staying in FULL is always safe.
+            Err(e) => tracing::warn!(error = %e, "store: cannot change synchronous mode"),
+        }
+    }
+
+    fn committed(&mut self, durable: bool) {
+        if durable {
+            // The WAL was fsync'd: that covers every earlier frame too.
+            self.unsynced_since = None;
+        } else if self.normal {
+            self.unsynced_since.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+
+    /// How long the writer may wait for the next job.
+    fn wait(&self, idle: Duration) -> Duration {
+        match self.unsynced_since {
+            Some(t) => LAZY_SYNC.saturating_sub(t.elapsed()).min(idle),
+            None => idle,
+        }
+    }
+
+    fn flush_if_due(&mut self, wal: &Path) {
+        if self.unsynced_since.is_some_and(|t| t.elapsed() >= LAZY_SYNC) {
+            self.flush(wal);
+        }
+    }
+
+    /// fsync the WAL file (any descriptor of it flushes its data).
+    fn flush(&mut self, wal: &Path) {
+        if self.unsynced_since.take().is_none() {
+            return;
+        }
+        let done = std::fs::File::open(wal).and_then(|f| f.sync_data());
+        if let Err(e) = done {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::error!(error = %e, "store: fsync of the WAL failed");
+            }
+        }
+    }
+}
+
 /// Run one job as the whole transaction (BEGIN already done): commit if
-/// it succeeded, roll back otherwise.
-fn run_alone(conn: &Connection, job: Job) {
-    let outcome = catch_unwind(AssertUnwindSafe(|| job(conn)));
+/// it succeeded, roll back otherwise. True when something was committed.
+fn run_alone(conn: &Connection, job: Job) -> bool {
+    let outcome = catch_unwind(AssertUnwindSafe(|| (job.work)(conn)));
     let (ok, completion) = match outcome {
         Ok((ok, completion)) => (ok, Some(completion)),
         Err(_) => {
@@ -390,9 +505,11 @@ fn run_alone(conn: &Connection, job: Job) {
         }
         Err("the write failed and was rolled back".to_string())
     };
+    let committed = result.is_ok();
     if let Some(c) = completion {
         c(result);
     }
+    committed
 }
 
 /// A job that cannot run is dropped: its waiter sees the channel close and
@@ -400,4 +517,45 @@ fn run_alone(conn: &Connection, job: Job) {
 fn fail_job(job: Job, msg: &str) {
     tracing::error!(error = %msg, "store: write job dropped");
     drop(job);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_commits_are_synced_within_the_window_and_by_durable_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open_conn(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE).unwrap();
+        let mode = |c: &Connection| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).unwrap();
+        let mut sync = SyncState::default();
+        assert_eq!(mode(&conn), 2, "connections open in FULL");
+        // A durable commit in FULL mode leaves nothing to sync.
+        sync.set_mode(&conn, true);
+        sync.committed(true);
+        assert!(sync.unsynced_since.is_none());
+        assert_eq!(sync.wait(EXTERNAL_CHECK), EXTERNAL_CHECK);
+        // A lazy one switches to NORMAL and must be synced within LAZY_SYNC.
+        sync.set_mode(&conn, false);
+        assert_eq!(mode(&conn), 1);
+        sync.committed(false);
+        let first = sync.unsynced_since.unwrap();
+        assert!(sync.wait(EXTERNAL_CHECK) <= LAZY_SYNC);
+        // Later lazy commits keep the oldest time: the window never slides.
+        sync.committed(false);
+        assert_eq!(sync.unsynced_since, Some(first));
+        sync.flush_if_due(&path);
+        assert!(sync.unsynced_since.is_some(), "not due yet");
+        std::thread::sleep(LAZY_SYNC);
+        assert_eq!(sync.wait(EXTERNAL_CHECK), Duration::ZERO);
+        sync.flush_if_due(&path);
+        assert!(sync.unsynced_since.is_none());
+        // A durable commit after lazy ones covers them.
+        sync.committed(false);
+        sync.set_mode(&conn, true);
+        assert_eq!(mode(&conn), 2);
+        sync.committed(true);
+        assert!(sync.unsynced_since.is_none());
+    }
 }

@@ -16,8 +16,8 @@ use crate::{
     AccountId, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport, DeliveryTarget, EmailId, EmailMeta,
     FlagOp, MailboxId, MessageId, MessageMeta, Result, StoreError, ThreadId,
 };
-use rusqlite::{params, Connection, OptionalExtension};
 use letterbox_mail::MessageInfo;
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeSet;
 
 /// How long an expunged message's body stays readable for sessions that

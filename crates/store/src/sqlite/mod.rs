@@ -19,9 +19,9 @@ pub use schema::SCHEMA_VERSION;
 use crate::prepare::prepare_async;
 use crate::{
     normalize_mailbox, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes, Copied,
-    DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Mailbox, MailboxId, MessageData, MessageId,
-    MessageMeta, NewMessage, ObjectChanges, OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome, Result,
-    SpecialUse, Store, StoreError, ThreadId,
+    DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Mailbox, MailboxId, MessageData,
+    MessageId, MessageMeta, NewMessage, ObjectChanges, OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome,
+    Result, SpecialUse, Store, StoreError, ThreadId,
 };
 use async_trait::async_trait;
 use engine::Engine;
@@ -394,7 +394,7 @@ impl Store for SqliteStore {
                 // Best effort: the answer is right either way.
                 if let Err(e) = self
                     .engine
-                    .write(move |c| Ok((messages::update_info(c, &hash, &json, version)?, vec![])))
+                    .write_lazy(move |c| Ok((messages::update_info(c, &hash, &json, version)?, vec![])))
                     .await
                 {
                     tracing::warn!(error = %e, "store: keeping a re-analysis failed");
@@ -472,20 +472,22 @@ impl Store for SqliteStore {
     ) -> Result<Vec<MessageMeta>> {
         let (u, f) = (uids.to_vec(), flags.to_vec());
         self.engine
-            .write(move |c| messages::store_flags(c, mailbox, &u, op, &f))
+            .write_lazy(move |c| messages::store_flags(c, mailbox, &u, op, &f))
             .await
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<Vec<u32>> {
         let u = uids.map(|u| u.to_vec());
         self.engine
-            .write(move |c| messages::expunge(c, mailbox, u.as_deref()))
+            .write_lazy(move |c| messages::expunge(c, mailbox, u.as_deref()))
             .await
     }
 
     async fn delete_messages(&self, mailbox: MailboxId, ids: &[MessageId]) -> Result<Vec<u32>> {
         let ids = ids.to_vec();
-        self.engine.write(move |c| messages::delete_ids(c, mailbox, &ids)).await
+        self.engine
+            .write_lazy(move |c| messages::delete_ids(c, mailbox, &ids))
+            .await
     }
 
     async fn copy(&self, from: MailboxId, uids: &[u32], to: MailboxId) -> Result<Copied> {
@@ -514,7 +516,7 @@ impl Store for SqliteStore {
 
     async fn claim_recent(&self, mailbox: MailboxId, up_to: u32) -> Result<u32> {
         self.engine
-            .write(move |c| Ok((mailboxes::claim_recent(c, mailbox, up_to)?, vec![])))
+            .write_lazy(move |c| Ok((mailboxes::claim_recent(c, mailbox, up_to)?, vec![])))
             .await
     }
 
@@ -710,7 +712,13 @@ mod tests {
         for (i, job) in jobs.into_iter().enumerate() {
             assert_eq!(job.await.unwrap().is_ok(), i % 3 != 0, "job {i}");
         }
-        let mut got: Vec<String> = store.list_domains().await.unwrap().into_iter().map(|d| d.name).collect();
+        let mut got: Vec<String> = store
+            .list_domains()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
         let mut want: Vec<String> = (0..40).filter(|i| i % 3 != 0).map(|i| format!("d{i}.test")).collect();
         got.sort();
         want.sort();
