@@ -429,7 +429,7 @@ struct SyncState {
 
 impl SyncState {
     fn set_mode(&mut self, conn: &Connection, durable: bool) {
-        if self.normal == !durable {
+        if self.normal != durable {
             return;
         }
         let sql = if durable {
