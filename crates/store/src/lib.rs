@@ -102,7 +102,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store one message in several mailboxes in one transaction. Accounts
     /// over quota are skipped and reported; everything else is durable when
-    /// this returns.
+    /// this returns. Mail intake (SMTP, `letterbox deliver`, reports) uses
+    /// [`Store::accept`], which also decides what a skipped account means.
     async fn deliver(&self, message: NewMessage, targets: &[DeliveryTarget]) -> Result<DeliveryReport>;
     /// One mail transaction in one store transaction: the local copies, the
     /// queue entry for remote recipients and forwards, and bounces for
