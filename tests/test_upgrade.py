@@ -22,8 +22,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def v5_server(tmp):
     """A server configured as the one that made the fixture: the queued
-    message's route leads nowhere, so it stays queued (no bounce arrives)."""
-    return Server(tmp, f'[delivery.routes]\n"elsewhere.test" = "127.0.0.1:{free_port()}"\n')
+    message's route leads nowhere, so it stays queued (no bounce arrives).
+    No delay warnings either: the fixture's queue entry ages with the
+    checkout, and a warning would land in a snapshotted INBOX."""
+    return Server(
+        tmp,
+        f'[delivery]\nwarn_after_secs = 0\n\n[delivery.routes]\n"elsewhere.test" = "127.0.0.1:{free_port()}"\n',
+    )
 
 
 def unpack(dest):

@@ -5,9 +5,12 @@
 //! 1. a domain's transaction ends → its delivered recipients are recorded
 //!    at once (a crash after that does not resend to them);
 //! 2. at the end of the attempt, bounces and delay warnings are stored
-//!    (delivered locally or queued) *before* the failures that caused them
-//!    are recorded, so a crash in between can duplicate a report but never
-//!    lose one;
+//!    (delivered locally and queued in one `Store::accept`) *before* the
+//!    failures that caused them are recorded, so a crash in between can
+//!    duplicate a report but never lose one; a bounce that cannot be stored
+//!    yet (the sender's mailbox is full) leaves its recipients in `bounce`,
+//!    owed, and the next attempt reports them again (recipients over quota
+//!    at intake start there too);
 //! 3. `finish_attempt` records the rest and schedules the next attempt.
 //!
 //! A crash during a transaction leaves its recipients pending: they are
@@ -19,8 +22,8 @@ use crate::dns::{Dns, DnsError, MxAnswer};
 use crate::dsn::{build_report, Action, Original, ReportRecipient};
 use letterbox_net::Shutdown;
 use letterbox_store::{
-    inbox_targets, AttemptEnd, ChangeKind, NewMessage, OutboundMessage, OutboundRecipient, QueueEntry, QueueRecipient,
-    Recipient, RecipientOutcome, RecipientStatus, SharedStore,
+    inbox_targets, AttemptEnd, ChangeKind, Intake, NewMessage, OutboundMessage, OutboundRecipient, OverQuota,
+    QueueEntry, QueueRecipient, Recipient, RecipientOutcome, RecipientStatus, SharedStore,
 };
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -214,6 +217,22 @@ impl Worker {
             }
             fates.extend(done);
         }
+        // Failed before this attempt, report still owed (a local mailbox
+        // over quota at intake, or a report that could not be stored yet):
+        // RFC 5321 §6.1, reported now like this attempt's failures.
+        fates.extend(
+            entry
+                .recipients
+                .iter()
+                .filter(|r| r.status == RecipientStatus::Bounce)
+                .map(|r| Fate {
+                    address: r.address.clone(),
+                    status: RecipientStatus::Failed,
+                    error: r.last_error.clone(),
+                    remote: r.remote_mta.clone(),
+                    relayed_without_dsn: false,
+                }),
+        );
         self.end_attempt(&entry, &raw, fates).await
     }
 
@@ -288,7 +307,29 @@ impl Worker {
         }
         if !report.is_empty() && !entry.sender.is_empty() {
             let until = entry.created + self.cfg.max_age.as_secs() as i64;
-            self.send_report(entry, raw, &report, until).await?;
+            if let Err(e) = self.send_report(entry, raw, &report, until).await {
+                let never = matches!(e, letterbox_store::StoreError::QuotaExceeded { permanent: true, .. });
+                if expired || never {
+                    // Nowhere left to put it: the report has the null sender,
+                    // so nothing can be told (RFC 5321 §4.5.5).
+                    tracing::warn!(queue_id = entry.id, to = %entry.sender, error = %e,
+                        "delivery status notification cannot be stored; dropped");
+                } else {
+                    // Keep owing it: the failures stay 'bounce' and the next
+                    // attempt reports them again; the delay warning waits too.
+                    tracing::warn!(queue_id = entry.id, to = %entry.sender, error = %e,
+                        "delivery status notification cannot be stored yet; kept for the next attempt");
+                    for f in fates.iter_mut().filter(|f| f.status == RecipientStatus::Failed) {
+                        if report
+                            .iter()
+                            .any(|r| r.action == Action::Failed && r.address == f.address)
+                        {
+                            f.status = RecipientStatus::Bounce;
+                        }
+                    }
+                    warned = false;
+                }
+            }
         }
         let attempts = entry.attempts + 1;
         let delay = self.cfg.retry_delay(attempts);
@@ -304,7 +345,10 @@ impl Worker {
             .filter(|f| f.status != RecipientStatus::Delivered)
             .map(outcome)
             .collect();
-        let pending = rest.iter().filter(|o| o.status == RecipientStatus::Pending).count();
+        let pending = rest
+            .iter()
+            .filter(|o| matches!(o.status, RecipientStatus::Pending | RecipientStatus::Bounce))
+            .count();
         let removed = self
             .store
             .finish_attempt(
@@ -358,53 +402,52 @@ impl Worker {
             &unique,
         );
         tracing::info!(queue_id = entry.id, to = %entry.sender, recipients = report.len(), "sending a delivery status notification");
-        match self.store.resolve_recipient(&entry.sender).await? {
-            Recipient::Local(res) => {
-                if !res.accounts.is_empty() {
-                    let mut local = b"Return-Path: <>\r\n".to_vec();
-                    local.extend_from_slice(&message);
-                    let targets = inbox_targets(&res.accounts);
-                    self.store
-                        .deliver(
-                            NewMessage {
-                                raw: local,
-                                flags: vec![],
-                                internal_date: now(),
-                            },
-                            &targets,
-                        )
-                        .await?;
-                }
-                if !res.external.is_empty() {
-                    self.queue_report(res.external, message).await?;
-                }
-            }
-            Recipient::NotLocal => self.queue_report(vec![entry.sender.clone()], message).await?,
+        let (accounts, external) = match self.store.resolve_recipient(&entry.sender).await? {
+            Recipient::Local(res) => (res.accounts, res.external),
+            Recipient::NotLocal => (Vec::new(), vec![entry.sender.clone()]),
             Recipient::Unknown => {
-                tracing::warn!(queue_id = entry.id, sender = %entry.sender, "no local mailbox for the report; dropped")
+                tracing::warn!(queue_id = entry.id, sender = %entry.sender, "no local mailbox for the report; dropped");
+                return Ok(());
             }
+        };
+        let mut local = b"Return-Path: <>\r\n".to_vec();
+        local.extend_from_slice(&message);
+        // The same rule as mail from outside: local copies and queued copies
+        // of the report commit together; with its null sender, a mailbox
+        // full for now refuses it (kept for the next attempt) and one it
+        // can never fit in drops it for that account (RFC 5321 §4.5.5).
+        let accepted = self
+            .store
+            .accept(Intake {
+                local: NewMessage {
+                    raw: local,
+                    flags: vec![],
+                    internal_date: now(),
+                },
+                targets: inbox_targets(&accounts),
+                local_dsn: Vec::new(),
+                outbound: OutboundMessage {
+                    sender: String::new(),
+                    recipients: external
+                        .into_iter()
+                        .map(|address| OutboundRecipient {
+                            address,
+                            notify: None,
+                            orcpt: None,
+                        })
+                        .collect(),
+                    raw: message,
+                    envid: None,
+                    ret: None,
+                },
+                over_quota: OverQuota::Bounce,
+            })
+            .await?;
+        if !accepted.dropped.is_empty() {
+            tracing::warn!(queue_id = entry.id, sender = %entry.sender, accounts = ?accepted.dropped,
+                "report larger than the sender's quota; dropped for those accounts");
         }
         Ok(())
-    }
-
-    async fn queue_report(&self, to: Vec<String>, message: Vec<u8>) -> Result<(), letterbox_store::StoreError> {
-        self.store
-            .enqueue(OutboundMessage {
-                sender: String::new(),
-                recipients: to
-                    .into_iter()
-                    .map(|address| OutboundRecipient {
-                        address,
-                        notify: None,
-                        orcpt: None,
-                    })
-                    .collect(),
-                raw: message,
-                envid: None,
-                ret: None,
-            })
-            .await
-            .map(|_| ())
     }
 
     fn domain_semaphore(&self, domain: &str) -> Arc<Semaphore> {

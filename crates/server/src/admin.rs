@@ -4,7 +4,10 @@ use crate::cli::{AliasCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
-use letterbox_store::{DeliveryTarget, NewMessage, Quota, Recipient, Store, Usage};
+use letterbox_store::{
+    DeliveryTarget, Intake, NewMessage, OutboundMessage, OutboundRecipient, OverQuota, Quota, Recipient, Store,
+    StoreError, Usage,
+};
 use std::io::{BufRead, IsTerminal};
 
 /// Longest password accepted from stdin or a prompt.
@@ -217,7 +220,7 @@ pub async fn alias(cfg: &Config, cmd: AliasCmd) -> Result<()> {
 const MAX_DELIVER_SIZE: u64 = 64 * 1024 * 1024;
 
 /// `letterbox deliver`: store one message from standard input for a local
-/// address, through the same `Store::deliver` the SMTP server uses.
+/// address, through the same `Store::accept` the SMTP server uses.
 pub async fn deliver(cfg: &Config, args: DeliverArgs) -> Result<()> {
     let mut raw = Vec::new();
     std::io::stdin()
@@ -237,16 +240,35 @@ pub async fn deliver(cfg: &Config, args: DeliverArgs) -> Result<()> {
     result
 }
 
+/// `letterbox deliver` failed in a way worth retrying (a mailbox full for
+/// now, a storage error): it exits with `EX_TEMPFAIL` (75, sysexits.h), so
+/// a calling MTA defers instead of bouncing. Nothing was stored.
+#[derive(Debug)]
+pub struct TempFail(pub String);
+
+impl std::fmt::Display for TempFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TempFail {}
+
+/// All or nothing, like an SMTP transaction's 250 (RFC 5321 §6.1): every
+/// receiving account's copy and the queue entry for the address's remote
+/// forwards commit together, or nothing does and the command fails (its
+/// caller owns the failure, so nothing is bounced from here).
 async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Result<()> {
     let address = letterbox_store::normalize_address(&args.address)?;
-    let accounts = match store.resolve_recipient(&address).await? {
-        Recipient::Local(r) => r.accounts,
+    let (accounts, external) = match store.resolve_recipient(&address).await? {
+        Recipient::Local(r) => (r.accounts, r.external),
         Recipient::NotLocal => bail!("{address} is not in a local domain"),
         Recipient::Unknown => bail!("no account or alias {address}"),
     };
-    if accounts.is_empty() {
-        bail!("{address} only forwards to remote addresses; nothing to deliver locally");
-    }
+    let sender = match &args.sender {
+        Some(s) if !s.is_empty() => letterbox_store::normalize_address(s).context("--sender")?,
+        _ => String::new(),
+    };
     let targets: Vec<DeliveryTarget> = accounts
         .iter()
         .map(|&account_id| DeliveryTarget {
@@ -256,20 +278,52 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
         })
         .collect();
     let now = letterbox_store::unix_now();
-    let message = NewMessage {
-        raw,
-        flags: Vec::new(),
-        internal_date: now,
+    let forwards = external.len();
+    let intake = Intake {
+        local: NewMessage {
+            raw: raw.clone(),
+            flags: Vec::new(),
+            internal_date: now,
+        },
+        targets,
+        local_dsn: Vec::new(),
+        outbound: OutboundMessage {
+            sender,
+            recipients: external
+                .into_iter()
+                .map(|address| OutboundRecipient {
+                    address,
+                    notify: None,
+                    orcpt: None,
+                })
+                .collect(),
+            raw,
+            envid: None,
+            ret: None,
+        },
+        over_quota: OverQuota::Refuse,
     };
-    let report = store.deliver(message, &targets).await?;
-    for (_, mailbox, uid) in &report.delivered {
+    let accepted = match store.accept(intake).await {
+        Ok(a) => a,
+        Err(StoreError::QuotaExceeded {
+            account,
+            permanent: true,
+        }) => {
+            bail!("the message does not fit in the quota of {account}; nothing was delivered")
+        }
+        Err(StoreError::QuotaExceeded { account, .. }) => {
+            return Err(TempFail(format!("{account} is over quota; nothing was delivered")).into())
+        }
+        Err(e @ (StoreError::Backend(_) | StoreError::Closed)) => {
+            return Err(TempFail(format!("storage failure, nothing was delivered: {e}")).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (_, mailbox, uid) in &accepted.delivered {
         println!("delivered to {address} (mailbox id {mailbox}, uid {uid})");
     }
-    if !report.over_quota.is_empty() {
-        bail!(
-            "{} receiving account(s) of {address} are over quota",
-            report.over_quota.len()
-        );
+    if let Some(id) = accepted.queue_id {
+        println!("queued for {forwards} remote address(es) of {address} (queue id {id})");
     }
     Ok(())
 }

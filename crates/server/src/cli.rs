@@ -57,6 +57,9 @@ pub enum Command {
     /// Deliver one RFC 5322 message, read from standard input, to a local
     /// address (account, alias or catch-all), e.g. to import mail or to be
     /// called as a local delivery agent. Bare LF line ends become CRLF.
+    /// All or nothing: every receiving account and the queue entry for the
+    /// alias's remote forwards, or nothing (exit status 75, EX_TEMPFAIL,
+    /// when retrying may help: a mailbox full for now, a storage error).
     /// Works while the server runs; POP3 sessions see it at their next login.
     Deliver(DeliverArgs),
     /// Write an account's messages to standard output: every mailbox (by
@@ -71,6 +74,10 @@ pub struct DeliverArgs {
     /// Target mailbox of each receiving account (missing ones fall back to INBOX).
     #[arg(long, default_value = "INBOX")]
     pub mailbox: String,
+    /// Envelope sender of the copies forwarded to remote addresses (their
+    /// bounces go there); without it they go out with the null sender.
+    #[arg(long)]
+    pub sender: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -27,7 +27,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<admin::TempFail>()) {
+                // sysexits.h EX_TEMPFAIL: a calling MTA defers and retries.
+                ExitCode::from(75)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

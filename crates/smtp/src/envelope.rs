@@ -3,7 +3,7 @@
 use crate::session::{Flow, Session};
 use crate::Role;
 use letterbox_smtp_proto::{MailParams, Path, RcptParams};
-use letterbox_store::{AccountId, OutboundRecipient, Recipient};
+use letterbox_store::{AccountId, LocalDsn, OutboundRecipient, Recipient};
 
 /// One mail transaction, from MAIL to the end of data.
 #[derive(Debug, Default)]
@@ -13,6 +13,9 @@ pub(crate) struct Transaction {
     pub params: MailParams,
     /// Local accounts receiving a copy (deduplicated).
     pub accounts: Vec<AccountId>,
+    /// RFC 3461 NOTIFY/ORCPT of the RCPT that first named each local
+    /// account, for its bounce if it is over quota at the end of DATA.
+    pub local_dsn: Vec<LocalDsn>,
     /// Accepted local recipient addresses as given (for the trace header).
     pub local_rcpts: Vec<String>,
     /// Remote recipients for the outbound queue.
@@ -147,6 +150,11 @@ impl Session {
                 for a in res.accounts {
                     if !tx.accounts.contains(&a) {
                         tx.accounts.push(a);
+                        tx.local_dsn.push(LocalDsn {
+                            account_id: a,
+                            notify: notify_text(&params),
+                            orcpt: params.orcpt.clone(),
+                        });
                     }
                 }
                 for ext in res.external {

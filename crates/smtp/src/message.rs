@@ -1,12 +1,13 @@
 //! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), then delivery: local
-//! recipients in one store transaction, remote ones into the outbound queue.
+//! copies, remote recipients and bounces in one store transaction
+//! (`Store::accept`) before the reply.
 
 use crate::envelope::Transaction;
 use crate::headers::{header_facts, new_id, received, return_path, submission_additions, with_protocol, Trace};
 use crate::session::{Flow, ReadError, Reader, Session};
 use letterbox_net::LineError;
 use letterbox_smtp_proto::{DataError, DataReceiver, DataStep};
-use letterbox_store::{NewMessage, OutboundMessage};
+use letterbox_store::{Intake, NewMessage, OutboundMessage, OverQuota, StoreError};
 
 /// Bytes read per step while draining a refused BDAT chunk.
 const DRAIN_CHUNK: usize = 64 * 1024;
@@ -157,8 +158,11 @@ impl Session {
         Ok(())
     }
 
-    /// Add trace headers, check a submission's From:, store local copies in
-    /// one transaction, queue remote recipients, and answer.
+    /// Add trace headers, check a submission's From:, then commit local
+    /// copies, the queue entry for remote recipients and bounces for
+    /// recipients over quota in one store transaction, and answer with its
+    /// outcome: 250 only once it committed, 452/552 when the quota rule
+    /// refuses the message, 451 4.3.0 on any storage failure (nothing kept).
     async fn finish_message(&mut self, tx: Transaction, raw: Vec<u8>) {
         let mut prefix = String::new();
         if let Some(user) = self.user.clone().filter(|_| self.role.is_submission()) {
@@ -217,64 +221,52 @@ impl Session {
         message.extend_from_slice(prefix.as_bytes());
         message.extend_from_slice(&raw);
         let sender = tx.from.as_ref().map(|p| p.address()).unwrap_or_default();
-
-        let mut stored_anywhere = false;
-        if !tx.accounts.is_empty() {
-            let mut local = return_path(&sender).into_bytes();
-            local.extend_from_slice(&message);
-            let targets = letterbox_store::inbox_targets(&tx.accounts);
-            let now = letterbox_store::unix_now();
-            match self
-                .ctx
-                .store
-                .deliver(
-                    NewMessage {
-                        raw: local,
-                        flags: vec![],
-                        internal_date: now,
-                    },
-                    &targets,
-                )
-                .await
-            {
-                Ok(report) => {
-                    stored_anywhere |= !report.delivered.is_empty();
-                    if !report.over_quota.is_empty() {
-                        tracing::warn!(session = self.info.session_id, over_quota = ?report.over_quota, id = %id,
-                            "recipients over quota at delivery time");
-                        if report.delivered.is_empty() && tx.remote.is_empty() {
-                            let permanent = report.over_quota.iter().all(|(_, p)| *p);
-                            if permanent {
-                                self.say(552, "5.2.2", "Message exceeds the recipient's storage quota");
-                            } else {
-                                self.say(452, "4.2.2", "Mailbox full, try again later");
-                            }
-                            return;
-                        }
-                    }
-                }
-                Err(e) => return self.store_failed(&e.to_string()),
-            }
-        }
-        if !tx.remote.is_empty() {
-            let out = OutboundMessage {
+        let mut local = return_path(&sender).into_bytes();
+        local.extend_from_slice(&message);
+        let intake = Intake {
+            local: NewMessage {
+                raw: local,
+                flags: vec![],
+                internal_date: letterbox_store::unix_now(),
+            },
+            targets: letterbox_store::inbox_targets(&tx.accounts),
+            local_dsn: tx.local_dsn,
+            outbound: OutboundMessage {
                 sender,
-                recipients: tx.remote.clone(),
+                recipients: tx.remote,
                 raw: message,
                 envid: tx.params.envid.clone(),
                 ret: tx.params.ret.map(|r| r.as_str().to_string()),
-            };
-            if let Err(e) = self.ctx.store.enqueue(out).await {
-                if !stored_anywhere {
-                    return self.store_failed(&e.to_string());
+            },
+            over_quota: OverQuota::Bounce,
+        };
+        let remote = intake.outbound.recipients.len();
+        // RFC 5321 §6.1: the reply follows the one commit of everything the
+        // 250 promises (local copies, queue entry, bounces), never precedes it.
+        match self.ctx.store.accept(intake).await {
+            Ok(accepted) => {
+                if !accepted.bounced.is_empty() || !accepted.dropped.is_empty() {
+                    tracing::warn!(session = self.info.session_id, peer = %self.info.peer, id = %id,
+                        bounced = ?accepted.bounced, dropped = ?accepted.dropped,
+                        "recipients over quota at delivery time");
                 }
-                // Local copies are committed: answering 4xx would duplicate them on retry.
-                tracing::error!(session = self.info.session_id, error = %e, id = %id, "queueing remote recipients failed");
+                tracing::info!(session = self.info.session_id, peer = %self.info.peer, id = %id,
+                    local = accepted.delivered.len(), remote, bounced = accepted.bounced.len(),
+                    queue_id = ?accepted.queue_id, size = raw.len(), "message accepted");
+                self.say(250, "2.0.0", format!("OK: queued as {id}"));
             }
+            // RFC 3463 §3.3 X.2.2; RFC 5321 §4.2.2: 452 when full for now, 552 for good.
+            Err(StoreError::QuotaExceeded { permanent, account }) => {
+                tracing::warn!(session = self.info.session_id, peer = %self.info.peer, id = %id, account,
+                    permanent, "message refused: over quota at delivery time");
+                if permanent {
+                    self.say(552, "5.2.2", "Message exceeds the recipient's storage quota");
+                } else {
+                    self.say(452, "4.2.2", "Mailbox full, try again later");
+                }
+            }
+            Err(e) => self.store_failed(&e.to_string()),
         }
-        tracing::info!(session = self.info.session_id, peer = %self.info.peer, id = %id,
-            local = tx.accounts.len(), remote = tx.remote.len(), size = raw.len(), "message accepted");
-        self.say(250, "2.0.0", format!("OK: queued as {id}"));
     }
 
     fn store_failed(&mut self, error: &str) {

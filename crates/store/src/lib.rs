@@ -22,6 +22,7 @@ pub mod cache;
 pub mod changes;
 pub mod error;
 pub mod flags;
+pub mod intake;
 pub mod prepare;
 pub mod query;
 pub mod resolve;
@@ -110,8 +111,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store one message in several mailboxes in one transaction. Accounts
     /// over quota are skipped and reported; everything else is durable when
-    /// this returns.
+    /// this returns. Mail intake (SMTP, `letterbox deliver`, reports) uses
+    /// [`Store::accept`], which also decides what a skipped account means.
     async fn deliver(&self, message: NewMessage, targets: &[DeliveryTarget]) -> Result<DeliveryReport>;
+    /// One mail transaction in one store transaction: the local copies, the
+    /// queue entry for remote recipients and forwards, and bounces for
+    /// accounts over quota (as `intake.over_quota` says). All of it is
+    /// durable when this returns `Ok`, none of it when it returns an error,
+    /// so a `250` is only ever said for mail that will be delivered or
+    /// bounced (RFC 5321 §6.1). Remote addresses must be addresses
+    /// (`Invalid` otherwise).
+    async fn accept(&self, intake: Intake) -> Result<Accepted>;
     /// Store one message in one mailbox (IMAP APPEND), enforcing quota.
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended>;
     /// Store several messages in one mailbox, all or none (RFC 3502

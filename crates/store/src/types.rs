@@ -365,6 +365,71 @@ pub struct OutboundMessage {
     pub ret: Option<String>,
 }
 
+/// What a local account over quota at the end of DATA does to the whole
+/// delivery (ARCHITECTURE.md, "Delivery durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverQuota {
+    /// All or nothing: any account over quota refuses the whole delivery
+    /// with [`crate::StoreError::QuotaExceeded`], nothing stored or queued
+    /// (`letterbox deliver`, whose caller owns the failure).
+    Refuse,
+    /// RFC 5321 §6.1: accounts over quota are bounced. Each becomes a
+    /// [`RecipientStatus::Bounce`] recipient of the delivery's queue entry,
+    /// committed with the local copies, and the queue worker sends the
+    /// report. Refused (`QuotaExceeded`, nothing kept) instead when no one
+    /// else would get the message, or when the sender is null (RFC 5321
+    /// §4.5.5: no report is possible) and the failure is temporary, so the
+    /// sending server keeps the message. A null-sender message that can
+    /// never fit is dropped for that account only, and reported as dropped.
+    Bounce,
+}
+
+/// Everything one mail transaction makes durable, in one store
+/// transaction (RFC 5321 §6.1: the `250` is given only after it commits).
+#[derive(Debug, Clone)]
+pub struct Intake {
+    /// The copy local accounts store (with its `Return-Path:`).
+    pub local: NewMessage,
+    /// Local mailboxes receiving it; several targets of one account are one
+    /// email in several mailboxes.
+    pub targets: Vec<DeliveryTarget>,
+    /// RFC 3461 NOTIFY and ORCPT of the RCPT that named each local account,
+    /// for its bounce; accounts not listed have neither.
+    pub local_dsn: Vec<LocalDsn>,
+    /// Envelope sender, remote recipients (forwards included) and the bytes
+    /// as sent on. Its recipients may be empty: the entry is then created
+    /// only for bounces. It is also the message a bounce reports on.
+    pub outbound: OutboundMessage,
+    /// What an account over quota does to the delivery.
+    pub over_quota: OverQuota,
+}
+
+/// DSN parameters (RFC 3461 §4) of one local account in an [`Intake`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDsn {
+    /// The account.
+    pub account_id: AccountId,
+    /// NOTIFY as given, if any.
+    pub notify: Option<String>,
+    /// ORCPT as given, if any.
+    pub orcpt: Option<String>,
+}
+
+/// What an [`Intake`] committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// (account, mailbox, uid) of every stored copy.
+    pub delivered: Vec<(AccountId, MailboxId, u32)>,
+    /// Accounts over quota that the queue worker will bounce, with
+    /// `permanent` = the message can never fit.
+    pub bounced: Vec<(AccountId, bool)>,
+    /// Accounts over quota for good whose failure cannot be reported (null
+    /// sender, RFC 5321 §4.5.5).
+    pub dropped: Vec<AccountId>,
+    /// The queue entry holding remote recipients and bounces, if any.
+    pub queue_id: Option<i64>,
+}
+
 /// Where one recipient of a queued message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -375,6 +440,12 @@ pub enum RecipientStatus {
     Delivered,
     /// Given up on; a bounce was sent if asked for.
     Failed,
+    /// Given up on, and the bounce is still owed: the worker reports it at
+    /// its next attempt on the entry, then marks it failed. A local account
+    /// over quota at intake starts here (RFC 5321 §6.1: after a 250,
+    /// deliver or bounce), as does a failure whose report could not be
+    /// stored yet. Counts as work left, so the entry stays queued.
+    Bounce,
 }
 
 impl RecipientStatus {
@@ -384,6 +455,7 @@ impl RecipientStatus {
             RecipientStatus::Pending => "pending",
             RecipientStatus::Delivered => "delivered",
             RecipientStatus::Failed => "failed",
+            RecipientStatus::Bounce => "bounce",
         }
     }
 
@@ -392,6 +464,7 @@ impl RecipientStatus {
         match s {
             "delivered" => RecipientStatus::Delivered,
             "failed" => RecipientStatus::Failed,
+            "bounce" => RecipientStatus::Bounce,
             _ => RecipientStatus::Pending,
         }
     }

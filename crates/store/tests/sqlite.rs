@@ -55,4 +55,61 @@ conformance_tests!(Sqlite;
     model::two_writers_on_one_message_both_land,
     model::queries_filter_sort_page_and_collapse_threads,
     model::text_search_decodes_and_matches_substrings,
+    intake::accept_commits_local_copies_and_queue_entry_together,
+    intake::accept_is_all_or_nothing,
+    intake::accept_bounces_over_quota_accounts_in_the_same_entry,
+    intake::accept_never_bounces_a_null_sender,
+    intake::owed_bounces_keep_the_entry_until_reported,
 );
+
+/// SQLite only: the queue insert fails inside the transaction, after the
+/// local copy was written (what a full disk did between the two separate
+/// commits of issue #18). A trigger stands in for the failing write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_queue_write_rolls_back_the_local_copy() {
+    use letterbox_store::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.add_domain("example.test").await.unwrap();
+    let alice = store
+        .add_account("alice@example.test", "hash", Quota::default())
+        .await
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER queue_full BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let intake = Intake {
+        local: NewMessage {
+            raw: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
+            flags: vec![],
+            internal_date: 0,
+        },
+        targets: inbox_targets(&[alice]),
+        local_dsn: vec![],
+        outbound: OutboundMessage {
+            sender: "x@remote.test".into(),
+            recipients: vec![OutboundRecipient {
+                address: "fwd@far.test".into(),
+                notify: None,
+                orcpt: None,
+            }],
+            raw: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
+            envid: None,
+            ret: None,
+        },
+        over_quota: OverQuota::Bounce,
+    };
+    let r = store.accept(intake).await;
+    assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    assert!(
+        store.messages(inbox.id).await.unwrap().is_empty(),
+        "the local copy was kept"
+    );
+    assert_eq!(store.account_by_id(alice).await.unwrap().unwrap().usage.messages, 0);
+    assert!(store.list_queue().await.unwrap().is_empty());
+}

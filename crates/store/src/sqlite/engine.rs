@@ -376,8 +376,13 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier, w
             }
             continue;
         }
-        let mut completions = Vec::with_capacity(batch.len());
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        let mut lost = false;
         for job in batch {
+            if lost {
+                fail_job(job, "the batch transaction was rolled back");
+                continue;
+            }
             if let Err(e) = run_cached(&conn, "SAVEPOINT job") {
                 let msg = e.to_string();
                 fail_job(job, &msg);
@@ -397,6 +402,22 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier, w
                 Ok((_, completion)) => completions.push(completion),
                 Err(_) => tracing::error!("store: a write job panicked; it was rolled back"),
             }
+            // SQLITE_FULL and I/O errors may roll back the whole transaction
+            // (https://sqlite.org/lang_transaction.html): the jobs before are
+            // gone, and later ones would each commit on their own in
+            // autocommit mode. Fail the batch: nobody is told "done" for a
+            // write that is not there, and nothing commits outside it.
+            if conn.is_autocommit() {
+                lost = true;
+            }
+        }
+        if lost {
+            let msg = "write transaction rolled back by the database (disk full or I/O error)".to_string();
+            tracing::error!(error = %msg, "store: batch lost");
+            for c in completions {
+                c(Err(msg.clone()));
+            }
+            continue;
         }
         let commit = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());
         match &commit {

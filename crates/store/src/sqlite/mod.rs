@@ -16,12 +16,13 @@ mod schema;
 
 pub use schema::SCHEMA_VERSION;
 
+use crate::intake::OverQuotaAccount;
 use crate::prepare::prepare_async;
 use crate::{
-    normalize_mailbox, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes, Copied,
-    DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Mailbox, MailboxId, MessageData,
-    MessageId, MessageMeta, NewMessage, ObjectChanges, OutboundMessage, QueueEntry, Quota, Recipient, RecipientOutcome,
-    Result, SpecialUse, Store, StoreError, ThreadId,
+    normalize_mailbox, Accepted, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes,
+    Copied, DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Intake, LocalDsn, Mailbox,
+    MailboxId, MessageData, MessageId, MessageMeta, NewMessage, ObjectChanges, OutboundMessage, OutboundRecipient,
+    OverQuota, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store, StoreError, ThreadId,
 };
 use async_trait::async_trait;
 use engine::Engine;
@@ -31,6 +32,71 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
+
+/// [`Store::accept`] on the writer thread: everything in the job's
+/// savepoint, so an error anywhere (quota rule, disk full, I/O) rolls back
+/// the local copies and the queue entry together.
+fn accept(
+    c: &rusqlite::Connection,
+    body: Option<&crate::prepare::PreparedBody>,
+    targets: &[DeliveryTarget],
+    local_dsn: &[LocalDsn],
+    outbound: &OutboundMessage,
+    policy: OverQuota,
+) -> Result<(Accepted, Vec<ChangeEvent>)> {
+    let (report, mut events) = match body {
+        Some(b) => messages::deliver(c, b, targets)?,
+        None => (DeliveryReport::default(), Vec::new()),
+    };
+    let mut over = Vec::with_capacity(report.over_quota.len());
+    for &(account_id, permanent) in &report.over_quota {
+        let address = directory::account_by_id(c, account_id)?
+            .map(|a| a.address)
+            .ok_or_else(|| StoreError::NotFound(format!("account {account_id}")))?;
+        over.push(OverQuotaAccount {
+            account_id,
+            address,
+            permanent,
+        });
+    }
+    let decision = crate::intake::decide(
+        policy,
+        outbound.sender.is_empty(),
+        !report.delivered.is_empty(),
+        !outbound.recipients.is_empty(),
+        over,
+    )?;
+    let bounces: Vec<(OutboundRecipient, &str)> = decision
+        .bounce
+        .iter()
+        .map(|o| {
+            let dsn = local_dsn.iter().find(|d| d.account_id == o.account_id);
+            let r = OutboundRecipient {
+                address: o.address.clone(),
+                notify: dsn.and_then(|d| d.notify.clone()),
+                orcpt: dsn.and_then(|d| d.orcpt.clone()),
+            };
+            (r, crate::intake::bounce_reason(o.permanent))
+        })
+        .collect();
+    let queue_id = if outbound.recipients.is_empty() && bounces.is_empty() {
+        None
+    } else {
+        events.push(ChangeEvent {
+            account_id: 0,
+            mailbox_id: None,
+            kind: ChangeKind::Queued,
+        });
+        Some(queue::insert(c, outbound, &bounces)?)
+    };
+    let accepted = Accepted {
+        delivered: report.delivered,
+        bounced: decision.bounce.iter().map(|o| (o.account_id, o.permanent)).collect(),
+        dropped: decision.drop.iter().map(|o| o.account_id).collect(),
+        queue_id,
+    };
+    Ok((accepted, events))
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -287,6 +353,34 @@ impl Store for SqliteStore {
             })
             .collect();
         self.engine.write(move |c| messages::deliver(c, &body, &targets)).await
+    }
+
+    async fn accept(&self, intake: Intake) -> Result<Accepted> {
+        let Intake {
+            local,
+            targets,
+            local_dsn,
+            outbound,
+            over_quota,
+        } = intake;
+        for r in &outbound.recipients {
+            crate::normalize_address(&r.address)?;
+        }
+        let body = if targets.is_empty() {
+            None
+        } else {
+            Some(prepare_async(local).await?)
+        };
+        let targets: Vec<DeliveryTarget> = targets
+            .into_iter()
+            .map(|t| DeliveryTarget {
+                mailbox: normalize_mailbox(&t.mailbox),
+                ..t
+            })
+            .collect();
+        self.engine
+            .write(move |c| accept(c, body.as_ref(), &targets, &local_dsn, &outbound, over_quota))
+            .await
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended> {

@@ -8,12 +8,21 @@
 
 use super::now;
 use crate::{
-    AttemptEnd, OutboundMessage, QueueEntry, QueueRecipient, RecipientOutcome, RecipientStatus, Result, StoreError,
+    AttemptEnd, OutboundMessage, OutboundRecipient, QueueEntry, QueueRecipient, RecipientOutcome, RecipientStatus,
+    Result, StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 pub(super) fn enqueue(conn: &Connection, m: &OutboundMessage) -> Result<i64> {
-    if m.recipients.is_empty() {
+    insert(conn, m, &[])
+}
+
+/// Queue `m` for its remote recipients plus `bounces`: recipients that
+/// failed before the queue saw them (address, reason), in
+/// [`RecipientStatus::Bounce`], each with its NOTIFY and ORCPT, whose
+/// report the worker sends at its first attempt.
+pub(super) fn insert(conn: &Connection, m: &OutboundMessage, bounces: &[(OutboundRecipient, &str)]) -> Result<i64> {
+    if m.recipients.is_empty() && bounces.is_empty() {
         return Err(StoreError::Invalid("an outbound message needs recipients".into()));
     }
     let t = now();
@@ -27,6 +36,13 @@ pub(super) fn enqueue(conn: &Connection, m: &OutboundMessage) -> Result<i64> {
     )?;
     for r in &m.recipients {
         st.execute(params![id, r.address, r.notify, r.orcpt, t])?;
+    }
+    let mut st = conn.prepare_cached(
+        "INSERT OR IGNORE INTO queue_recipients(queue_id, address, notify, orcpt, updated, status, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'bounce', ?6)",
+    )?;
+    for (r, reason) in bounces {
+        st.execute(params![id, r.address, r.notify, r.orcpt, t, reason])?;
     }
     Ok(id)
 }
@@ -127,13 +143,15 @@ pub(super) fn claim(conn: &Connection, owner: &str, at: i64, lease_secs: i64, li
     Ok(out)
 }
 
-/// Write recipient outcomes; only pending recipients change, so a late
-/// report can never undo a final state.
+/// Write recipient outcomes; only pending recipients change, and a
+/// recipient owed a bounce only to failed (its report went out) or stays,
+/// so a late report can never undo a final state.
 pub(super) fn record(conn: &Connection, id: i64, outcomes: &[RecipientOutcome]) -> Result<()> {
     let mut st = conn.prepare_cached(
         "UPDATE queue_recipients SET status = ?3, last_error = COALESCE(?4, last_error),
          remote_mta = COALESCE(?5, remote_mta), updated = ?6
-         WHERE queue_id = ?1 AND address = ?2 AND status = 'pending'",
+         WHERE queue_id = ?1 AND address = ?2
+           AND (status = 'pending' OR (status = 'bounce' AND ?3 IN ('failed', 'bounce')))",
     )?;
     let t = now();
     for o in outcomes {
@@ -143,7 +161,7 @@ pub(super) fn record(conn: &Connection, id: i64, outcomes: &[RecipientOutcome]) 
 }
 
 /// Finish an attempt: record outcomes, then either remove the entry (nothing
-/// pending) or schedule the next attempt and release the lease. Returns
+/// pending, no bounce owed) or schedule the next attempt and release the lease. Returns
 /// whether the entry was removed. Ignored when `owner` no longer holds the lease.
 pub(super) fn finish(conn: &Connection, id: i64, owner: &str, end: &AttemptEnd) -> Result<bool> {
     let held: Option<Option<String>> = conn
@@ -156,7 +174,7 @@ pub(super) fn finish(conn: &Connection, id: i64, owner: &str, end: &AttemptEnd) 
     }
     record(conn, id, &end.outcomes)?;
     let pending: i64 = conn.query_row(
-        "SELECT count(*) FROM queue_recipients WHERE queue_id = ?1 AND status = 'pending'",
+        "SELECT count(*) FROM queue_recipients WHERE queue_id = ?1 AND status IN ('pending', 'bounce')",
         [id],
         |r| r.get(0),
     )?;

@@ -4,6 +4,7 @@
 //! `conformance_tests!` (see `tests/sqlite.rs`).
 
 pub mod basics;
+pub mod intake;
 pub mod model;
 
 use letterbox_store::SharedStore;
