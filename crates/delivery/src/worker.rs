@@ -428,14 +428,7 @@ impl Worker {
                 local_dsn: Vec::new(),
                 outbound: OutboundMessage {
                     sender: String::new(),
-                    recipients: external
-                        .into_iter()
-                        .map(|address| OutboundRecipient {
-                            address,
-                            notify: None,
-                            orcpt: None,
-                        })
-                        .collect(),
+                    recipients: external.into_iter().map(OutboundRecipient::plain).collect(),
                     raw: message,
                     envid: None,
                     ret: None,

@@ -289,14 +289,7 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
             sender,
-            recipients: external
-                .into_iter()
-                .map(|address| OutboundRecipient {
-                    address,
-                    notify: None,
-                    orcpt: None,
-                })
-                .collect(),
+            recipients: external.into_iter().map(OutboundRecipient::plain).collect(),
             raw,
             envid: None,
             ret: None,

@@ -350,6 +350,17 @@ pub struct OutboundRecipient {
     pub orcpt: Option<String>,
 }
 
+impl OutboundRecipient {
+    /// A recipient without DSN parameters (forwards, CLI deliveries).
+    pub fn plain(address: String) -> Self {
+        OutboundRecipient {
+            address,
+            notify: None,
+            orcpt: None,
+        }
+    }
+}
+
 /// A message accepted for delivery to remote recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
