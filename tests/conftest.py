@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = os.environ.get("LETTERBOX_BIN", str(ROOT / "target" / "debug" / "letterbox"))
-SERVICES = ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http"]
+SERVICES = ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "https"]
 
 
 def free_ports(n):

@@ -16,7 +16,7 @@ PW = "alice-pw"
 BASE_CAPS = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE"
 AUTH_CAPS = BASE_CAPS + (
     " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MULTIAPPEND MOVE IDLE"
-    " LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES STATUS=SIZE BINARY"
+    " LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES STATUS=SIZE BINARY OBJECTID"
 )
 
 
@@ -227,7 +227,8 @@ def test_select_examine_close_unselect(srv):
     assert lines[4] == b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted\r\n"
     assert re.fullmatch(rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n", lines[5])
     assert lines[6] == b"* OK [UIDNEXT 4] predicted next UID\r\n"
-    assert lines[7] == b"a OK [READ-WRITE] SELECT completed\r\n"
+    assert re.fullmatch(rb"\* OK \[MAILBOXID \(M\d+\)\] mailbox id\r\n", lines[7])
+    assert lines[8] == b"a OK [READ-WRITE] SELECT completed\r\n"
     assert r.cmd("b", "STORE 1 +FLAGS (\\Deleted)")[-1] == b"b OK STORE completed\r\n"
     assert r.cmd("c", "UNSELECT") == [b"c OK UNSELECT completed\r\n"]
     lines = r.cmd("d", "EXAMINE INBOX")
@@ -639,7 +640,7 @@ def test_list_extended_subscribed_recursivematch_special_use_and_status(srv):
     srv.cli.deliver(USER, msg(2), mailbox="Archive")
     r = login_raw(srv)
     for name in ["Lists", "Lists/Rust", "Lists/Go", "Work"]:
-        assert r.cmd("c", f"CREATE {name}")[-1] == b"c OK completed\r\n"
+        assert re.fullmatch(rb"c OK \[MAILBOXID \(M\d+\)\] CREATE completed\r\n", r.cmd("c", f"CREATE {name}")[-1])
     for name in ["Lists/Rust", "Work", "Gone"]:
         assert r.cmd("s", f"SUBSCRIBE {name}")[-1] == b"s OK completed\r\n"
     # Subscribed names, existing or not, with \Subscribed (RFC 5258 §3.1).
@@ -683,9 +684,9 @@ def test_list_extended_subscribed_recursivematch_special_use_and_status(srv):
 
 def test_modified_utf7_for_rev1_and_utf8_for_rev2(srv):
     r = login_raw(srv)
-    assert r.cmd("a", "CREATE Entw&APw-rfe")[-1] == b"a OK completed\r\n"
+    assert r.cmd("a", "CREATE Entw&APw-rfe")[-1].endswith(b"] CREATE completed\r\n")
     assert r.cmd("b", 'LIST "" Entw*') == [b'* LIST (\\HasNoChildren) "/" Entw&APw-rfe\r\n', b"b OK LIST completed\r\n"]
-    assert r.cmd("c", "CREATE A&-B")[-1] == b"c OK completed\r\n"
+    assert r.cmd("c", "CREATE A&-B")[-1].endswith(b"] CREATE completed\r\n")
     assert r.cmd("d", 'LIST "" A*') == [
         b'* LIST (\\HasNoChildren) "/" A&-B\r\n',
         b'* LIST (\\HasNoChildren \\Archive) "/" Archive\r\n',
@@ -787,3 +788,59 @@ def test_imap_config_autologout_and_error_limit(server_factory):
     r = login_raw(s)
     r.send(b"c APPEND INBOX {4096}\r\n")
     assert r.line().startswith(b"c NO [TOOBIG]")
+
+
+def test_objectid_ids_match_jmap(server_factory):
+    """RFC 8474: MAILBOXID on CREATE/SELECT/STATUS, EMAILID and THREADID in
+    FETCH and SEARCH; the same ids JMAP uses, stable across COPY and MOVE."""
+    import base64 as b64
+    import json as js
+    import re
+    import urllib.request
+
+    srv = server_factory().start()
+    srv.cli.add_user("alice@example.test", "pw")
+    parent = "From: a@x.test\r\nSubject: plan\r\nMessage-ID: <p@x.test>\r\n\r\nfirst\r\n"
+    reply = "From: b@x.test\r\nSubject: Re: plan\r\nMessage-ID: <r@x.test>\r\nIn-Reply-To: <p@x.test>\r\n\r\nsecond\r\n"
+    other = "From: c@x.test\r\nSubject: other\r\n\r\nthird\r\n"
+    for m in (parent, reply, other):
+        srv.cli.deliver("alice@example.test", m)
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+    c.login("alice@example.test", "pw")
+    assert b"OBJECTID" in c.capability()[1][0].split()
+    tag = c._new_tag()
+    c.send(tag + b" CREATE Keep\r\n")
+    line = c.readline()
+    assert line.startswith(tag + b" OK [MAILBOXID (M"), line
+    typ, data = c.select("INBOX")
+    inbox_id = re.search(rb"MAILBOXID \((M\d+)\)", b" ".join(c.untagged_responses.get("OK", []))).group(1)
+    typ, data = c.fetch("1:3", "(EMAILID THREADID)")
+    ids = [re.search(rb"EMAILID \((E\d+)\) THREADID \((T\d+)\)", d).groups() for d in data]
+    assert ids[0][1] == ids[1][1] != ids[2][1]  # the reply joined its parent's thread
+    typ, data = c.status("Keep", "(MAILBOXID MESSAGES)")
+    keep_id = re.search(rb"MAILBOXID \((M\d+)\)", data[0]).group(1)
+    # COPY keeps the email id (one email in two mailboxes).
+    c.copy("1", "Keep")
+    c.select("Keep")
+    typ, data = c.fetch("1", "(EMAILID)")
+    assert re.search(rb"EMAILID \((E\d+)\)", data[0]).group(1) == ids[0][0]
+    c.select("INBOX")
+    typ, data = c.uid("SEARCH", "THREADID", ids[0][1].decode())
+    assert data[0].split() == [b"1", b"2"]
+    typ, data = c.search(None, "EMAILID", ids[2][0].decode())
+    assert data[0].split() == [b"3"]
+    typ, data = c.search(None, "EMAILID", "E999999")
+    assert data[0].split() == []
+    # JMAP sees the same ids.
+    auth = "Basic " + b64.b64encode(b"alice@example.test:pw").decode()
+    body = js.dumps({"using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"], "methodCalls": [
+        ["Email/get", {"accountId": None, "ids": [ids[0][0].decode()], "properties": ["threadId", "mailboxIds"]}, "g"]]})
+    sess = js.loads(urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{srv.ports['http']}/jmap/session", headers={"Authorization": auth})).read())
+    body = body.replace("null", js.dumps(sess["primaryAccounts"]["urn:ietf:params:jmap:mail"]), 1)
+    r = js.loads(urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{srv.ports['http']}/jmap/api", data=body.encode(), headers={"Authorization": auth})).read())
+    e = r["methodResponses"][0][1]["list"][0]
+    assert e["threadId"] == ids[0][1].decode()
+    assert set(e["mailboxIds"]) == {inbox_id.decode(), keep_id.decode()}
+    c.logout()

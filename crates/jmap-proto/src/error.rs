@@ -206,6 +206,9 @@ mod tests {
         let m = MethodError::new(MethodErrorType::CannotCalculateChanges).to_arguments();
         assert_eq!(Value::Object(m), json!({"type": "cannotCalculateChanges"}));
         let s = serde_json::to_value(SetError::invalid_properties(&["name"], "bad")).unwrap();
-        assert_eq!(s, json!({"type": "invalidProperties", "description": "bad", "properties": ["name"]}));
+        assert_eq!(
+            s,
+            json!({"type": "invalidProperties", "description": "bad", "properties": ["name"]})
+        );
     }
 }

@@ -25,7 +25,9 @@ pub fn resolve_references(arguments: &mut Map<String, Value>, previous: &[Invoca
                 "both {plain} and #{plain} given"
             )));
         }
-        let Some(reference) = arguments.remove(&key) else { continue };
+        let Some(reference) = arguments.remove(&key) else {
+            continue;
+        };
         let obj = reference
             .as_object()
             .ok_or_else(|| invalid(format!("#{plain} is not a ResultReference")))?;
@@ -40,10 +42,7 @@ pub fn resolve_references(arguments: &mut Map<String, Value>, previous: &[Invoca
             .find(|r| r.call_id == result_of)
             .ok_or_else(|| invalid(format!("no response with call id {result_of}")))?;
         if source.name != name {
-            return Err(invalid(format!(
-                "response {result_of} is {}, not {name}",
-                source.name
-            )));
+            return Err(invalid(format!("response {result_of} is {}, not {name}", source.name)));
         }
         let root = Value::Object(source.arguments.clone());
         let value = evaluate_pointer(&root, path).ok_or_else(|| invalid(format!("path {path} not found")))?;
@@ -60,7 +59,10 @@ pub fn evaluate_pointer(root: &Value, path: &str) -> Option<Value> {
         return Some(root.clone());
     }
     let rest = path.strip_prefix('/')?;
-    let tokens: Vec<String> = rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+    let tokens: Vec<String> = rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
     if tokens.len() > MAX_POINTER_TOKENS {
         return None;
     }
@@ -116,7 +118,10 @@ mod tests {
     fn pointers_with_wildcards_flatten() {
         let root = Value::Object(responses()[0].arguments.clone());
         assert_eq!(evaluate_pointer(&root, "/ids"), Some(json!(["E1", "E2"])));
-        assert_eq!(evaluate_pointer(&root, "/list/*/emailIds"), Some(json!(["E1", "E3", "E2"])));
+        assert_eq!(
+            evaluate_pointer(&root, "/list/*/emailIds"),
+            Some(json!(["E1", "E3", "E2"]))
+        );
         assert_eq!(evaluate_pointer(&root, "/list/1/id"), Some(json!("T2")));
         assert_eq!(evaluate_pointer(&root, "/a~1b/m~0n"), Some(json!(5)));
         assert_eq!(evaluate_pointer(&root, "/list/01/id"), None);

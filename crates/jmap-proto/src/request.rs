@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(r.method_calls[1].name, "method2");
         assert_eq!(r.method_calls[2].call_id, "c3");
         let out = serde_json::to_value(&r.method_calls[0]).unwrap();
-        assert_eq!(out, serde_json::json!(["method1", {"arg1": "arg1data", "arg2": "arg2data"}, "c1"]));
+        assert_eq!(
+            out,
+            serde_json::json!(["method1", {"arg1": "arg1data", "arg2": "arg2data"}, "c1"])
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod section;
 mod summary;
 mod text;
 
-pub use binary::{binary, decoded_message, encode_binary_parts, BinaryError};
+pub use binary::{binary, decode as decode_transfer, decoded_message, encode_binary_parts, BinaryError};
 pub use parse::{Part, MAX_DEPTH, MAX_PARTS};
 pub use section::{section, SectionKind, SectionSpec, SectionSpecError};
 

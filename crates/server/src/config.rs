@@ -44,6 +44,23 @@ pub struct FileConfig {
     pub delivery: DeliverySection,
     #[serde(default)]
     pub dkim: DkimSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`: the JMAP API and web listeners.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// The URL clients reach the service at (default `https://HOSTNAME`, with
+    /// the https listener's port when it is not 443).
+    pub base_url: Option<String>,
+    /// Longest API request, seconds (default 120).
+    pub request_timeout_secs: Option<u64>,
+    /// EventSource connections per account (default 8).
+    pub max_event_sources: Option<usize>,
+    /// Browser origins allowed to call the API (CORS), e.g. `["https://webmail.example"]`; `"*"` for any.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// `[pop3]`
@@ -150,6 +167,7 @@ pub struct ListenersSection {
     pub pop3: Option<String>,
     pub pop3s: Option<String>,
     pub http: Option<String>,
+    pub https: Option<String>,
 }
 
 /// A listener kind and its wire security.
@@ -163,10 +181,11 @@ pub enum Service {
     Pop3,
     Pop3s,
     Http,
+    Https,
 }
 
 impl Service {
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
@@ -175,6 +194,7 @@ impl Service {
         Service::Pop3,
         Service::Pop3s,
         Service::Http,
+        Service::Https,
     ];
 
     /// Name used in the config file and logs.
@@ -188,6 +208,7 @@ impl Service {
             Service::Pop3 => "pop3",
             Service::Pop3s => "pop3s",
             Service::Http => "http",
+            Service::Https => "https",
         }
     }
 
@@ -202,6 +223,7 @@ impl Service {
             Service::Pop3 => 110,
             Service::Pop3s => 995,
             Service::Http => 80,
+            Service::Https => 443,
         }
     }
 
@@ -216,12 +238,16 @@ impl Service {
             Service::Pop3 => 2110,
             Service::Pop3s => 2995,
             Service::Http => 8080,
+            Service::Https => 8443,
         }
     }
 
     /// Whether the port speaks TLS from the first byte (RFC 8314 §3).
     pub fn implicit_tls(self) -> bool {
-        matches!(self, Service::Submissions | Service::Imaps | Service::Pop3s)
+        matches!(
+            self,
+            Service::Submissions | Service::Imaps | Service::Pop3s | Service::Https
+        )
     }
 
     fn configured(self, l: &ListenersSection) -> Option<&String> {
@@ -234,6 +260,7 @@ impl Service {
             Service::Pop3 => l.pop3.as_ref(),
             Service::Pop3s => l.pop3s.as_ref(),
             Service::Http => l.http.as_ref(),
+            Service::Https => l.https.as_ref(),
         }
     }
 }
@@ -266,6 +293,20 @@ pub struct Config {
     pub delivery: letterbox_delivery::DeliveryConfig,
     /// DKIM signing settings.
     pub dkim: DkimSettings,
+    /// HTTP and JMAP settings.
+    pub http: HttpSettings,
+}
+
+/// Validated `[http]`.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Where the service is reached (configured, or derived from hostname and port).
+    pub base_url: String,
+    /// Whether `base_url` was configured.
+    pub base_url_configured: bool,
+    pub request_timeout: Duration,
+    pub max_event_sources: usize,
+    pub cors_origins: Vec<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -470,7 +511,43 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     };
     let delivery = delivery::delivery_config(&f.delivery, &hostname)?;
     let dkim = delivery::dkim_settings(&f.dkim)?;
+    let base_url = match &f.http.base_url {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_string(),
+        Some(_) => return Err(invalid("http.base_url", "must start with https:// (or http://)")),
+        None => match listeners.iter().find(|(s, _)| *s == Service::Https) {
+            Some((_, a)) if a.port() != 443 => format!("https://{hostname}:{}", a.port()),
+            _ => format!("https://{hostname}"),
+        },
+    };
+    if let Some(bad) = f
+        .http
+        .cors_origins
+        .iter()
+        .flatten()
+        .find(|o| *o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/'))
+    {
+        return Err(invalid(
+            "http.cors_origins",
+            format!("'{bad}' is not an origin such as https://app.example.com (or \"*\")"),
+        ));
+    }
+    let http = HttpSettings {
+        base_url,
+        base_url_configured: f.http.base_url.is_some(),
+        request_timeout: Duration::from_secs(match f.http.request_timeout_secs {
+            Some(0) => return Err(invalid("http.request_timeout_secs", "must be greater than 0")),
+            Some(n) => n,
+            None => 120,
+        }),
+        cors_origins: f.http.cors_origins.clone().unwrap_or_default(),
+        max_event_sources: match f.http.max_event_sources {
+            Some(0) => return Err(invalid("http.max_event_sources", "must be greater than 0")),
+            Some(n) => n,
+            None => 8,
+        },
+    };
     Ok(Config {
+        http,
         smtp,
         pop3,
         imap,

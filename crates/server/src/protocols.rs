@@ -39,7 +39,14 @@ pub fn for_service(service: Service) -> Option<Protocol> {
                 Box::pin(letterbox_imap::session(ctx.imap, stream, info, shutdown))
             },
         }),
-        Service::Http => None,
+        Service::Http | Service::Https => Some(Protocol {
+            // RFC 9110 §15.6.4: 503 when the server cannot take the request now.
+            refuse_line:
+                b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 5\r\n\r\n",
+            handler: |ctx, _service, stream, info, shutdown| {
+                Box::pin(letterbox_http::session(ctx.http, stream, info, shutdown))
+            },
+        }),
         Service::Pop3 | Service::Pop3s => Some(Protocol {
             // RFC 3206 §4: temporary, the client may retry later.
             refuse_line: b"-ERR [SYS/TEMP] too many connections\r\n",

@@ -26,12 +26,21 @@ pub struct ServerCtx {
     pub pop3: Arc<letterbox_pop3::Pop3Ctx>,
     pub smtp: Arc<letterbox_smtp::SmtpCtx>,
     pub imap: Arc<letterbox_imap::ImapCtx>,
+    pub http: Arc<letterbox_http::Http>,
+    /// TLS with ALPN h2 and http/1.1, for the https listener.
+    pub https_tls: TlsAcceptor,
 }
 
 /// DKIM signing for the SMTP submission path.
 struct DkimAdapter(letterbox_mailauth::DkimSigner);
 
 impl letterbox_smtp::MessageSigner for DkimAdapter {
+    fn sign(&self, domain: &str, message: &[u8]) -> Result<Option<String>, String> {
+        self.0.sign(domain, message)
+    }
+}
+
+impl letterbox_jmap::MessageSigner for DkimAdapter {
     fn sign(&self, domain: &str, message: &[u8]) -> Result<Option<String>, String> {
         self.0.sign(domain, message)
     }
@@ -88,8 +97,27 @@ async fn ensure_dev_account(store: &dyn Store, cfg: &Config) -> Result<()> {
         port(Service::Submissions),
         port(Service::Smtp)
     );
+    println!(
+        "  JMAP: http://127.0.0.1:{}/.well-known/jmap (development), https port {}",
+        port(Service::Http),
+        port(Service::Https)
+    );
     println!("  user name: the full address; the certificate is self-signed");
     Ok(())
+}
+
+/// What autoconfiguration tells mail clients: this server's listeners.
+fn client_settings(cfg: &Config) -> letterbox_http::autoconfig::ClientSettings {
+    let port = |s: Service| cfg.listeners.iter().find(|(x, _)| *x == s).map(|(_, a)| a.port());
+    letterbox_http::autoconfig::ClientSettings {
+        hostname: cfg.hostname.clone(),
+        imaps: port(Service::Imaps),
+        imap: port(Service::Imap),
+        pop3s: port(Service::Pop3s),
+        pop3: port(Service::Pop3),
+        submissions: port(Service::Submissions),
+        submission: port(Service::Submission),
+    }
 }
 
 /// Run the server until a termination signal.
@@ -117,7 +145,16 @@ pub async fn run(cfg: Config) -> Result<()> {
             window: cfg.auth_window,
         },
     );
+    let mut alpn = (*tls_config).clone();
+    alpn.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let https_tls = TlsAcceptor::from(Arc::new(alpn));
     let tls = TlsAcceptor::from(tls_config);
+    let dkim = cfg.dkim.sign.then(|| {
+        Arc::new(DkimAdapter(letterbox_mailauth::DkimSigner::new(
+            cfg.data_dir.clone(),
+            letterbox_mailauth::Selectors::from_prefix(&cfg.dkim.selector),
+        )))
+    });
     let pop3 = Arc::new(letterbox_pop3::Pop3Ctx::new(
         store.clone(),
         auth.clone(),
@@ -129,12 +166,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         auth: auth.clone(),
         tls: tls.clone(),
         config: cfg.smtp.clone(),
-        signer: cfg.dkim.sign.then(|| {
-            Arc::new(DkimAdapter(letterbox_mailauth::DkimSigner::new(
-                cfg.data_dir.clone(),
-                letterbox_mailauth::Selectors::from_prefix(&cfg.dkim.selector),
-            ))) as Arc<dyn letterbox_smtp::MessageSigner>
-        }),
+        signer: dkim.clone().map(|d| d as Arc<dyn letterbox_smtp::MessageSigner>),
     });
     let imap = Arc::new(letterbox_imap::ImapCtx {
         store: store.clone(),
@@ -142,7 +174,33 @@ pub async fn run(cfg: Config) -> Result<()> {
         tls: tls.clone(),
         config: cfg.imap.clone(),
     });
-    let ctx = ServerCtx { tls, pop3, smtp, imap };
+    let jmap = Arc::new(letterbox_jmap::Jmap::new(
+        store.clone(),
+        letterbox_jmap::JmapConfig::new(cfg.http.base_url.clone(), cfg.hostname.clone()),
+        dkim.map(|d| d as Arc<dyn letterbox_jmap::MessageSigner>),
+    ));
+    let http = letterbox_http::Http::new(
+        jmap,
+        auth.clone(),
+        letterbox_http::HttpConfig {
+            api_on_plain: cfg.dev,
+            https_base: cfg.http.base_url.clone(),
+            base_url: cfg.http.base_url_configured.then(|| cfg.http.base_url.clone()),
+            request_timeout: cfg.http.request_timeout,
+            max_event_sources: cfg.http.max_event_sources,
+            clients: client_settings(&cfg),
+            cors_origins: cfg.http.cors_origins.clone(),
+            ..letterbox_http::HttpConfig::default()
+        },
+    );
+    let ctx = ServerCtx {
+        tls,
+        pop3,
+        smtp,
+        imap,
+        http,
+        https_tls,
+    };
     let shutdown = Shutdown::new(cfg.shutdown_grace);
     let mut tasks = JoinSet::new();
     let worker = delivery_worker(&cfg, store.clone())?;
@@ -156,7 +214,13 @@ pub async fn run(cfg: Config) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr} (listeners.{})", service.name()))?;
         let local = listener.local_addr().unwrap_or(*addr);
-        let tls_note = if service.implicit_tls() {
+        let tls_note = if *service == Service::Http {
+            if cfg.dev {
+                "plain HTTP, API served (development)"
+            } else {
+                "plain HTTP, redirects to HTTPS"
+            }
+        } else if service.implicit_tls() {
             "implicit TLS"
         } else {
             "plain, STARTTLS"
@@ -168,7 +232,11 @@ pub async fn run(cfg: Config) -> Result<()> {
             max_per_ip: cfg.max_connections_per_ip,
             refuse_line: protocol.refuse_line,
         };
-        let implicit = service.implicit_tls().then(|| ctx.tls.clone());
+        let implicit = match service {
+            Service::Https => Some(ctx.https_tls.clone()),
+            s if s.implicit_tls() => Some(ctx.tls.clone()),
+            _ => None,
+        };
         let handler_ctx = ctx.clone();
         let handler = protocol.handler;
         let svc = *service;

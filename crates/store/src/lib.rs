@@ -188,6 +188,25 @@ pub trait Store: Send + Sync + 'static {
     /// for a thread that does not exist or is not the account's.
     async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>>;
 
+    /// RFC 8621 §4.6: apply patches in one transaction under one modseq;
+    /// each gets its own outcome (a bad patch does not stop the others).
+    /// Keyword changes show in every mailbox holding the email; a removed
+    /// membership leaves an expunge for IMAP sessions.
+    async fn update_emails(&self, account: AccountId, patches: Vec<(EmailId, EmailPatch)>)
+        -> Result<Vec<PatchOutcome>>;
+    /// Destroy emails (every membership, with expunges); per id, whether it existed.
+    async fn destroy_emails(&self, account: AccountId, ids: &[EmailId]) -> Result<Vec<bool>>;
+    /// RFC 8621 §4.8 Email/import and Email/set create: one new email in
+    /// these mailboxes (all of this account), durable like `append`.
+    async fn import_email(&self, account: AccountId, mailboxes: &[MailboxId], message: NewMessage)
+        -> Result<EmailMeta>;
+    /// RFC 8621 §2 per-mailbox counts (memberships marked `\Deleted` excluded).
+    async fn mailbox_counts(&self, account: AccountId) -> Result<Vec<MailboxCounts>>;
+    /// RFC 8620 §6.1: keep bytes for this account for a day (blob id = content hash).
+    async fn upload_blob(&self, account: AccountId, data: Vec<u8>) -> Result<UploadedBlob>;
+    /// RFC 8620 §6.2: a blob this account may read (one of its emails or its
+    /// unexpired upload holds it), never another account's.
+    async fn blob(&self, account: AccountId, blob_id: &str) -> Result<Option<std::sync::Arc<Vec<u8>>>>;
     // ---- outbound queue ----
 
     /// Queue a message for remote delivery, durably.

@@ -35,6 +35,8 @@ pub enum Filter {
     MaxSize(u64),
     /// In this thread.
     InThread(ThreadId),
+    /// This email (IMAP SEARCH EMAILID, RFC 8474 §6).
+    IsEmail(EmailId),
     /// The decoded text of `field` contains this, case-insensitively
     /// (IMAP substring semantics). At least [`MIN_TEXT_CHARS`] characters.
     Contains(TextField, String),

@@ -550,3 +550,45 @@ pub struct AttemptEnd {
     /// Set when a delay warning went out with this attempt.
     pub warned: bool,
 }
+
+/// RFC 8621 §4.6 Email/set update of one email. Keywords are IMAP-form
+/// flags as stored (`\Seen`, `\Flagged`, custom atoms); `\Deleted` is
+/// refused (it is per mailbox, not a keyword).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailPatch {
+    /// Replace all keywords.
+    pub keywords: Option<Vec<String>>,
+    pub add_keywords: Vec<String>,
+    pub remove_keywords: Vec<String>,
+    /// Replace all mailbox memberships (must stay non-empty).
+    pub mailboxes: Option<Vec<MailboxId>>,
+    pub add_mailboxes: Vec<MailboxId>,
+    pub remove_mailboxes: Vec<MailboxId>,
+}
+
+/// What became of one [`EmailPatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchOutcome {
+    Updated,
+    NotFound,
+    Invalid(String),
+}
+
+/// RFC 8621 §2 counts of one mailbox, as JMAP sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxCounts {
+    pub mailbox: MailboxId,
+    pub total_emails: u64,
+    pub unread_emails: u64,
+    pub total_threads: u64,
+    pub unread_threads: u64,
+}
+
+/// RFC 8620 §6.1: a stored upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedBlob {
+    pub blob_id: String,
+    pub size: u64,
+    /// Unix seconds after which it is gone unless an email holds it.
+    pub expires: i64,
+}

@@ -17,6 +17,8 @@ pub enum StatusItem {
     Size,
     /// RFC 3501 §6.3.10, rev1 only; always 0 here (no \Recent tracking).
     Recent,
+    /// RFC 8474 §4.1.
+    MailboxId,
 }
 
 /// RFC 5258 §3.1 LIST selection options (with RFC 6154 SPECIAL-USE).
@@ -66,6 +68,10 @@ pub enum FetchAtt {
     },
     /// `BINARY.SIZE[part]`.
     BinarySize(Vec<u32>),
+    /// RFC 8474 §5.1.
+    EmailId,
+    /// RFC 8474 §5.2.
+    ThreadId,
 }
 
 /// One message of an APPEND.
@@ -527,6 +533,7 @@ fn status_items(p: &mut Parser<'_>) -> Result<Vec<StatusItem>, ParseError> {
             "DELETED" => StatusItem::Deleted,
             "SIZE" => StatusItem::Size,
             "RECENT" => StatusItem::Recent,
+            "MAILBOXID" => StatusItem::MailboxId,
             _ => return Err(ParseError::Syntax(format!("unknown STATUS item {a}"))),
         });
         if p.eat(b')') {
@@ -612,6 +619,8 @@ fn fetch_att(p: &mut Parser<'_>) -> Result<FetchAtt, ParseError> {
         "RFC822.TEXT" => FetchAtt::Rfc822Text,
         "BODYSTRUCTURE" => FetchAtt::BodyStructure,
         "UID" => FetchAtt::Uid,
+        "EMAILID" => FetchAtt::EmailId,
+        "THREADID" => FetchAtt::ThreadId,
         "BODY" if p.peek() != Some(b'[') => FetchAtt::Body,
         "BODY" | "BODY.PEEK" => {
             p.expect(b'[')?;

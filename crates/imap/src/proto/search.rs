@@ -37,6 +37,9 @@ pub enum SearchKey {
     Smaller(u64),
     Uid(SeqSet),
     Seq(SeqSet),
+    /// RFC 8474 §6: the objectid as given.
+    EmailId(String),
+    ThreadId(String),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -180,6 +183,14 @@ fn key(p: &mut Parser<'_>, depth: usize, count: &mut usize) -> Result<SearchKey,
         "UNKEYWORD" => {
             p.sp()?;
             Ok(SearchKey::NoFlag(p.atom()?.to_string()))
+        }
+        "EMAILID" => {
+            p.sp()?;
+            Ok(SearchKey::EmailId(p.atom()?.to_string()))
+        }
+        "THREADID" => {
+            p.sp()?;
+            Ok(SearchKey::ThreadId(p.atom()?.to_string()))
         }
         "BCC" => Ok(SearchKey::Bcc(arg(p)?)),
         "CC" => Ok(SearchKey::Cc(arg(p)?)),

@@ -56,6 +56,8 @@ struct Target<'a> {
     info: Option<&'a MessageInfo>,
     /// Raw bytes, when an item needs them.
     raw: Option<&'a [u8]>,
+    /// Email and thread id (RFC 8474), when an item needs them.
+    ids: Option<(i64, i64)>,
 }
 
 /// `<start.len>` of a partial fetch.
@@ -122,7 +124,8 @@ impl Session {
             && idx
                 .iter()
                 .any(|&i| sel.view.size(i).is_none() || sel.view.date(i).is_none());
-        let metas = if want_info || view_short {
+        let want_ids = atts.iter().any(|a| matches!(a, FetchAtt::EmailId | FetchAtt::ThreadId));
+        let metas = if want_info || view_short || want_ids {
             let uids: Vec<u32> = idx.iter().map(|&i| sel.view.uid(i)).collect();
             match store.messages_by_uid(sel.mailbox.id, &uids).await {
                 Ok(m) => Some(m),
@@ -212,8 +215,9 @@ impl Session {
             for &i in chunk {
                 let uid_i = sel.view.uid(i);
                 let meta = find_meta(uid_i);
-                let in_view =
-                    !want_info && (!want_size_or_date || (sel.view.size(i).is_some() && sel.view.date(i).is_some()));
+                let in_view = !want_info
+                    && !want_ids
+                    && (!want_size_or_date || (sel.view.size(i).is_some() && sel.view.date(i).is_some()));
                 let found = meta.and_then(|m| data.get(&m.id));
                 if (want_info && found.is_none()) || (meta.is_none() && !in_view) {
                     // Expunged by another session meanwhile.
@@ -229,6 +233,7 @@ impl Session {
                     date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
                     info: found.and_then(|d| d.info.as_deref()),
                     raw: found.and_then(|d| d.raw.as_deref()).map(Vec::as_slice),
+                    ids: meta.map(|m| (m.id, m.thread_id)),
                 };
                 let report_flags = seen_now.binary_search(&uid_i).is_ok() && !atts.contains(&FetchAtt::Flags);
                 match fetch_one(&target, uid, atts, report_flags) {
@@ -281,6 +286,23 @@ fn fetch_one(t: &Target<'_>, uid: bool, atts: &[FetchAtt], report_flags: bool) -
     for att in atts {
         let mut it = Vec::new();
         match att {
+            // RFC 8474 §5.1–5.2 (a message expunged elsewhere has no thread any more).
+            FetchAtt::EmailId => match t.ids {
+                Some((e, _)) => it.extend_from_slice(
+                    format!("EMAILID ({})", super::object_id(letterbox_jmap_proto::IdKind::Email, e)).as_bytes(),
+                ),
+                None => it.extend_from_slice(b"EMAILID NIL"),
+            },
+            FetchAtt::ThreadId => match t.ids {
+                Some((_, th)) if th > 0 => it.extend_from_slice(
+                    format!(
+                        "THREADID ({})",
+                        super::object_id(letterbox_jmap_proto::IdKind::Thread, th)
+                    )
+                    .as_bytes(),
+                ),
+                _ => it.extend_from_slice(b"THREADID NIL"),
+            },
             FetchAtt::Uid => it.extend_from_slice(format!("UID {}", t.uid).as_bytes()),
             FetchAtt::Flags => {
                 it.extend_from_slice(b"FLAGS ");

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use letterbox_store::{Mailbox, NewMessage, StoreError, HIERARCHY_DELIMITER};
 
 use super::conn::Conn;
+use super::object_id;
 use super::{Flow, Session, State, User};
 use crate::proto::{push_mailbox, AppendMessage, Command, ListReturn, ListSelect, StatusItem};
+use letterbox_jmap_proto::IdKind;
 
 /// A LIST command's arguments.
 struct ListArgs {
@@ -31,7 +33,18 @@ impl Session {
                     conn.tagged(tag, "NO", "[ALREADYEXISTS] cannot create that name");
                     return Flow::Continue;
                 }
-                store.create_mailbox(user.id, name, special_use).await.map(|_| ())
+                return match store.create_mailbox(user.id, name, special_use).await {
+                    // RFC 8474 §4.1: the new mailbox's id in the tagged OK.
+                    Ok(mb) => {
+                        conn.tagged(
+                            tag,
+                            "OK",
+                            &format!("[MAILBOXID ({})] CREATE completed", object_id(IdKind::Mailbox, mb.id)),
+                        );
+                        Flow::Continue
+                    }
+                    Err(e) => self.store_error(conn, tag, &e),
+                };
             }
             Command::Delete(name) => store.delete_mailbox(user.id, &name).await,
             Command::Rename { from, to } => store.rename_mailbox(user.id, &from, &to).await,
@@ -264,6 +277,7 @@ impl Session {
                 StatusItem::Deleted => format!("DELETED {deleted}"),
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
                 StatusItem::Recent => format!("RECENT {recent}"),
+                StatusItem::MailboxId => format!("MAILBOXID ({})", object_id(IdKind::Mailbox, mailbox.id)),
             });
         }
         let mut line = b"* STATUS ".to_vec();

@@ -200,6 +200,7 @@ impl Session {
     }
 
     /// RFC 9051 §7.2.2 capability list for the current state.
+    /// (OBJECTID, RFC 8474, after login: ids are per account.)
     fn capabilities(&self, conn: &Conn) -> String {
         let mut caps = vec!["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
         match self.state {
@@ -230,6 +231,7 @@ impl Session {
                 "SEARCHRES",
                 "STATUS=SIZE",
                 "BINARY",
+                "OBJECTID",
             ]),
         }
         caps.join(" ")
@@ -331,6 +333,11 @@ fn decode_mailbox_names(cmd: &mut Command) -> Result<Names, String> {
         _ => {}
     }
     Ok(Names::Decoded)
+}
+
+/// RFC 8474 §4–5 object ids: the same strings JMAP uses (ARCHITECTURE.md, "Wire ids").
+pub(crate) fn object_id(kind: letterbox_jmap_proto::IdKind, id: i64) -> String {
+    letterbox_jmap_proto::Id::new(kind, id).to_string()
 }
 
 #[cfg(test)]

@@ -63,6 +63,35 @@ fn indexed_field(k: &SearchKey) -> Option<(TextField, &str)> {
 /// UIDs matching each text key the index answered, by key.
 type Indexed = HashMap<(TextField, String), Vec<u32>>;
 
+/// RFC 8474 §6: replace EMAILID/THREADID keys by the UIDs they name in
+/// this mailbox (ids of another kind, or unknown ones, match nothing).
+async fn resolve_object_ids(store: &SharedStore, mailbox: MailboxId, k: &mut SearchKey) -> StoreResult<()> {
+    use letterbox_jmap_proto::{Id, IdKind};
+    use SearchKey::*;
+    let filter = match k {
+        Not(k) => return Box::pin(resolve_object_ids(store, mailbox, k)).await,
+        Or(a, b) => {
+            Box::pin(resolve_object_ids(store, mailbox, a)).await?;
+            return Box::pin(resolve_object_ids(store, mailbox, b)).await;
+        }
+        And(ks) => {
+            for k in ks {
+                Box::pin(resolve_object_ids(store, mailbox, k)).await?;
+            }
+            return Ok(());
+        }
+        EmailId(s) => Id::parse(IdKind::Email, s).map(Filter::IsEmail),
+        ThreadId(s) => Id::parse(IdKind::Thread, s).map(Filter::InThread),
+        _ => return Ok(()),
+    };
+    let uids = match filter {
+        Some(f) => store.search_uids(mailbox, f).await?,
+        None => Vec::new(),
+    };
+    *k = Uid(crate::proto::SeqSet::from_numbers(&uids));
+    Ok(())
+}
+
 /// Ask the index for every text key it can answer.
 async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, out: &mut Indexed) -> StoreResult<()> {
     use SearchKey::*;
@@ -90,6 +119,17 @@ async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, o
             }
             Ok(())
         }
+    }
+}
+
+fn has_object_ids(k: &SearchKey) -> bool {
+    use SearchKey::*;
+    match k {
+        EmailId(_) | ThreadId(_) => true,
+        Not(k) => has_object_ids(k),
+        Or(a, b) => has_object_ids(a) || has_object_ids(b),
+        And(ks) => ks.iter().any(has_object_ids),
+        _ => false,
     }
 }
 
@@ -214,6 +254,8 @@ fn eval(k: &SearchKey, m: &Msg<'_>, ix: &Indexed) -> bool {
         New => m.recent && !has("\\Seen"),
         Recent => m.recent,
         Old => !m.recent,
+        // Replaced by UID sets before evaluation (resolve_object_ids).
+        EmailId(_) | ThreadId(_) => false,
         Bcc(s) => info(|i| &i.bcc, s),
         Cc(s) => info(|i| &i.cc, s),
         From(s) => info(|i| &i.from, s),
@@ -291,6 +333,16 @@ impl Session {
         let store = self.ctx.store.clone();
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
+        };
+        let mut resolved;
+        let key = if has_object_ids(key) {
+            resolved = key.clone();
+            if let Err(e) = resolve_object_ids(&store, sel.mailbox.id, &mut resolved).await {
+                return self.store_error(conn, tag, &e);
+            }
+            &resolved
+        } else {
+            key
         };
         let mut indexed = Indexed::new();
         if let Err(e) = index_lookups(&store, sel.mailbox.id, key, &mut indexed).await {

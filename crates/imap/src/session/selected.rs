@@ -363,6 +363,11 @@ impl Session {
             .last_uid()
             .map_or(sel.mailbox.uid_next, |u| sel.mailbox.uid_next.max(u.saturating_add(1)));
         conn.untagged(&format!("OK [UIDNEXT {uid_next}] predicted next UID"));
+        // RFC 8474 §4.2.
+        conn.untagged(&format!(
+            "OK [MAILBOXID ({})] mailbox id",
+            super::object_id(letterbox_jmap_proto::IdKind::Mailbox, sel.mailbox.id)
+        ));
         let (code, cmd) = if read_only {
             ("READ-ONLY", "EXAMINE")
         } else {

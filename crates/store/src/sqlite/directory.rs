@@ -154,7 +154,14 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
     for b in boxes {
         mailboxes::remove(conn, a.id, b)?;
     }
-    for table in ["subscriptions", "thread_refs", "threads", "changelog", "emails"] {
+    for table in [
+        "subscriptions",
+        "thread_refs",
+        "threads",
+        "changelog",
+        "emails",
+        "uploads",
+    ] {
         conn.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [a.id])?;
     }
     conn.execute("DELETE FROM accounts WHERE id = ?1", [a.id])?;

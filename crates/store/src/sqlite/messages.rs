@@ -215,7 +215,7 @@ pub(super) fn raw(conn: &Connection, id: EmailId) -> Result<Vec<u8>> {
     blob_data(conn, &hash)
 }
 
-fn blob_data(conn: &Connection, hash: &str) -> Result<Vec<u8>> {
+pub(super) fn blob_data(conn: &Connection, hash: &str) -> Result<Vec<u8>> {
     conn.prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?
         .query_row([hash], |r| r.get(0))
         .optional()?
@@ -344,7 +344,7 @@ fn release_held(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
 
 /// Add a body (or find it) with zero references; callers add references.
 /// A new body is added to the full-text index.
-fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
+pub(super) fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO blobs(hash, data, info, refs, info_version) VALUES (?1, ?2, ?3, 0, ?4)
          ON CONFLICT(hash) DO UPDATE SET info = excluded.info, info_version = excluded.info_version
@@ -411,7 +411,7 @@ fn drop_unreferenced(conn: &Connection, hash: &str) -> Result<()> {
 
 /// Check the account can take `count` more messages totalling `bytes`, and
 /// charge it. `permanent` in the error means it could never fit.
-fn charge(conn: &Connection, account: AccountId, bytes: u64, count: u64) -> Result<()> {
+pub(super) fn charge(conn: &Connection, account: AccountId, bytes: u64, count: u64) -> Result<()> {
     let (address, qb, qm, ub, um): (String, i64, i64, i64, i64) = conn
         .prepare_cached(
             "SELECT address, quota_bytes, quota_messages, used_bytes, used_messages FROM accounts WHERE id = ?1",
@@ -514,7 +514,13 @@ fn insert_email(conn: &Connection, op: &mut Op, src: &EmailSource<'_>, thread: (
 }
 
 /// Add an email to a mailbox at its next UID.
-fn add_membership(conn: &Connection, op: &mut Op, mailbox: MailboxId, email: EmailId, deleted: bool) -> Result<u32> {
+pub(super) fn add_membership(
+    conn: &Connection,
+    op: &mut Op,
+    mailbox: MailboxId,
+    email: EmailId,
+    deleted: bool,
+) -> Result<u32> {
     let ms = op.modseq(conn)?;
     let uid: i64 = conn
         .prepare_cached("UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = ?1 RETURNING uid_next - 1")?
@@ -531,7 +537,7 @@ fn add_membership(conn: &Connection, op: &mut Op, mailbox: MailboxId, email: Ema
 }
 
 /// A new email from a prepared body, in one mailbox.
-fn new_email_in(
+pub(super) fn new_email_in(
     conn: &Connection,
     op: &mut Op,
     body: &PreparedBody,
@@ -620,7 +626,7 @@ fn add_keywords(conn: &Connection, op: &mut Op, email: EmailId, add: &[String]) 
 
 /// Replace an email's keywords: every membership takes the operation's
 /// modseq, so sessions on every mailbox holding it see the change.
-fn set_keywords(conn: &Connection, op: &mut Op, email: EmailId, keywords: &[String]) -> Result<()> {
+pub(super) fn set_keywords(conn: &Connection, op: &mut Op, email: EmailId, keywords: &[String]) -> Result<()> {
     let ms = op.modseq(conn)?;
     conn.prepare_cached("UPDATE emails SET keywords = ?2 WHERE id = ?1")?
         .execute(params![email, keywords_to_text(keywords)])?;

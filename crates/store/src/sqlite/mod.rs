@@ -8,6 +8,7 @@
 
 mod directory;
 mod engine;
+mod jmap;
 mod mailboxes;
 mod messages;
 mod query;
@@ -645,6 +646,62 @@ impl Store for SqliteStore {
 
     async fn thread(&self, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>> {
         self.engine.read(move |c| messages::thread(c, account, thread)).await
+    }
+
+    async fn update_emails(
+        &self,
+        account: AccountId,
+        patches: Vec<(EmailId, crate::EmailPatch)>,
+    ) -> Result<Vec<crate::PatchOutcome>> {
+        self.engine
+            .write_lazy(move |c| jmap::update_emails(c, account, &patches))
+            .await
+    }
+
+    async fn destroy_emails(&self, account: AccountId, ids: &[EmailId]) -> Result<Vec<bool>> {
+        let ids = ids.to_vec();
+        self.engine
+            .write_lazy(move |c| jmap::destroy_emails(c, account, &ids))
+            .await
+    }
+
+    async fn import_email(
+        &self,
+        account: AccountId,
+        mailboxes: &[MailboxId],
+        message: NewMessage,
+    ) -> Result<EmailMeta> {
+        let body = prepare_async(message).await?;
+        let boxes = mailboxes.to_vec();
+        self.engine
+            .write(move |c| jmap::import_email(c, account, &boxes, &body))
+            .await
+    }
+
+    async fn mailbox_counts(&self, account: AccountId) -> Result<Vec<crate::MailboxCounts>> {
+        self.engine.read(move |c| jmap::mailbox_counts(c, account)).await
+    }
+
+    async fn upload_blob(&self, account: AccountId, data: Vec<u8>) -> Result<crate::UploadedBlob> {
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&data))
+        };
+        self.engine
+            .write(move |c| Ok((jmap::upload(c, account, &hash, &data, now())?, vec![])))
+            .await
+    }
+
+    async fn blob(&self, account: AccountId, blob_id: &str) -> Result<Option<Arc<Vec<u8>>>> {
+        let Some(hash) = blob_id
+            .strip_prefix('G')
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .map(str::to_string)
+        else {
+            return Ok(None);
+        };
+        let found = self.engine.read(move |c| jmap::blob(c, account, &hash, now())).await?;
+        Ok(found.map(Arc::new))
     }
 
     async fn enqueue(&self, message: OutboundMessage) -> Result<i64> {

@@ -56,6 +56,10 @@ fn condition(f: &Filter, sql: &mut String, args: &mut Vec<Value>) {
             sql.push_str("e.size < ?");
             args.push(Value::Integer(i64::try_from(*n).unwrap_or(i64::MAX)));
         }
+        Filter::IsEmail(id) => {
+            sql.push_str("e.id = ?");
+            args.push(Value::Integer(*id));
+        }
         Filter::InThread(t) => {
             sql.push_str("e.thread_id = ?");
             args.push(Value::Integer(*t));

@@ -141,6 +141,20 @@ const MIGRATIONS: &[Step] = &[
     // message an account holds, mailbox memberships with the UIDs, threads,
     // the account-wide modseq and change log, versioned analyses.
     Step::Code(to_v6),
+    // 7: JMAP uploads (RFC 8620 §6.1), per account, expiring.
+    Step::Sql(
+        r#"
+    CREATE TABLE uploads(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,
+        data BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        PRIMARY KEY(account_id, hash)
+    );
+    CREATE INDEX uploads_expiry ON uploads(expires);
+    "#,
+    ),
 ];
 
 const V6_SQL: &str = r#"

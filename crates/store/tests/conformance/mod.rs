@@ -5,6 +5,7 @@
 
 pub mod basics;
 pub mod intake;
+pub mod jmap;
 pub mod model;
 
 use letterbox_store::SharedStore;

@@ -1,0 +1,140 @@
+//! HTTP authentication (RFC 7617 Basic over TLS) through the shared
+//! `Authenticator`, so failures count against the same throttles as IMAP
+//! and SMTP; a short-lived cache of verified credentials keeps Argon2 off
+//! the path of every API call; per-account concurrency limits.
+
+use crate::conn::Peer;
+use crate::HttpCtx;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use letterbox_directory::AuthError;
+use letterbox_jmap::Caller;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long verified credentials are trusted without a new Argon2 check. A
+/// changed password takes at most this long to stop working over HTTP.
+pub const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Most cached credentials; the cache empties when full.
+pub const CACHE_MAX: usize = 10_000;
+
+/// Verified (user, password digest) pairs.
+#[derive(Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
+}
+
+fn digest(user: &str, password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(user.to_lowercase().as_bytes());
+    h.update([0]);
+    h.update(password.as_bytes());
+    h.finalize().into()
+}
+
+impl AuthCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Caller> {
+        let map = self.entries.lock().ok()?;
+        map.get(key)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, key: [u8; 32], caller: Caller) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+            map.insert(key, (caller, Instant::now()));
+        }
+    }
+}
+
+/// Per-account concurrent API requests (RFC 8620 §2 maxConcurrentRequests).
+#[derive(Default)]
+pub struct AccountLimits {
+    requests: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    events: Mutex<HashMap<i64, Arc<Semaphore>>>,
+}
+
+impl AccountLimits {
+    fn take(map: &Mutex<HashMap<i64, Arc<Semaphore>>>, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {
+        let sem = {
+            let mut m = map.lock().ok()?;
+            // Drop semaphores nobody holds, so the map stays small.
+            if m.len() > 1024 {
+                m.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            m.entry(account)
+                .or_insert_with(|| Arc::new(Semaphore::new(max)))
+                .clone()
+        };
+        sem.try_acquire_owned().ok()
+    }
+
+    pub fn request(&self, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {
+        Self::take(&self.requests, account, max)
+    }
+
+    pub fn event_source(&self, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {
+        Self::take(&self.events, account, max)
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"Letterbox\", charset=\"UTF-8\"")],
+        message.to_string(),
+    )
+        .into_response()
+}
+
+/// The caller of a request, or the response refusing it.
+pub async fn authenticate(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> Result<Caller, Response> {
+    if !peer.tls && !ctx.config.api_on_plain {
+        return Err((StatusCode::FORBIDDEN, "use HTTPS").into_response());
+    }
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized("authentication required"));
+    };
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Err(unauthorized("malformed Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(unauthorized("unsupported authentication scheme"));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        return Err(unauthorized("malformed Basic credentials"));
+    };
+    let key = digest(user, password);
+    if let Some(c) = ctx.cache.get(&key) {
+        return Ok(c);
+    }
+    match ctx.auth.authenticate(user, password, peer.info.peer.ip()).await {
+        Ok(a) => {
+            let caller = Caller {
+                account: a.account_id,
+                address: a.address,
+            };
+            ctx.cache.put(key, caller.clone());
+            Ok(caller)
+        }
+        Err(AuthError::InvalidCredentials) => Err(unauthorized("invalid credentials")),
+        Err(AuthError::RateLimited) => Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            "too many failed logins; try again later",
+        )
+            .into_response()),
+        Err(AuthError::Temporary(_)) => Err((StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response()),
+    }
+}

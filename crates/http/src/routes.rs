@@ -1,0 +1,368 @@
+//! Routes of the HTTP edge (RFC 8620 §2 session, §3 API, §6 blobs, §7.3
+//! EventSource) and the plain-HTTP redirect.
+
+use crate::auth::authenticate;
+use crate::conn::Peer;
+use crate::HttpCtx;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use letterbox_jmap::UploadError;
+use letterbox_jmap_proto::RequestError;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Autoconfiguration routes, served on both listeners.
+fn autoconfig_routes(r: Router<Arc<HttpCtx>>) -> Router<Arc<HttpCtx>> {
+    r.route("/.well-known/autoconfig/mail/config-v1.1.xml", get(thunderbird))
+        .route("/mail/config-v1.1.xml", get(thunderbird))
+        .route("/autodiscover/autodiscover.xml", post(autodiscover))
+        .route("/Autodiscover/Autodiscover.xml", post(autodiscover))
+}
+
+#[derive(Debug, Deserialize)]
+struct AutoconfigQuery {
+    emailaddress: Option<String>,
+}
+
+async fn thunderbird(State(ctx): State<Arc<HttpCtx>>, Query(q): Query<AutoconfigQuery>) -> Response {
+    let s = &ctx.config.clients;
+    let domain = q
+        .emailaddress
+        .as_deref()
+        .and_then(crate::autoconfig::checked_address)
+        .and_then(|a| a.rsplit_once('@'))
+        .map_or(s.hostname.clone(), |(_, d)| d.to_lowercase());
+    crate::autoconfig::xml(crate::autoconfig::thunderbird(s, &domain))
+}
+
+async fn autodiscover(State(ctx): State<Arc<HttpCtx>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(bytes) = read_body(&headers, body, 64 * 1024).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "too large").into_response();
+    };
+    let Some(address) = crate::autoconfig::request_address(&bytes) else {
+        return (StatusCode::BAD_REQUEST, "no EMailAddress").into_response();
+    };
+    crate::autoconfig::xml(crate::autoconfig::autodiscover(&ctx.config.clients, &address))
+}
+
+/// RFC-less CORS (Fetch standard): allowed origins may call the API with
+/// credentials in the Authorization header; preflights are answered here.
+async fn cors(State(ctx): State<Arc<HttpCtx>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let allowed = origin.as_deref().filter(|o| {
+        ctx.config
+            .cors_origins
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
+    });
+    let Some(origin) = allowed.map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let preflight = req.method() == axum::http::Method::OPTIONS;
+    let mut resp = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if preflight {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type, Accept, Last-Event-ID"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("3600"));
+    }
+    resp
+}
+
+pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
+    autoconfig_routes(Router::new())
+        .route("/.well-known/jmap", get(well_known))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/jmap/session", get(session))
+        .route("/jmap/api", post(api))
+        .route("/jmap/upload/{account}", post(upload))
+        .route("/jmap/download/{account}/{blob}/{name}", get(download))
+        .route("/jmap/eventsource", get(crate::events::event_source))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), cors))
+        .with_state(ctx)
+}
+
+/// Plain HTTP without `--dev`: autoconfiguration (Thunderbird asks over
+/// plain HTTP too) and health; everything else redirects to HTTPS.
+pub fn redirect_router(ctx: Arc<HttpCtx>) -> Router {
+    let base = ctx.config.https_base.clone();
+    autoconfig_routes(Router::new())
+        .route("/healthz", get(healthz))
+        .fallback(move |uri: Uri| {
+            let base = base.clone();
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                Redirect::permanent(&format!("{}{}", base.trim_end_matches('/'), path))
+            }
+        })
+        .with_state(ctx)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+/// Alive: the process answers HTTP.
+async fn healthz() -> Response {
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// Ready: the store answers a read (a load balancer stops sending traffic
+/// to a node whose store does not).
+async fn readyz(State(ctx): State<Arc<HttpCtx>>) -> Response {
+    match tokio::time::timeout(std::time::Duration::from_secs(5), ctx.jmap.store().list_domains()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    }
+}
+
+/// RFC 8620 §2.2: the well-known URI redirects to the Session resource.
+async fn well_known() -> Response {
+    Redirect::temporary("/jmap/session").into_response()
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            status,
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store")),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn problem(e: &RequestError) -> Response {
+    match serde_json::to_vec(&e.to_problem()) {
+        Ok(body) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+async fn session(State(ctx): State<Arc<HttpCtx>>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+    let caller = match authenticate(&ctx, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let base = ctx.config.base_url.clone().or_else(|| request_base(&headers, &peer));
+    json_response(StatusCode::OK, &ctx.jmap.session(&caller, base.as_deref()).await)
+}
+
+/// `scheme://host[:port]` of the request, from its connection and `Host`
+/// header, when that header is a plain host name or address with a port.
+fn request_base(headers: &HeaderMap, peer: &Peer) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let ok = !host.is_empty()
+        && host.len() <= 260
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    ok.then(|| format!("{}://{host}", if peer.tls { "https" } else { "http" }))
+}
+
+/// Read a body of at most `limit` bytes; `None` when larger (or broken).
+/// A declared length over the limit is refused before reading anything.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Option<Bytes> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return None;
+    }
+    axum::body::to_bytes(body, limit).await.ok()
+}
+
+async fn api(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = match authenticate(&ctx, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let limits = &ctx.jmap.config().limits;
+    let Some(_permit) = ctx
+        .limits
+        .request(caller.account, limits.max_concurrent_requests as usize)
+    else {
+        return problem(&RequestError::Limit {
+            limit: "maxConcurrentRequests",
+        });
+    };
+    let work = async {
+        let Some(bytes) = read_body(&headers, body, limits.max_size_request as usize).await else {
+            return problem(&RequestError::Limit {
+                limit: "maxSizeRequest",
+            });
+        };
+        match ctx.jmap.execute(&caller, &bytes).await {
+            Ok(resp) => json_response(StatusCode::OK, &resp),
+            Err(e) => problem(&e),
+        }
+    };
+    match tokio::time::timeout(ctx.config.request_timeout, work).await {
+        Ok(r) => r,
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request took too long").into_response(),
+    }
+}
+
+async fn upload(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = match authenticate(&ctx, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let limits = &ctx.jmap.config().limits;
+    let Some(_permit) = ctx
+        .limits
+        .request(caller.account, limits.max_concurrent_upload as usize)
+    else {
+        return problem(&RequestError::Limit {
+            limit: "maxConcurrentUpload",
+        });
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let Some(bytes) = read_body(&headers, body, limits.max_size_upload as usize).await else {
+        return problem(&RequestError::Limit { limit: "maxSizeUpload" });
+    };
+    match ctx.jmap.upload(&caller, &account, &content_type, bytes.to_vec()).await {
+        Ok(v) => json_response(StatusCode::CREATED, &v),
+        Err(UploadError::AccountNotFound) => (StatusCode::NOT_FOUND, "account not found").into_response(),
+        Err(UploadError::TooLarge) => problem(&RequestError::Limit { limit: "maxSizeUpload" }),
+        Err(UploadError::Store) => (StatusCode::INTERNAL_SERVER_ERROR, "storage error").into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DownloadQuery {
+    accept: Option<String>,
+}
+
+/// A media type safe to put in a header: `type/subtype` of token characters.
+fn safe_type(t: &str) -> Option<&str> {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    let (a, b) = t.split_once('/')?;
+    (ok(a) && ok(b)).then_some(t)
+}
+
+/// RFC 6266 §4.3 filename parameter (quoted ASCII plus RFC 8187 UTF-8).
+fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+async fn download(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    Path((account, blob, name)): Path<(String, String, String)>,
+    Query(q): Query<DownloadQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match authenticate(&ctx, &headers, &peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(d) = ctx.jmap.download(&caller, &account, &blob).await else {
+        return (StatusCode::NOT_FOUND, "blob not found").into_response();
+    };
+    let ctype = q
+        .accept
+        .as_deref()
+        .and_then(safe_type)
+        .map(str::to_string)
+        .or(d.content_type.filter(|t| safe_type(t).is_some()))
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let mut resp = (StatusCode::OK, d.data).into_response();
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    set(h, header::CONTENT_TYPE, &ctype);
+    set(h, header::CONTENT_DISPOSITION, &disposition(&name));
+    // RFC 8620 §6.2: a blob's content never changes.
+    set(h, header::CACHE_CONTROL, "private, immutable, max-age=31536000");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox");
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_headers_are_safe() {
+        assert_eq!(safe_type("image/png"), Some("image/png"));
+        assert_eq!(safe_type("text/html\r\nX: y"), None);
+        assert_eq!(safe_type("nope"), None);
+        let d = disposition("résumé \"final\".pdf");
+        assert!(d.starts_with("attachment; filename=\"r_sum_ _final_.pdf\""), "{d}");
+        assert!(d.contains("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"), "{d}");
+    }
+}
