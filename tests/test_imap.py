@@ -87,10 +87,10 @@ def login_raw(srv):
 def test_greeting_capability_noop_logout(srv):
     r = Raw(srv.ports["imap"])
     assert r.greeting == (
-        f"* OK [CAPABILITY {BASE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN] localhost Letterbox IMAP ready\r\n"
+        f"* OK [CAPABILITY {BASE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=OAUTHBEARER AUTH=XOAUTH2] localhost Letterbox IMAP ready\r\n"
     ).encode()
     assert r.cmd("a", "CAPABILITY") == [
-        f"* CAPABILITY {BASE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN\r\n".encode(),
+        f"* CAPABILITY {BASE_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=OAUTHBEARER AUTH=XOAUTH2\r\n".encode(),
         b"a OK CAPABILITY completed\r\n",
     ]
     assert r.cmd("b", "NOOP") == [b"b OK NOOP completed\r\n"]
@@ -121,7 +121,7 @@ def test_logindisabled_without_tls_then_starttls(server_factory):
     c = imaplib.IMAP4("127.0.0.1", s.ports["imap"], timeout=30)
     c.starttls(cafile_context(s))
     typ, caps = c.capability()
-    assert caps == [f"{BASE_CAPS} AUTH=PLAIN AUTH=LOGIN".encode()]
+    assert caps == [f"{BASE_CAPS} AUTH=PLAIN AUTH=LOGIN AUTH=OAUTHBEARER AUTH=XOAUTH2".encode()]
     assert c.login(USER, PW)[0] == "OK"
     c.logout()
     # Implicit TLS.

@@ -101,7 +101,7 @@ def test_greeting_and_capa_in_each_state(srv):
     for cap in ["TOP", "USER", "UIDL", "SASL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
                 "EXPIRE", "LOGIN-DELAY", "STLS", "IMPLEMENTATION"]:
         assert cap in caps, caps
-    assert caps["SASL"] == ["PLAIN", "LOGIN"]
+    assert caps["SASL"] == ["PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"]
     assert caps["EXPIRE"] == ["NEVER"] and caps["LOGIN-DELAY"] == ["0"]
     assert caps["IMPLEMENTATION"] == ["Letterbox"]
     p.stls(cafile_context(srv))
@@ -292,7 +292,7 @@ def test_sasl_plain_and_login(srv):
     srv.cli.deliver(USER, msg(1))
     b64 = lambda s: base64.b64encode(s.encode()).decode()
     r = Raw(srv.ports["pop3"])
-    assert r.cmd("AUTH").startswith(b"+OK") and r.multi() == b"PLAIN\r\nLOGIN\r\n.\r\n"
+    assert r.cmd("AUTH").startswith(b"+OK") and r.multi() == b"PLAIN\r\nLOGIN\r\nOAUTHBEARER\r\nXOAUTH2\r\n.\r\n"
     assert r.cmd("AUTH CRAM-MD5").startswith(b"-ERR")
     assert r.cmd("AUTH PLAIN").rstrip(b"\r\n") == b"+ "
     assert r.cmd("*").startswith(b"-ERR")

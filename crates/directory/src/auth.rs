@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::exchange::Credentials;
 use crate::password::{verify_password, HashParams};
+use crate::secret::{app_password_form, secret_digest};
 
 /// Entries kept per failure table (by IP, by account). Past this, expired
 /// entries are purged and then the oldest are evicted, so a flood of
@@ -29,6 +31,18 @@ pub trait AccountLookup: Send + Sync {
     /// Account id and PHC string for a lower-cased address, `None` if no
     /// such account (or it cannot log in).
     async fn password_hash(&self, address: &str) -> Result<Option<(i64, String)>, LookupError>;
+
+    /// Whether `digest` ([`crate::secret_digest`] of an app password's
+    /// canonical form) is one of the account's app passwords.
+    async fn app_password(&self, _account_id: i64, _digest: &str) -> Result<bool, LookupError> {
+        Ok(false)
+    }
+
+    /// The account (id, address) an unexpired, unrevoked OAuth access token
+    /// with this digest belongs to.
+    async fn access_token(&self, _digest: &str) -> Result<Option<(i64, String)>, LookupError> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -317,6 +331,25 @@ impl Authenticator {
                 address,
             });
         }
+        if let (Some(id), Some(form)) = (account_id, app_password_form(password)) {
+            match inner.lookup.app_password(id, &secret_digest(&form)).await {
+                Ok(true) => {
+                    reservation.resolve(Outcome::Success);
+                    debug!(%peer, address, account_id = id, "login succeeded (app password)");
+                    return Ok(Authenticated {
+                        account_id: id,
+                        address,
+                    });
+                }
+                // Not one: it may still be the account password.
+                Ok(false) => {}
+                Err(e) => {
+                    reservation.resolve(Outcome::Neutral);
+                    warn!(error = %e, address, "app password lookup failed during login");
+                    return Err(AuthError::Temporary("account lookup failed".into()));
+                }
+            }
+        }
         let password = password.to_owned();
         let Ok(slot) = inner.verify_slots.clone().acquire_owned().await else {
             reservation.resolve(Outcome::Neutral);
@@ -366,6 +399,57 @@ impl Authenticator {
         }
     }
 
+    /// Check an OAuth access token (RFC 6750). `user`, when the client named
+    /// one (SASL OAUTHBEARER `a=`, XOAUTH2 `user=`), must be the token's
+    /// account. Failures count against the client address only: a token
+    /// names no account to throttle until it is found.
+    pub async fn authenticate_bearer(
+        &self,
+        token: &str,
+        user: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<Authenticated, AuthError> {
+        let ip = throttle_key(peer);
+        let reservation = match self.reserve(ip, "").await {
+            Ok(r) => r,
+            Err(e) => {
+                info!(%peer, "token login refused: {e}");
+                return Err(e);
+            }
+        };
+        let found = match self.inner.lookup.access_token(&secret_digest(token)).await {
+            Ok(found) => found,
+            Err(e) => {
+                reservation.resolve(Outcome::Neutral);
+                warn!(error = %e, "token lookup failed during login");
+                return Err(AuthError::Temporary("account lookup failed".into()));
+            }
+        };
+        match found {
+            Some((account_id, address)) if user.is_none_or(|u| u.trim().eq_ignore_ascii_case(&address)) => {
+                reservation.resolve(Outcome::Success);
+                debug!(%peer, address, account_id, "token login succeeded");
+                Ok(Authenticated { account_id, address })
+            }
+            _ => {
+                reservation.resolve(Outcome::Failure);
+                info!(%peer, user, "token login failed");
+                tokio::time::sleep(self.inner.policy.failure_delay).await;
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Check whatever a SASL exchange produced.
+    pub async fn verify(&self, credentials: &Credentials, peer: IpAddr) -> Result<Authenticated, AuthError> {
+        match credentials {
+            Credentials::Password(p) => self.authenticate(&p.authcid, p.password.expose(), peer).await,
+            Credentials::Bearer { user, token } => {
+                self.authenticate_bearer(token.expose(), user.as_deref(), peer).await
+            }
+        }
+    }
+
     /// Wait until this attempt can neither be refused nor push a count over
     /// a limit whatever the attempts in flight turn out to be, then join them.
     async fn reserve(&self, ip: IpAddr, address: &str) -> Result<Reservation, AuthError> {
@@ -377,17 +461,28 @@ impl Authenticator {
                 let mut f = self.lock();
                 let now = Instant::now();
                 let failed_ip = f.by_ip.count(&ip, now);
-                let failed_account = f.by_account.count(address, now);
+                // An empty address (token logins) is throttled per client only.
+                let failed_account = if address.is_empty() {
+                    0
+                } else {
+                    f.by_account.count(address, now)
+                };
                 if failed_ip >= policy.max_failures_per_ip || failed_account >= policy.max_failures_per_account {
                     return Err(AuthError::RateLimited);
                 }
                 let pending_ip = f.pending_ip.get(&ip).copied().unwrap_or(0);
-                let pending_account = f.pending_account.get(address).copied().unwrap_or(0);
+                let pending_account = if address.is_empty() {
+                    0
+                } else {
+                    f.pending_account.get(address).copied().unwrap_or(0)
+                };
                 if failed_ip + pending_ip < policy.max_failures_per_ip
                     && failed_account + pending_account < policy.max_failures_per_account
                 {
                     *f.pending_ip.entry(ip).or_insert(0) += 1;
-                    *f.pending_account.entry(address.to_string()).or_insert(0) += 1;
+                    if !address.is_empty() {
+                        *f.pending_account.entry(address.to_string()).or_insert(0) += 1;
+                    }
                     return Ok(Reservation {
                         auth: self.clone(),
                         ip,
@@ -412,7 +507,9 @@ impl Authenticator {
             match outcome {
                 Outcome::Failure => {
                     f.by_ip.add(ip, now);
-                    f.by_account.add(address.to_string(), now);
+                    if !address.is_empty() {
+                        f.by_account.add(address.to_string(), now);
+                    }
                 }
                 // A success clears the account's record.
                 Outcome::Success => f.by_account.remove(address),

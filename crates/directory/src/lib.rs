@@ -9,9 +9,13 @@
 //! decodes client messages into [`sasl::PlainCreds`]; it never verifies.
 
 pub mod auth;
+pub mod exchange;
 pub mod password;
 pub mod sasl;
+pub mod secret;
 
 pub use auth::{AccountLookup, AuthError, AuthPolicy, Authenticated, Authenticator, LookupError};
+pub use exchange::{bearer_failure_challenge, Credentials, SaslServer, SaslStep};
 pub use password::{hash_password, hash_password_with, password_scheme, verify_password, HashParams, PasswordError};
 pub use sasl::{decode_plain, decode_plain_b64, LoginExchange, LoginStep, Mechanism, PlainCreds, SaslError, Secret};
+pub use secret::{app_password_form, generate_app_password, generate_token, pkce_s256, secret_digest};

@@ -1,4 +1,6 @@
-//! SASL (RFC 4422) message decoding for the PLAIN and LOGIN mechanisms.
+//! SASL (RFC 4422) message decoding for the PLAIN, LOGIN, OAUTHBEARER
+//! (RFC 7628) and XOAUTH2 mechanisms, and [`SaslServer`], the one exchange
+//! driver every protocol runs.
 //!
 //! Transport framing (SMTP `334`, IMAP `+`, POP3 `+`) is the protocol's job;
 //! this module turns the base64 client lines into credentials and never
@@ -42,10 +44,30 @@ pub enum Mechanism {
     Plain,
     /// The non-standard but ubiquitous LOGIN (draft-murchison-sasl-login).
     Login,
+    /// RFC 7628: an OAuth 2.0 bearer token.
+    OAuthBearer,
+    /// Google's pre-standard bearer mechanism, still what many clients send.
+    XOAuth2,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
+    pub const ALL: [Mechanism; 4] = [
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+    ];
+
+    /// The names for a capability listing, space-separated.
+    pub fn listing() -> String {
+        Self::ALL.map(Mechanism::name).join(" ")
+    }
+
+    /// Whether a failure is reported with an error challenge first
+    /// (RFC 7628 §3.2.2; XOAUTH2 does the same).
+    pub fn is_bearer(self) -> bool {
+        matches!(self, Mechanism::OAuthBearer | Mechanism::XOAuth2)
+    }
 
     /// Case-insensitive lookup (RFC 4422 §3.1: names are case-insensitive
     /// in protocol use).
@@ -58,6 +80,8 @@ impl Mechanism {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
         }
     }
 }
@@ -179,7 +203,7 @@ pub fn decode_plain(message: &[u8]) -> Result<PlainCreds, SaslError> {
     })
 }
 
-fn utf8_field(bytes: &[u8], not_utf8: &'static str) -> Result<String, SaslError> {
+pub(crate) fn utf8_field(bytes: &[u8], not_utf8: &'static str) -> Result<String, SaslError> {
     if bytes.len() > MAX_CREDENTIAL_LEN {
         return Err(SaslError::Malformed("credential field too long"));
     }
@@ -284,10 +308,12 @@ mod tests {
         assert_eq!(Mechanism::from_name("plain"), Some(Mechanism::Plain));
         assert_eq!(Mechanism::from_name("LoGiN"), Some(Mechanism::Login));
         assert_eq!(Mechanism::from_name("CRAM-MD5"), None);
+        assert_eq!("xoauth2".parse::<Mechanism>(), Ok(Mechanism::XOAuth2));
         assert_eq!(
-            "XOAUTH2".parse::<Mechanism>(),
-            Err(SaslError::UnsupportedMechanism("XOAUTH2".into()))
+            "SCRAM-SHA-1".parse::<Mechanism>(),
+            Err(SaslError::UnsupportedMechanism("SCRAM-SHA-1".into()))
         );
+        assert_eq!(Mechanism::listing(), "PLAIN LOGIN OAUTHBEARER XOAUTH2");
         assert_eq!(Mechanism::Plain.to_string(), "PLAIN");
     }
 

@@ -1,4 +1,5 @@
-//! HTTP authentication (RFC 7617 Basic over TLS) through the shared
+//! HTTP authentication (RFC 7617 Basic over TLS, RFC 6750 Bearer tokens
+//! from our OAuth server) through the shared
 //! `Authenticator`, so failures count against the same throttles as IMAP
 //! and SMTP; a short-lived cache of verified credentials keeps Argon2 off
 //! the path of every API call; per-account concurrency limits.
@@ -42,6 +43,13 @@ impl AuthCache {
         map.get(key)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
             .map(|(c, _)| c.clone())
+    }
+
+    /// Forget every verified credential (after a revocation).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
     }
 
     fn put(&self, key: [u8; 32], caller: Caller) {
@@ -88,10 +96,39 @@ impl AccountLimits {
 fn unauthorized(message: &str) -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Basic realm=\"Letterbox\", charset=\"UTF-8\"")],
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"Letterbox\", charset=\"UTF-8\", Bearer realm=\"Letterbox\"",
+        )],
         message.to_string(),
     )
         .into_response()
+}
+
+/// RFC 6750 §3.1: a token that is not (or no longer) valid.
+fn invalid_token() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"Letterbox\", error=\"invalid_token\", error_description=\"expired or revoked\"",
+        )],
+        "invalid token",
+    )
+        .into_response()
+}
+
+fn refused(e: AuthError, invalid: fn() -> Response) -> Response {
+    match e {
+        AuthError::InvalidCredentials => invalid(),
+        AuthError::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            "too many failed logins; try again later",
+        )
+            .into_response(),
+        AuthError::Temporary(_) => (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response(),
+    }
 }
 
 /// The caller of a request, or the response refusing it.
@@ -105,6 +142,21 @@ pub async fn authenticate(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> Re
     let Some((scheme, rest)) = value.split_once(' ') else {
         return Err(unauthorized("malformed Authorization header"));
     };
+    if scheme.eq_ignore_ascii_case("bearer") {
+        // Not cached: a revoked token must stop working at once, and a
+        // token check is one indexed read.
+        return match ctx
+            .auth
+            .authenticate_bearer(rest.trim(), None, peer.info.peer.ip())
+            .await
+        {
+            Ok(a) => Ok(Caller {
+                account: a.account_id,
+                address: a.address,
+            }),
+            Err(e) => Err(refused(e, invalid_token)),
+        };
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(unauthorized("unsupported authentication scheme"));
     }
@@ -128,13 +180,6 @@ pub async fn authenticate(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> Re
             ctx.cache.put(key, caller.clone());
             Ok(caller)
         }
-        Err(AuthError::InvalidCredentials) => Err(unauthorized("invalid credentials")),
-        Err(AuthError::RateLimited) => Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, "60")],
-            "too many failed logins; try again later",
-        )
-            .into_response()),
-        Err(AuthError::Temporary(_)) => Err((StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response()),
+        Err(e) => Err(refused(e, || unauthorized("invalid credentials"))),
     }
 }

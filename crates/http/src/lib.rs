@@ -6,10 +6,12 @@
 //! On a plain (`http`) listener only redirects to HTTPS are served unless
 //! the server runs with `--dev`, where the API is served on loopback too.
 
+mod account;
 mod auth;
 pub mod autoconfig;
 mod conn;
 mod events;
+mod oauth;
 mod routes;
 
 pub use auth::AuthCache;

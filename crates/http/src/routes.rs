@@ -4,11 +4,12 @@
 use crate::auth::authenticate;
 use crate::conn::Peer;
 use crate::HttpCtx;
+use crate::{account, oauth};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use letterbox_jmap::UploadError;
 use letterbox_jmap_proto::RequestError;
@@ -80,7 +81,7 @@ async fn cors(State(ctx): State<Arc<HttpCtx>>, req: axum::extract::Request, next
     if preflight {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -101,6 +102,21 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         .route("/jmap/upload/{account}", post(upload))
         .route("/jmap/download/{account}/{blob}/{name}", get(download))
         .route("/jmap/eventsource", get(crate::events::event_source))
+        .route("/.well-known/oauth-authorization-server", get(oauth::metadata))
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize_page).post(oauth::authorize_submit),
+        )
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/style.css", get(oauth::stylesheet))
+        .route(
+            "/api/app-passwords",
+            get(account::list_app_passwords).post(account::add_app_password),
+        )
+        .route("/api/app-passwords/{id}", delete(account::remove_app_password))
+        .route("/api/grants", get(account::list_grants))
+        .route("/api/grants/{id}", delete(account::revoke_grant))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), cors))
         .with_state(ctx)
@@ -145,7 +161,7 @@ async fn well_known() -> Response {
     Redirect::temporary("/jmap/session").into_response()
 }
 
-fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (
             status,
@@ -183,7 +199,7 @@ async fn session(State(ctx): State<Arc<HttpCtx>>, Extension(peer): Extension<Pee
 
 /// `scheme://host[:port]` of the request, from its connection and `Host`
 /// header, when that header is a plain host name or address with a port.
-fn request_base(headers: &HeaderMap, peer: &Peer) -> Option<String> {
+pub(crate) fn request_base(headers: &HeaderMap, peer: &Peer) -> Option<String> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
     let ok = !host.is_empty()
         && host.len() <= 260
@@ -193,7 +209,7 @@ fn request_base(headers: &HeaderMap, peer: &Peer) -> Option<String> {
 
 /// Read a body of at most `limit` bytes; `None` when larger (or broken).
 /// A declared length over the limit is refused before reading anything.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Option<Bytes> {
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Option<Bytes> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -9,7 +9,7 @@
 
 mod args;
 mod blob;
-mod date;
+pub mod date;
 mod email;
 mod headers;
 mod identity;

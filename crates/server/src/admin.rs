@@ -1,6 +1,6 @@
 //! Management commands: domains, accounts, aliases, local delivery.
 
-use crate::cli::{AliasCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, UserCmd};
+use crate::cli::{AliasCmd, AppPasswordCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
@@ -190,8 +190,45 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> Result<()> {
             store.remove_account(&address).await?;
             println!("account {} removed", address.trim().to_lowercase());
         }
+        UserCmd::AppPassword(cmd) => app_password(&store, cmd).await?,
     }
     store.close();
+    Ok(())
+}
+
+async fn app_password(store: &dyn letterbox_store::Store, cmd: AppPasswordCmd) -> Result<()> {
+    let address = match &cmd {
+        AppPasswordCmd::Add { address, .. }
+        | AppPasswordCmd::List { address }
+        | AppPasswordCmd::Remove { address, .. } => address,
+    };
+    let Some(account) = store.account(address).await? else {
+        bail!("account {} does not exist", address.trim().to_lowercase());
+    };
+    match cmd {
+        AppPasswordCmd::Add { name, .. } => {
+            let password = letterbox_directory::generate_app_password();
+            let form = letterbox_directory::app_password_form(&password)
+                .ok_or_else(|| anyhow::anyhow!("generated app password has an unexpected form"))?;
+            let p = store
+                .add_app_password(account.id, &name, &letterbox_directory::secret_digest(&form))
+                .await?;
+            println!("app password {} ({}) for {}: {password}", p.id, p.name, account.address);
+        }
+        AppPasswordCmd::List { .. } => {
+            println!("{:>6}  {:<20}  NAME", "ID", "CREATED");
+            for p in store.app_passwords(account.id).await? {
+                let created = letterbox_jmap::date::utc(p.created);
+                println!("{:>6}  {created:<20}  {}", p.id, p.name);
+            }
+        }
+        AppPasswordCmd::Remove { id, .. } => {
+            if !store.remove_app_password(account.id, id).await? {
+                bail!("{} has no app password {id}", account.address);
+            }
+            println!("app password {id} of {} revoked", account.address);
+        }
+    }
     Ok(())
 }
 

@@ -149,6 +149,20 @@ pub enum UserCmd {
     },
     /// Remove an account and all its mail.
     Remove { address: String },
+    /// App passwords: extra passwords for one device or program each,
+    /// usable on every protocol, revocable one by one.
+    #[command(name = "app-password", subcommand)]
+    AppPassword(AppPasswordCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppPasswordCmd {
+    /// Create one and print it (it is shown only this once).
+    Add { address: String, name: String },
+    /// List an account's app passwords (names and ids, never the secrets).
+    List { address: String },
+    /// Revoke one by its id.
+    Remove { address: String, id: i64 },
 }
 
 #[derive(Subcommand, Debug)]

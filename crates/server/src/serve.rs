@@ -55,6 +55,20 @@ impl AccountLookup for StoreLookup {
         let account = self.0.account(address).await.map_err(LookupError::backend)?;
         Ok(account.map(|a| (a.id, a.password_hash)))
     }
+
+    async fn app_password(&self, account_id: i64, digest: &str) -> Result<bool, LookupError> {
+        self.0
+            .check_app_password(account_id, digest)
+            .await
+            .map_err(LookupError::backend)
+    }
+
+    async fn access_token(&self, digest: &str) -> Result<Option<(i64, String)>, LookupError> {
+        let token = self.0.token(digest).await.map_err(LookupError::backend)?;
+        Ok(token
+            .filter(|t| t.kind == letterbox_store::TokenKind::Access && !t.used)
+            .map(|t| (t.grant.account_id, t.address)))
+    }
 }
 
 async fn ensure_dev_account(store: &dyn Store, cfg: &Config) -> Result<()> {

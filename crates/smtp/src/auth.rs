@@ -1,8 +1,12 @@
-//! AUTH, RFC 4954, with the PLAIN (RFC 4616) and LOGIN mechanisms.
+//! AUTH, RFC 4954, with the PLAIN (RFC 4616), LOGIN, OAUTHBEARER (RFC 7628)
+//! and XOAUTH2 mechanisms.
 
 use crate::session::{Flow, Reader, Session};
 use crate::MAX_AUTH_LINE;
-use letterbox_directory::{decode_plain_b64, AuthError, LoginExchange, LoginStep, Mechanism, PlainCreds, SaslError};
+use letterbox_directory::sasl::is_cancel;
+use letterbox_directory::{
+    bearer_failure_challenge, AuthError, Credentials, Mechanism, SaslError, SaslServer, SaslStep,
+};
 use letterbox_smtp_proto::Reply;
 
 impl Session {
@@ -33,15 +37,11 @@ impl Session {
             self.say(503, "5.5.1", "AUTH is not allowed during a mail transaction");
             return Flow::Continue;
         }
-        let creds = match Mechanism::from_name(&mechanism) {
-            Some(Mechanism::Plain) => self.plain(reader, initial).await,
-            Some(Mechanism::Login) => self.login(reader, initial).await,
-            None => {
-                self.say(504, "5.5.4", "Unrecognized authentication mechanism");
-                return Flow::Continue;
-            }
+        let Some(mech) = Mechanism::from_name(&mechanism) else {
+            self.say(504, "5.5.4", "Unrecognized authentication mechanism");
+            return Flow::Continue;
         };
-        let creds = match creds {
+        let creds = match self.exchange(reader, mech, initial).await {
             Ok(c) => c,
             Err(Some(SaslError::Cancelled)) => {
                 self.say(501, "5.0.0", "Authentication cancelled");
@@ -57,11 +57,14 @@ impl Session {
             }
             Err(None) => return Flow::Close,
         };
-        let result = self
-            .ctx
-            .auth
-            .authenticate(&creds.authcid, creds.password.expose(), self.info.peer.ip())
-            .await;
+        let result = self.ctx.auth.verify(&creds, self.info.peer.ip()).await;
+        if result.is_err() && mech.is_bearer() {
+            // RFC 7628 §3.2.2: the error as a challenge, the client's dummy
+            // answer, then the failure.
+            if let Err(None) = self.challenge(reader, &bearer_failure_challenge()).await {
+                return Flow::Close;
+            }
+        }
         match result {
             Ok(user) => {
                 tracing::info!(session = self.info.session_id, peer = %self.info.peer, user = %user.address, "smtp login");
@@ -100,27 +103,24 @@ impl Session {
         }
     }
 
-    async fn plain(&mut self, reader: &mut Reader, initial: Option<String>) -> Result<PlainCreds, Option<SaslError>> {
-        let response = match initial {
-            Some(i) => i.into_bytes(),
-            None => self.challenge(reader, "").await?,
-        };
-        decode_plain_b64(&response).map_err(Some)
-    }
-
-    async fn login(&mut self, reader: &mut Reader, initial: Option<String>) -> Result<PlainCreds, Option<SaslError>> {
-        let mut ex = LoginExchange::new();
-        let mut response = match initial {
-            Some(i) => i.into_bytes(),
-            None => {
-                let c = ex.challenge().unwrap_or_default();
-                self.challenge(reader, c).await?
-            }
-        };
+    /// Run the SASL exchange with `334` challenges. `Err(None)`: connection gone.
+    async fn exchange(
+        &mut self,
+        reader: &mut Reader,
+        mech: Mechanism,
+        initial: Option<String>,
+    ) -> Result<Credentials, Option<SaslError>> {
+        let (mut server, mut step) = SaslServer::start(mech, initial.as_deref().map(str::as_bytes)).map_err(Some)?;
         loop {
-            match ex.step(&response).map_err(Some)? {
-                LoginStep::Challenge(c) => response = self.challenge(reader, c).await?,
-                LoginStep::Done(creds) => return Ok(creds),
+            match step {
+                SaslStep::Done(creds) => return Ok(creds),
+                SaslStep::Challenge(c) => {
+                    let response = self.challenge(reader, &c).await?;
+                    if is_cancel(&response) {
+                        return Err(Some(SaslError::Cancelled));
+                    }
+                    step = server.step(&response).map_err(Some)?;
+                }
             }
         }
     }

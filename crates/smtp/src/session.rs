@@ -324,7 +324,7 @@ impl Session {
             lines.push("STARTTLS".into());
         }
         if self.auth_allowed() && self.user.is_none() {
-            lines.push("AUTH PLAIN LOGIN".into());
+            lines.push(format!("AUTH {}", letterbox_directory::Mechanism::listing()));
         }
         lines.push("HELP".into());
         self.reply(Reply::plain(250, lines));

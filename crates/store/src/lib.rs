@@ -20,6 +20,7 @@
 
 pub mod cache;
 pub mod changes;
+pub mod credentials;
 pub mod error;
 pub mod flags;
 pub mod intake;
@@ -32,6 +33,7 @@ pub mod thread;
 pub mod types;
 
 pub use changes::{ChangeOp, DataType, ObjectChanges};
+pub use credentials::{AppPassword, Exchange, Grant, NewToken, TokenKind, TokenRecord};
 pub use error::{Result, StoreError};
 pub use flags::normalize_flags;
 pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
@@ -83,6 +85,34 @@ pub trait Store: Send + Sync + 'static {
     async fn resolve_recipient(&self, address: &str) -> Result<Recipient>;
     /// Addresses an account may use as sender: its own and aliases pointing to it.
     async fn sender_addresses(&self, account: AccountId) -> Result<Vec<String>>;
+
+    // ---- credentials (ARCHITECTURE.md, "Credentials") ----
+
+    /// Store an app password's digest under a name.
+    async fn add_app_password(&self, account: AccountId, name: &str, digest: &str) -> Result<AppPassword>;
+    async fn app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>>;
+    /// Whether it existed.
+    async fn remove_app_password(&self, account: AccountId, id: i64) -> Result<bool>;
+    /// Whether the digest is one of the account's app passwords.
+    async fn check_app_password(&self, account: AccountId, digest: &str) -> Result<bool>;
+    /// A new grant holding the given tokens (an authorization code).
+    async fn create_grant(
+        &self,
+        account: AccountId,
+        client_id: &str,
+        scope: &str,
+        tokens: Vec<NewToken>,
+    ) -> Result<Grant>;
+    /// The live (unexpired) token with this digest, used or not.
+    async fn token(&self, digest: &str) -> Result<Option<TokenRecord>>;
+    /// Atomically mark a live token of `kind` used and add `tokens` to its
+    /// grant; a token used before revokes its grant instead.
+    async fn exchange_token(&self, digest: &str, kind: TokenKind, tokens: Vec<NewToken>) -> Result<Exchange>;
+    /// Revoke the grant a token belongs to (RFC 7009 §2.1). Whether one was.
+    async fn revoke_token(&self, digest: &str) -> Result<bool>;
+    async fn grants(&self, account: AccountId) -> Result<Vec<Grant>>;
+    /// Whether it existed.
+    async fn revoke_grant(&self, account: AccountId, grant: i64) -> Result<bool>;
 
     // ---- mailboxes ----
 

@@ -18,7 +18,18 @@ impl AccountLookup for Accounts {
         }
         Ok(self.hashes.lock().unwrap().get(address).cloned())
     }
+
+    async fn app_password(&self, account_id: i64, digest: &str) -> Result<bool, LookupError> {
+        Ok(account_id == 1 && digest == secret_digest(TIM_APP_PASSWORD))
+    }
+
+    async fn access_token(&self, digest: &str) -> Result<Option<(i64, String)>, LookupError> {
+        Ok((digest == secret_digest(TIM_TOKEN)).then(|| (1, "tim@example.org".to_string())))
+    }
 }
+
+const TIM_APP_PASSWORD: &str = "abcdefghijklmnopqrst";
+const TIM_TOKEN: &str = "lbx_at_tim";
 
 impl Accounts {
     fn set(&self, address: &str, password: &str) {
@@ -320,4 +331,61 @@ fn failure_table_counts_expires_and_stays_bounded() {
     let late = t0 + Duration::from_secs(1);
     assert_eq!(t.count(&999, late), 1);
     assert_eq!(t.count(&0, late), 0);
+}
+
+#[tokio::test]
+async fn app_passwords_work_beside_the_account_password() {
+    let (a, _) = auth(policy(10, 5));
+    for form in [
+        "abcd-efgh-ijkl-mnop-qrst",
+        "ABCD EFGH IJKL MNOP QRST",
+        "abcdefghijklmnopqrst",
+    ] {
+        assert_eq!(
+            a.authenticate("tim@example.org", form, IP_A).await.unwrap().account_id,
+            1
+        );
+    }
+    a.authenticate("tim@example.org", "right", IP_A).await.unwrap();
+    // Someone else's app password is not ours.
+    assert_eq!(
+        a.authenticate("ann@example.org", "abcd-efgh-ijkl-mnop-qrst", IP_A)
+            .await,
+        Err(AuthError::InvalidCredentials)
+    );
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_checked_and_throttled_per_client() {
+    let (a, _) = auth(policy(3, 1));
+    assert_eq!(
+        a.authenticate_bearer(TIM_TOKEN, None, IP_A).await.unwrap().account_id,
+        1
+    );
+    let creds = Credentials::Bearer {
+        user: Some("TIM@example.org".into()),
+        token: crate::Secret::new(TIM_TOKEN),
+    };
+    assert_eq!(a.verify(&creds, IP_A).await.unwrap().address, "tim@example.org");
+    // Right token, other user named: refused.
+    assert_eq!(
+        a.authenticate_bearer(TIM_TOKEN, Some("ann@example.org"), IP_A).await,
+        Err(AuthError::InvalidCredentials)
+    );
+    // Token failures do not lock an account (per-account limit is 1 here)...
+    assert_eq!(
+        a.authenticate_bearer("forged", None, IP_A).await,
+        Err(AuthError::InvalidCredentials)
+    );
+    a.authenticate("tim@example.org", "right", IP_B).await.unwrap();
+    // ...but do count against the client: its third failure blocks it.
+    assert_eq!(
+        a.authenticate_bearer("forged", None, IP_A).await,
+        Err(AuthError::InvalidCredentials)
+    );
+    assert_eq!(
+        a.authenticate_bearer(TIM_TOKEN, None, IP_A).await,
+        Err(AuthError::RateLimited)
+    );
+    assert!(a.authenticate_bearer(TIM_TOKEN, None, IP_C).await.is_ok());
 }

@@ -1,9 +1,11 @@
 //! Not-authenticated state: STARTTLS, LOGIN and AUTHENTICATE (RFC 9051
-//! §6.2) with SASL PLAIN/LOGIN and SASL-IR (RFC 4959). Every password goes
+//! §6.2) with SASL PLAIN/LOGIN/OAUTHBEARER/XOAUTH2 and SASL-IR (RFC 4959). Every password goes
 //! through the shared [`letterbox_directory::Authenticator`].
 
-use letterbox_directory::sasl::{decode_plain_b64, is_cancel};
-use letterbox_directory::{AuthError, LoginExchange, LoginStep, Mechanism, PlainCreds, SaslError};
+use letterbox_directory::sasl::is_cancel;
+use letterbox_directory::{
+    bearer_failure_challenge, AuthError, Authenticated, Credentials, Mechanism, SaslError, SaslServer, SaslStep,
+};
 use tracing::{info, warn};
 
 use super::conn::Conn;
@@ -31,7 +33,19 @@ impl Session {
                     return Flow::Continue;
                 }
                 match self.sasl(conn, &mechanism, initial).await {
-                    Ok(creds) => self.login(conn, tag, &creds.authcid, creds.password.expose()).await,
+                    Ok((mech, creds)) => {
+                        let ip = self.info.peer.ip();
+                        let result = self.ctx.auth.verify(&creds, ip).await;
+                        if result.is_err() && mech.is_bearer() {
+                            // RFC 7628 §3.2.2: the error as a challenge, the client's
+                            // dummy answer, then the failure.
+                            challenge(conn, &bearer_failure_challenge());
+                            if let Err(SaslEnd::Connection) = read_response(conn).await {
+                                return Flow::Close;
+                            }
+                        }
+                        self.logged_in(conn, tag, result)
+                    }
                     Err(SaslEnd::Bad(text)) => self.bad(conn, tag, &text),
                     Err(SaslEnd::No(text)) => {
                         conn.tagged(tag, "NO", &text);
@@ -66,38 +80,18 @@ impl Session {
         conn: &mut Conn,
         mechanism: &str,
         initial: Option<Vec<u8>>,
-    ) -> Result<PlainCreds, SaslEnd> {
+    ) -> Result<(Mechanism, Credentials), SaslEnd> {
         let Some(mech) = Mechanism::from_name(mechanism) else {
             return Err(SaslEnd::No(format!("unsupported SASL mechanism {mechanism}")));
         };
-        match mech {
-            Mechanism::Plain => {
-                let response = match initial {
-                    Some(r) => r,
-                    None => {
-                        conn.out.extend_from_slice(b"+ \r\n");
-                        read_response(conn).await?
-                    }
-                };
-                decode_plain_b64(&response).map_err(SaslEnd::from)
-            }
-            Mechanism::Login => {
-                let mut exchange = LoginExchange::new();
-                let mut response = match initial {
-                    Some(r) => r,
-                    None => {
-                        challenge(conn, exchange.challenge().unwrap_or_default());
-                        read_response(conn).await?
-                    }
-                };
-                loop {
-                    match exchange.step(&response).map_err(SaslEnd::from)? {
-                        LoginStep::Done(creds) => return Ok(creds),
-                        LoginStep::Challenge(c) => {
-                            challenge(conn, c);
-                            response = read_response(conn).await?;
-                        }
-                    }
+        let (mut server, mut step) = SaslServer::start(mech, initial.as_deref()).map_err(SaslEnd::from)?;
+        loop {
+            match step {
+                SaslStep::Done(creds) => return Ok((mech, creds)),
+                SaslStep::Challenge(c) => {
+                    challenge(conn, &c);
+                    let response = read_response(conn).await?;
+                    step = server.step(&response).map_err(SaslEnd::from)?;
                 }
             }
         }
@@ -105,8 +99,12 @@ impl Session {
 
     /// Check the password; on success enter the authenticated state.
     async fn login(&mut self, conn: &mut Conn, tag: &str, user: &str, password: &str) -> Flow {
-        let ip = self.info.peer.ip();
-        match self.ctx.auth.authenticate(user, password, ip).await {
+        let result = self.ctx.auth.authenticate(user, password, self.info.peer.ip()).await;
+        self.logged_in(conn, tag, result)
+    }
+
+    fn logged_in(&mut self, conn: &mut Conn, tag: &str, result: Result<Authenticated, AuthError>) -> Flow {
+        match result {
             Ok(a) => {
                 info!(account = %a.address, account_id = a.account_id, "IMAP login");
                 self.state = State::Authenticated(User {

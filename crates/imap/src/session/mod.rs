@@ -209,7 +209,7 @@ impl Session {
                     caps.push("STARTTLS");
                 }
                 if conn.is_tls() || self.ctx.config.allow_plaintext_auth {
-                    caps.extend(["AUTH=PLAIN", "AUTH=LOGIN"]);
+                    caps.extend(["AUTH=PLAIN", "AUTH=LOGIN", "AUTH=OAUTHBEARER", "AUTH=XOAUTH2"]);
                 } else {
                     // RFC 9051 §6.2.3: no LOGIN/AUTHENTICATE until STARTTLS.
                     caps.push("LOGINDISABLED");

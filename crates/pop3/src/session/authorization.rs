@@ -3,8 +3,10 @@
 //! [`letterbox_directory::Authenticator`], so throttling is common to all
 //! protocols.
 
-use letterbox_directory::sasl::{decode_plain_b64, is_cancel};
-use letterbox_directory::{AuthError, LoginExchange, LoginStep, Mechanism, PlainCreds, SaslError};
+use letterbox_directory::sasl::is_cancel;
+use letterbox_directory::{
+    bearer_failure_challenge, AuthError, Authenticated, Credentials, Mechanism, SaslError, SaslServer, SaslStep,
+};
 use tracing::{info, warn};
 
 use super::conn::{Conn, Input};
@@ -58,7 +60,18 @@ impl Session {
                     return self.fail(conn, Some(RespCode::Auth), PLAINTEXT_REFUSED);
                 }
                 match self.sasl(conn, args).await {
-                    Ok(creds) => self.login(conn, &creds.authcid, creds.password.expose()).await,
+                    Ok((mech, creds)) => {
+                        let result = self.ctx.auth.verify(&creds, self.info.peer.ip()).await;
+                        if result.is_err() && mech.is_bearer() {
+                            // RFC 7628 §3.2.2: the error as a challenge, the
+                            // client's dummy answer, then the failure.
+                            proto::challenge(&mut conn.out, &bearer_failure_challenge());
+                            if let Err(SaslEnd::Connection) = read_response(conn, self.ctx.config.max_sasl_line).await {
+                                return Flow::Close;
+                            }
+                        }
+                        self.open_maildrop(conn, result).await
+                    }
                     Err(SaslEnd::Failed(text)) => self.bad(conn, &text),
                     Err(SaslEnd::Connection) => Flow::Close,
                 }
@@ -87,7 +100,7 @@ impl Session {
     }
 
     /// Run the SASL exchange of `AUTH mechanism [initial-response]`.
-    async fn sasl(&mut self, conn: &mut Conn, args: AuthArgs) -> Result<PlainCreds, SaslEnd> {
+    async fn sasl(&mut self, conn: &mut Conn, args: AuthArgs) -> Result<(Mechanism, Credentials), SaslEnd> {
         let Some(mech) = Mechanism::from_name(&args.mechanism) else {
             return Err(SaslEnd::Failed(format!(
                 "unsupported SASL mechanism {}",
@@ -95,45 +108,30 @@ impl Session {
             )));
         };
         let limit = self.ctx.config.max_sasl_line;
-        match mech {
-            Mechanism::Plain => {
-                let response = match args.initial {
-                    Some(initial) => initial.into_bytes(),
-                    None => {
-                        // RFC 5034 §4: empty challenge is "+ ".
-                        proto::challenge(&mut conn.out, "");
-                        read_response(conn, limit).await?
-                    }
-                };
-                decode_plain_b64(&response).map_err(SaslEnd::from)
-            }
-            Mechanism::Login => {
-                let mut exchange = LoginExchange::new();
-                let mut response = match args.initial {
-                    Some(initial) => initial.into_bytes(),
-                    None => {
-                        proto::challenge(&mut conn.out, exchange.challenge().unwrap_or_default());
-                        read_response(conn, limit).await?
-                    }
-                };
-                loop {
-                    match exchange.step(&response).map_err(SaslEnd::from)? {
-                        LoginStep::Done(creds) => return Ok(creds),
-                        LoginStep::Challenge(c) => {
-                            proto::challenge(&mut conn.out, c);
-                            response = read_response(conn, limit).await?;
-                        }
-                    }
+        let (mut server, mut step) =
+            SaslServer::start(mech, args.initial.as_deref().map(str::as_bytes)).map_err(SaslEnd::from)?;
+        loop {
+            match step {
+                SaslStep::Done(creds) => return Ok((mech, creds)),
+                SaslStep::Challenge(c) => {
+                    // RFC 5034 §4: an empty challenge is "+ ".
+                    proto::challenge(&mut conn.out, &c);
+                    let response = read_response(conn, limit).await?;
+                    step = server.step(&response).map_err(SaslEnd::from)?;
                 }
             }
         }
     }
 
+    async fn login(&mut self, conn: &mut Conn, user: &str, password: &str) -> Flow {
+        let result = self.ctx.auth.authenticate(user, password, self.info.peer.ip()).await;
+        self.open_maildrop(conn, result).await
+    }
+
     /// Check credentials, lock the maildrop and take the snapshot; on
     /// success the session enters TRANSACTION (RFC 1939 §4).
-    async fn login(&mut self, conn: &mut Conn, user: &str, password: &str) -> Flow {
-        let ip = self.info.peer.ip();
-        let authed = match self.ctx.auth.authenticate(user, password, ip).await {
+    async fn open_maildrop(&mut self, conn: &mut Conn, result: Result<Authenticated, AuthError>) -> Flow {
+        let authed = match result {
             Ok(a) => a,
             // RFC 3206 §5 / AUTH-RESP-CODE: a credentials problem.
             Err(AuthError::InvalidCredentials) => {

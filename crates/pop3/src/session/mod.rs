@@ -150,9 +150,11 @@ impl Session {
     /// (RFC 2595 §4).
     fn capa(&self, conn: &mut Conn) {
         let authorization = matches!(self.state, State::Authorization { .. });
+        let sasl_caps = format!("SASL {}", letterbox_directory::Mechanism::listing());
         let mut caps = vec!["TOP"];
         if authorization && self.plaintext_ok(conn) {
-            caps.extend(["USER", "SASL PLAIN LOGIN"]);
+            caps.push("USER");
+            caps.push(sasl_caps.as_str());
         }
         caps.extend([
             "UIDL",

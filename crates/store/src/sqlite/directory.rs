@@ -132,6 +132,8 @@ pub(super) fn set_password(conn: &Connection, address: &str, hash: &str) -> Resu
         "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
         params![hash, a.id],
     )?;
+    // A new password ends every login made with the old one's help.
+    super::credentials::revoke_all(conn, a.id)?;
     Ok(())
 }
 
@@ -164,6 +166,7 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
     ] {
         conn.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [a.id])?;
     }
+    super::credentials::revoke_all(conn, a.id)?;
     conn.execute("DELETE FROM accounts WHERE id = ?1", [a.id])?;
     Ok(vec![ChangeEvent {
         account_id: a.id,

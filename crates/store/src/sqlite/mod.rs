@@ -6,6 +6,7 @@
 //! together; separate files would need their own fsyncs (file and
 //! directory) per message, defeating group commit.
 
+mod credentials;
 mod directory;
 mod engine;
 mod jmap;
@@ -285,6 +286,82 @@ impl Store for SqliteStore {
 
     async fn sender_addresses(&self, account: AccountId) -> Result<Vec<String>> {
         self.engine.read(move |c| directory::sender_addresses(c, account)).await
+    }
+
+    async fn add_app_password(&self, account: AccountId, name: &str, digest: &str) -> Result<crate::AppPassword> {
+        let (n, d) = (name.to_string(), digest.to_string());
+        self.engine
+            .write(move |c| Ok((credentials::add_app_password(c, account, &n, &d, now())?, vec![])))
+            .await
+    }
+
+    async fn app_passwords(&self, account: AccountId) -> Result<Vec<crate::AppPassword>> {
+        self.engine.read(move |c| credentials::app_passwords(c, account)).await
+    }
+
+    async fn remove_app_password(&self, account: AccountId, id: i64) -> Result<bool> {
+        self.engine
+            .write(move |c| Ok((credentials::remove_app_password(c, account, id)?, vec![])))
+            .await
+    }
+
+    async fn check_app_password(&self, account: AccountId, digest: &str) -> Result<bool> {
+        let d = digest.to_string();
+        self.engine
+            .read(move |c| credentials::check_app_password(c, account, &d))
+            .await
+    }
+
+    async fn create_grant(
+        &self,
+        account: AccountId,
+        client_id: &str,
+        scope: &str,
+        tokens: Vec<crate::NewToken>,
+    ) -> Result<crate::Grant> {
+        let (client, scope) = (client_id.to_string(), scope.to_string());
+        self.engine
+            .write(move |c| {
+                Ok((
+                    credentials::create_grant(c, account, &client, &scope, &tokens, now())?,
+                    vec![],
+                ))
+            })
+            .await
+    }
+
+    async fn token(&self, digest: &str) -> Result<Option<crate::TokenRecord>> {
+        let d = digest.to_string();
+        self.engine.read(move |c| credentials::token(c, &d, now())).await
+    }
+
+    async fn exchange_token(
+        &self,
+        digest: &str,
+        kind: crate::TokenKind,
+        tokens: Vec<crate::NewToken>,
+    ) -> Result<crate::Exchange> {
+        let d = digest.to_string();
+        self.engine
+            .write(move |c| Ok((credentials::exchange_token(c, &d, kind, &tokens, now())?, vec![])))
+            .await
+    }
+
+    async fn revoke_token(&self, digest: &str) -> Result<bool> {
+        let d = digest.to_string();
+        self.engine
+            .write(move |c| Ok((credentials::revoke_token(c, &d)?, vec![])))
+            .await
+    }
+
+    async fn grants(&self, account: AccountId) -> Result<Vec<crate::Grant>> {
+        self.engine.read(move |c| credentials::grants(c, account, now())).await
+    }
+
+    async fn revoke_grant(&self, account: AccountId, grant: i64) -> Result<bool> {
+        self.engine
+            .write(move |c| Ok((credentials::revoke_grant(c, account, grant)?, vec![])))
+            .await
     }
 
     async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {

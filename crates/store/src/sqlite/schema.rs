@@ -155,6 +155,38 @@ const MIGRATIONS: &[Step] = &[
     CREATE INDEX uploads_expiry ON uploads(expires);
     "#,
     ),
+    // 8: app passwords and OAuth grants (ARCHITECTURE.md, "Credentials"),
+    // secrets kept as SHA-256 digests.
+    Step::Sql(
+        r#"
+    CREATE TABLE app_passwords(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX app_passwords_account ON app_passwords(account_id, digest);
+    CREATE TABLE oauth_grants(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        client_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX oauth_grants_account ON oauth_grants(account_id);
+    CREATE TABLE oauth_tokens(
+        digest TEXT PRIMARY KEY,
+        grant_id INTEGER NOT NULL REFERENCES oauth_grants(id),
+        kind INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0,
+        payload TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    CREATE INDEX oauth_tokens_grant ON oauth_tokens(grant_id);
+    CREATE INDEX oauth_tokens_expiry ON oauth_tokens(expires);
+    "#,
+    ),
 ];
 
 const V6_SQL: &str = r#"

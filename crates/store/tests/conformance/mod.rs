@@ -4,6 +4,7 @@
 //! `conformance_tests!` (see `tests/sqlite.rs`).
 
 pub mod basics;
+pub mod credentials;
 pub mod intake;
 pub mod jmap;
 pub mod model;

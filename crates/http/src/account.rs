@@ -1,0 +1,147 @@
+//! The account's own credentials over HTTP, for the webmail's settings and
+//! scripts: app passwords (create, list, revoke) and the OAuth grants of
+//! connected applications (list, revoke). JSON in and out; any of the
+//! account's credentials authenticates, as for JMAP.
+
+use crate::auth::authenticate;
+use crate::conn::Peer;
+use crate::routes::{json_response, read_body};
+use crate::HttpCtx;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use letterbox_directory::{app_password_form, generate_app_password, secret_digest};
+use letterbox_store::StoreError;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::Invalid(m) => json_response(StatusCode::BAD_REQUEST, &json!({ "error": m })),
+        other => {
+            tracing::warn!(error = %other, "credential operation failed");
+            json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": "try again later" }))
+        }
+    }
+}
+
+macro_rules! caller {
+    ($ctx:expr, $headers:expr, $peer:expr) => {
+        match authenticate(&$ctx, &$headers, &$peer).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        }
+    };
+}
+
+pub async fn list_app_passwords(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    match ctx.jmap.store().app_passwords(caller.account).await {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &list
+                .iter()
+                .map(|p| json!({ "id": p.id, "name": p.name, "created": p.created }))
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewAppPassword {
+    name: String,
+}
+
+/// The password is in this response only; the store keeps its digest.
+pub async fn add_app_password(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    let Some(bytes) = read_body(&headers, body, 4096).await else {
+        return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({ "error": "body too large" }));
+    };
+    let Ok(req) = serde_json::from_slice::<NewAppPassword>(&bytes) else {
+        return json_response(StatusCode::BAD_REQUEST, &json!({ "error": "expected {\"name\": ...}" }));
+    };
+    let password = generate_app_password();
+    let Some(form) = app_password_form(&password) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match ctx
+        .jmap
+        .store()
+        .add_app_password(caller.account, &req.name, &secret_digest(&form))
+        .await
+    {
+        Ok(p) => {
+            tracing::info!(account = %caller.address, name = %p.name, "app password created");
+            json_response(
+                StatusCode::CREATED,
+                &json!({ "id": p.id, "name": p.name, "created": p.created, "password": password }),
+            )
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+pub async fn remove_app_password(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    match ctx.jmap.store().remove_app_password(caller.account, id).await {
+        Ok(true) => {
+            // Basic logins are cached briefly; forget them all so the
+            // revoked password stops working now.
+            ctx.cache.clear();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => json_response(StatusCode::NOT_FOUND, &json!({ "error": "no such app password" })),
+        Err(e) => store_error(e),
+    }
+}
+
+pub async fn list_grants(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    match ctx.jmap.store().grants(caller.account).await {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &list
+                .iter()
+                .map(|g| json!({ "id": g.id, "clientId": g.client_id, "scope": g.scope, "created": g.created }))
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
+pub async fn revoke_grant(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    match ctx.jmap.store().revoke_grant(caller.account, id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => json_response(StatusCode::NOT_FOUND, &json!({ "error": "no such grant" })),
+        Err(e) => store_error(e),
+    }
+}
