@@ -28,6 +28,15 @@ fn store_error(e: StoreError) -> Response {
     }
 }
 
+/// The answer to a DELETE: 204, or 404 with `missing` when there was nothing.
+fn deleted(result: Result<bool, StoreError>, missing: &str) -> Response {
+    match result {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => json_response(StatusCode::NOT_FOUND, &json!({ "error": missing })),
+        Err(e) => store_error(e),
+    }
+}
+
 macro_rules! caller {
     ($ctx:expr, $headers:expr, $peer:expr) => {
         match authenticate(&$ctx, &$headers, &$peer).await {
@@ -102,16 +111,13 @@ pub async fn remove_app_password(
     headers: HeaderMap,
 ) -> Response {
     let caller = caller!(ctx, headers, peer);
-    match ctx.jmap.store().remove_app_password(caller.account, id).await {
-        Ok(true) => {
-            // Basic logins are cached briefly; forget them all so the
-            // revoked password stops working now.
-            ctx.cache.clear();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => json_response(StatusCode::NOT_FOUND, &json!({ "error": "no such app password" })),
-        Err(e) => store_error(e),
+    let removed = ctx.jmap.store().remove_app_password(caller.account, id).await;
+    if matches!(removed, Ok(true)) {
+        // Basic logins are cached briefly; forget them all so the revoked
+        // password stops working now.
+        ctx.cache.clear();
     }
+    deleted(removed, "no such app password")
 }
 
 pub async fn list_grants(
@@ -139,9 +145,5 @@ pub async fn revoke_grant(
     headers: HeaderMap,
 ) -> Response {
     let caller = caller!(ctx, headers, peer);
-    match ctx.jmap.store().revoke_grant(caller.account, id).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => json_response(StatusCode::NOT_FOUND, &json!({ "error": "no such grant" })),
-        Err(e) => store_error(e),
-    }
+    deleted(ctx.jmap.store().revoke_grant(caller.account, id).await, "no such grant")
 }

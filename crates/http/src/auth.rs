@@ -66,6 +66,7 @@ impl AuthCache {
 #[derive(Default)]
 pub struct AccountLimits {
     requests: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    uploads: Mutex<HashMap<i64, Arc<Semaphore>>>,
     events: Mutex<HashMap<i64, Arc<Semaphore>>>,
 }
 
@@ -86,6 +87,12 @@ impl AccountLimits {
 
     pub fn request(&self, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {
         Self::take(&self.requests, account, max)
+    }
+
+    /// RFC 8620 §2 maxConcurrentUpload: a pool apart from API requests
+    /// (sharing one made the first kind used set the other's size).
+    pub fn upload(&self, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {
+        Self::take(&self.uploads, account, max)
     }
 
     pub fn event_source(&self, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {

@@ -40,11 +40,7 @@ const MAX_FORM: usize = 16 * 1024;
 const MAX_PARAM: usize = 1000;
 const CSRF_COOKIE: &str = "lbx_oauth_csrf";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use letterbox_store::unix_now as now;
 
 fn issuer(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> String {
     ctx.config
@@ -201,20 +197,7 @@ fn no_store(resp: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use letterbox_mail::escape_html as escape;
 
 /// The strict policy of our pages: nothing but our stylesheet, no
 /// framing, forms only to us and (after the redirect) the client.
@@ -547,6 +530,31 @@ fn check_grant(record: &TokenRecord, params: &HashMap<String, String>) -> Result
     Ok(())
 }
 
+/// The form body of a token or revocation request, over TLS (RFC 6749
+/// §3.2 requires it; `--dev` allows loopback HTTP), or the §5.2 error.
+async fn endpoint_form(
+    ctx: &HttpCtx,
+    peer: &Peer,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<HashMap<String, String>, Box<Response>> {
+    if !peer.tls && !ctx.config.api_on_plain {
+        return Err(Box::new(token_error(
+            StatusCode::FORBIDDEN,
+            "invalid_request",
+            "use HTTPS",
+        )));
+    }
+    match read_body(headers, body, MAX_FORM).await {
+        Some(bytes) => Ok(form_params(&bytes)),
+        None => Err(Box::new(token_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "body too large",
+        ))),
+    }
+}
+
 /// RFC 6749 §4.1.3 and §6: the token endpoint.
 pub async fn token(
     State(ctx): State<Arc<HttpCtx>>,
@@ -554,13 +562,10 @@ pub async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !peer.tls && !ctx.config.api_on_plain {
-        return token_error(StatusCode::FORBIDDEN, "invalid_request", "use HTTPS");
-    }
-    let Some(bytes) = read_body(&headers, body, MAX_FORM).await else {
-        return token_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "body too large");
+    let params = match endpoint_form(&ctx, &peer, &headers, body).await {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let params = form_params(&bytes);
     let (kind, secret) = match params.get("grant_type").map(String::as_str) {
         Some("authorization_code") => (TokenKind::Code, params.get("code")),
         Some("refresh_token") => (TokenKind::Refresh, params.get("refresh_token")),
@@ -624,13 +629,10 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !peer.tls && !ctx.config.api_on_plain {
-        return token_error(StatusCode::FORBIDDEN, "invalid_request", "use HTTPS");
-    }
-    let Some(bytes) = read_body(&headers, body, MAX_FORM).await else {
-        return token_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "body too large");
+    let params = match endpoint_form(&ctx, &peer, &headers, body).await {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let params = form_params(&bytes);
     let Some(token) = params.get("token").filter(|t| !t.is_empty() && t.len() <= MAX_PARAM) else {
         return token_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
     };

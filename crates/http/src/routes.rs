@@ -220,25 +220,50 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
     axum::body::to_bytes(body, limit).await.ok()
 }
 
+/// Which per-account concurrency limit a request counts against.
+enum Pool {
+    Requests,
+    Uploads,
+}
+
+/// Authenticate, then take a slot of the account's pool (RFC 8620 §2
+/// maxConcurrentRequests / maxConcurrentUpload) or refuse with the limit.
+async fn admit(
+    ctx: &HttpCtx,
+    headers: &HeaderMap,
+    peer: &Peer,
+    pool: Pool,
+) -> Result<(letterbox_jmap::Caller, tokio::sync::OwnedSemaphorePermit), Box<Response>> {
+    let caller = authenticate(ctx, headers, peer).await.map_err(Box::new)?;
+    let limits = &ctx.jmap.config().limits;
+    let (permit, limit) = match pool {
+        Pool::Requests => (
+            ctx.limits
+                .request(caller.account, limits.max_concurrent_requests as usize),
+            "maxConcurrentRequests",
+        ),
+        Pool::Uploads => (
+            ctx.limits.upload(caller.account, limits.max_concurrent_upload as usize),
+            "maxConcurrentUpload",
+        ),
+    };
+    match permit {
+        Some(p) => Ok((caller, p)),
+        None => Err(Box::new(problem(&RequestError::Limit { limit }))),
+    }
+}
+
 async fn api(
     State(ctx): State<Arc<HttpCtx>>,
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let caller = match authenticate(&ctx, &headers, &peer).await {
-        Ok(c) => c,
-        Err(r) => return r,
+    let (caller, _permit) = match admit(&ctx, &headers, &peer, Pool::Requests).await {
+        Ok(admitted) => admitted,
+        Err(r) => return *r,
     };
     let limits = &ctx.jmap.config().limits;
-    let Some(_permit) = ctx
-        .limits
-        .request(caller.account, limits.max_concurrent_requests as usize)
-    else {
-        return problem(&RequestError::Limit {
-            limit: "maxConcurrentRequests",
-        });
-    };
     let work = async {
         let Some(bytes) = read_body(&headers, body, limits.max_size_request as usize).await else {
             return problem(&RequestError::Limit {
@@ -263,19 +288,11 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let caller = match authenticate(&ctx, &headers, &peer).await {
-        Ok(c) => c,
-        Err(r) => return r,
+    let (caller, _permit) = match admit(&ctx, &headers, &peer, Pool::Uploads).await {
+        Ok(admitted) => admitted,
+        Err(r) => return *r,
     };
     let limits = &ctx.jmap.config().limits;
-    let Some(_permit) = ctx
-        .limits
-        .request(caller.account, limits.max_concurrent_upload as usize)
-    else {
-        return problem(&RequestError::Limit {
-            limit: "maxConcurrentUpload",
-        });
-    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

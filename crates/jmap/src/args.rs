@@ -11,6 +11,11 @@ use serde_json::{json, Map, Value};
 
 /// Parse a method's arguments; anything that does not fit is
 /// `invalidArguments` (RFC 8620 §3.6.2).
+/// serde default for booleans that default to true (RFC 8620 §5.5 `isAscending`).
+pub fn yes() -> bool {
+    true
+}
+
 pub fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, MethodError> {
     serde_json::from_value(Value::Object(args)).map_err(|e| MethodError::invalid_arguments(e.to_string()))
 }

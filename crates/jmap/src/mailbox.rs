@@ -206,14 +206,10 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Comparator {
     property: String,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::args::yes")]
     is_ascending: bool,
     #[allow(dead_code)]
     collation: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Deserialize)]

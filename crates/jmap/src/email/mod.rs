@@ -239,16 +239,12 @@ fn filter(call: &Call<'_>, v: &Value, depth: usize) -> Result<Filter, MethodErro
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Comparator {
     property: String,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::args::yes")]
     is_ascending: bool,
     #[allow(dead_code)]
     collation: Option<String>,
     #[allow(dead_code)]
     keyword: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Deserialize)]

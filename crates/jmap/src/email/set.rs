@@ -345,6 +345,45 @@ fn created_object(meta: &letterbox_store::EmailMeta) -> Value {
     })
 }
 
+/// Store a new email with the mailboxIds, keywords and receivedAt of `obj`
+/// (Email/set create, Email/import).
+async fn store_new(
+    call: &Call<'_>,
+    obj: &Map<String, Value>,
+    raw: Vec<u8>,
+) -> Result<letterbox_store::EmailMeta, SetError> {
+    let boxes = mailbox_ids(call, obj.get("mailboxIds"))?;
+    let message = NewMessage {
+        raw,
+        flags: keyword_flags(obj.get("keywords"))?,
+        internal_date: received_at(obj)?,
+    };
+    call.store()
+        .import_email(call.caller.account, &boxes, message)
+        .await
+        .map_err(set_error_of)
+}
+
+/// File one creation's outcome, and its id for `#cid` references (RFC 8620 §5.3).
+fn note_created(
+    call: &mut Call<'_>,
+    cid: String,
+    outcome: Result<letterbox_store::EmailMeta, SetError>,
+    created: &mut Map<String, Value>,
+    not_created: &mut Map<String, Value>,
+) {
+    match outcome {
+        Ok(meta) => {
+            call.created
+                .insert(cid.clone(), Id::new(IdKind::Email, meta.id).to_string());
+            created.insert(cid, created_object(&meta));
+        }
+        Err(e) => {
+            not_created.insert(cid, json!(e));
+        }
+    }
+}
+
 /// RFC 8621 §4.6.
 pub async fn set(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     let s: SetArgs = args::parse(a)?;
@@ -358,34 +397,14 @@ pub async fn set(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
             let obj = value
                 .as_object()
                 .ok_or_else(|| SetError::new(SetErrorType::InvalidProperties, "not an object"))?;
-            let boxes = mailbox_ids(call, obj.get("mailboxIds"))?;
-            let flags = keyword_flags(obj.get("keywords"))?;
-            let internal_date = received_at(obj)?;
             let raw = build(call, obj).await?;
             if raw.len() as u64 > call.jmap.config.limits.max_size_upload {
                 return Err(SetError::new(SetErrorType::TooLarge, "message too large"));
             }
-            let message = NewMessage {
-                raw,
-                flags,
-                internal_date,
-            };
-            call.store()
-                .import_email(account, &boxes, message)
-                .await
-                .map_err(set_error_of)
+            store_new(call, obj, raw).await
         }
         .await;
-        match outcome {
-            Ok(meta) => {
-                call.created
-                    .insert(cid.clone(), Id::new(IdKind::Email, meta.id).to_string());
-                o.created.insert(cid, created_object(&meta));
-            }
-            Err(e) => {
-                o.not_created.insert(cid, json!(e));
-            }
-        }
+        note_created(call, cid, outcome, &mut o.created, &mut o.not_created);
     }
 
     let mut patches = Vec::new();
@@ -505,9 +524,10 @@ pub async fn import(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult 
                 .get("blobId")
                 .and_then(Value::as_str)
                 .ok_or_else(|| SetError::invalid_properties(&["blobId"], "blobId required"))?;
-            let boxes = mailbox_ids(call, obj.get("mailboxIds"))?;
-            let flags = keyword_flags(obj.get("keywords"))?;
-            let internal_date = received_at(obj)?;
+            // Checked before the blob is read.
+            mailbox_ids(call, obj.get("mailboxIds"))?;
+            keyword_flags(obj.get("keywords"))?;
+            received_at(obj)?;
             let raw = crate::blob::read(call, blob_id).await.map_err(|_| SetError {
                 kind: SetErrorType::BlobNotFound,
                 description: None,
@@ -520,27 +540,10 @@ pub async fn import(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult 
                     "the blob is not an RFC 5322 message",
                 ));
             }
-            let message = NewMessage {
-                raw,
-                flags,
-                internal_date,
-            };
-            call.store()
-                .import_email(call.caller.account, &boxes, message)
-                .await
-                .map_err(set_error_of)
+            store_new(call, obj, raw).await
         }
         .await;
-        match outcome {
-            Ok(meta) => {
-                call.created
-                    .insert(cid.clone(), Id::new(IdKind::Email, meta.id).to_string());
-                created.insert(cid, created_object(&meta));
-            }
-            Err(e) => {
-                not_created.insert(cid, json!(e));
-            }
-        }
+        note_created(call, cid, outcome, &mut created, &mut not_created);
     }
     let new_state = args::state(call, DataType::Email).await?;
     let mut out = Map::new();

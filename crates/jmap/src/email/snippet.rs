@@ -47,19 +47,7 @@ fn terms(filter: &Value, negated: bool, out: &mut Vec<String>, depth: usize) {
     }
 }
 
-fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+use letterbox_mail::escape_html as escape;
 
 /// Byte ranges of the terms in `text`, case-insensitively, not overlapping.
 fn matches(text: &str, terms: &[String]) -> Vec<(usize, usize)> {
