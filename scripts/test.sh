@@ -13,6 +13,7 @@ command -v mbsync >/dev/null 2>&1 || need_apt+=(isync)
 command -v neomutt >/dev/null 2>&1 || need_apt+=(neomutt)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -22,6 +23,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 python3 -c 'import pytest, dnslib, dkim, nacl' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl
+
+# Third-party JavaScript clients (jmap-jam), pinned by tests/js/package-lock.json.
+[ -d tests/js/node_modules/jmap-jam ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --workspace --bins
 cargo test --workspace

@@ -179,6 +179,16 @@ impl SetError {
         }
     }
 
+    /// RFC 8621 §4.6 `blobNotFound`, naming the missing blob.
+    pub fn blob_not_found(blob_id: &str) -> Self {
+        SetError {
+            kind: SetErrorType::BlobNotFound,
+            description: None,
+            properties: None,
+            not_found: Some(vec![blob_id.to_string()]),
+        }
+    }
+
     /// `invalidProperties` naming the offending properties.
     pub fn invalid_properties(properties: &[&str], description: impl Into<String>) -> Self {
         SetError {

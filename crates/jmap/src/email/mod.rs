@@ -4,6 +4,7 @@
 pub mod render;
 mod set;
 pub mod snippet;
+mod structure;
 
 pub use set::{import, parse, set};
 

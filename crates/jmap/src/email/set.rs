@@ -163,6 +163,7 @@ async fn build(call: &Call<'_>, obj: &Map<String, Value>) -> Result<Vec<u8>, Set
                 | "htmlBody"
                 | "attachments"
                 | "bodyValues"
+                | "bodyStructure"
         ) || (k.starts_with("header:") && k.split(':').count() == 2);
         if !known {
             return Err(SetError::invalid_properties(&[k.as_str()], "not settable on create"));
@@ -260,6 +261,32 @@ async fn build(call: &Call<'_>, obj: &Map<String, Value>) -> Result<Vec<u8>, Set
             .ok_or_else(|| SetError::invalid_properties(&["bodyValues"], format!("no value for part {pid}")))?;
         Ok(Some(text.to_string()))
     };
+    if let Some(tree) = obj.get("bodyStructure").filter(|v| !v.is_null()) {
+        // §4.6: bodyStructure replaces the three convenience lists.
+        if ["textBody", "htmlBody", "attachments"]
+            .iter()
+            .any(|k| obj.contains_key(*k))
+        {
+            return Err(SetError::invalid_properties(
+                &["bodyStructure"],
+                "bodyStructure excludes textBody, htmlBody and attachments",
+            ));
+        }
+        let mut blobs = std::collections::HashMap::new();
+        for id in super::structure::blob_ids(tree)? {
+            if blobs.contains_key(&id) {
+                continue;
+            }
+            let data = crate::blob::read(call, &id)
+                .await
+                .map_err(|_| SetError::blob_not_found(&id))?;
+            blobs.insert(id, data);
+        }
+        b = b.body(super::structure::build(tree, &values, &blobs)?);
+        return b
+            .write_to_vec()
+            .map_err(|e| SetError::new(SetErrorType::InvalidEmail, e.to_string()));
+    }
     if let Some(t) = body_text("textBody")? {
         b = b.text_body(t);
     }
@@ -276,12 +303,9 @@ async fn build(call: &Call<'_>, obj: &Map<String, Value>) -> Result<Vec<u8>, Set
             .get("blobId")
             .and_then(Value::as_str)
             .ok_or_else(|| SetError::invalid_properties(&["attachments"], "blobId required"))?;
-        let data = crate::blob::read(call, blob_id).await.map_err(|_| SetError {
-            kind: SetErrorType::BlobNotFound,
-            description: None,
-            properties: None,
-            not_found: Some(vec![blob_id.to_string()]),
-        })?;
+        let data = crate::blob::read(call, blob_id)
+            .await
+            .map_err(|_| SetError::blob_not_found(blob_id))?;
         let ctype = att
             .get("type")
             .and_then(Value::as_str)
@@ -528,12 +552,9 @@ pub async fn import(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult 
             mailbox_ids(call, obj.get("mailboxIds"))?;
             keyword_flags(obj.get("keywords"))?;
             received_at(obj)?;
-            let raw = crate::blob::read(call, blob_id).await.map_err(|_| SetError {
-                kind: SetErrorType::BlobNotFound,
-                description: None,
-                properties: None,
-                not_found: Some(vec![blob_id.to_string()]),
-            })?;
+            let raw = crate::blob::read(call, blob_id)
+                .await
+                .map_err(|_| SetError::blob_not_found(blob_id))?;
             if !looks_like_message(&raw) {
                 return Err(SetError::new(
                     SetErrorType::InvalidEmail,
