@@ -496,6 +496,12 @@ def test_bad_input_gets_the_rfc_error_and_the_server_stays_up(srv, alice):
     assert r[0][1]["type"] == "stateMismatch"
     r = alice.request([["Email/changes", {"accountId": alice.account, "sinceState": "x"}, "c"]])
     assert r[0][1]["type"] == "cannotCalculateChanges"
+    # /copy needs another account to copy from (RFC 8620 §5.4, §6.3).
+    for method, extra in (("Email/copy", {"create": {}}), ("Blob/copy", {"blobIds": []})):
+        r = alice.request([[method, {"accountId": alice.account, "fromAccountId": alice.account, **extra}, "c"]])
+        assert r[0][1]["type"] == "invalidArguments", r
+        r = alice.request([[method, {"accountId": alice.account, "fromAccountId": "A999", **extra}, "c"]])
+        assert r[0][1]["type"] == "fromAccountNotFound", r
     r = alice.request([["Email/query", {"accountId": alice.account, "sort": [{"property": "from"}]}, "q"]])
     assert r[0][1]["type"] == "unsupportedSort"
     # EventSource with bad parameters still answers (defaults apply).
@@ -551,3 +557,63 @@ def test_cors_for_configured_origins_only(server_factory):
     assert status == 200 and h["Access-Control-Allow-Origin"] == "https://app.example"
     status, h, _ = j.http("GET", "/jmap/session", headers={"Origin": "https://evil.example"})
     assert status == 200 and h.get("Access-Control-Allow-Origin") is None
+
+
+def apply_query_changes(ids, changes):
+    """RFC 8620 §5.6: drop every removed id, then insert added ones by index."""
+    out = [i for i in ids if i not in set(changes["removed"])]
+    for a in sorted(changes["added"], key=lambda a: a["index"]):
+        out.insert(a["index"], a["id"])
+    return out
+
+
+def test_query_changes_bring_a_cached_list_up_to_date(srv, alice):
+    inbox = alice.mailboxes()["inbox"]["id"]
+
+    def deliver(n, subject, reply_to=None):
+        refs = f"In-Reply-To: <{reply_to}>\r\nReferences: <{reply_to}>\r\n" if reply_to else ""
+        msg = (f"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: {subject}\r\n"
+               f"Message-ID: <qc-{n}@example.test>\r\n{refs}\r\nbody {n}\r\n")
+        srv.cli.deliver("alice@example.test", msg)
+
+    for n in range(4):
+        deliver(n, f"topic {n}")
+    queries = [
+        {"filter": {"inMailbox": inbox}},
+        {"filter": {"inMailbox": inbox, "notKeyword": "$seen"}},
+        {"filter": {"inMailbox": inbox}, "collapseThreads": True},
+    ]
+    cached = []
+    for q in queries:
+        r = alice.call("Email/query", **q)
+        assert r["canCalculateChanges"] is True
+        cached.append((r["queryState"], r["ids"]))
+    # A reply joins thread 1 (and becomes its newest email), one email is
+    # read, one destroyed.
+    deliver(10, "Re: topic 1", reply_to="qc-1@example.test")
+    ids = cached[0][1]
+    alice.call("Email/set", update={ids[1]: {"keywords/$seen": True}}, destroy=[ids[3]])
+    for q, (state, old) in zip(queries, cached):
+        ch = alice.call("Email/queryChanges", sinceQueryState=state, calculateTotal=True, **q)
+        now = alice.call("Email/query", **q)
+        assert ch["oldQueryState"] == state and ch["newQueryState"] == now["queryState"]
+        assert apply_query_changes(old, ch) == now["ids"], (q, ch)
+        assert ch["total"] == len(now["ids"])
+        assert alice.call("Email/queryChanges", sinceQueryState=now["queryState"], **q)["added"] == []
+    collapsed = alice.call("Email/query", **queries[2])["ids"]
+    assert len(collapsed) == 3  # topics 0, 1 (with its reply), 2; topic 3 destroyed
+    r = alice.request([["Email/queryChanges", {"accountId": alice.account, "sinceQueryState": cached[0][0],
+                                               "maxChanges": 1, **queries[0]}, "c"]])
+    assert r[0][1]["type"] == "tooManyChanges"
+    r = alice.request([["Email/queryChanges", {"accountId": alice.account, "sinceQueryState": cached[0][0],
+                                               **queries[2]}, "c"]])
+    assert r[0][1]["type"] == "cannotCalculateChanges"  # a plain state for a collapsed query
+    # Mailbox/queryChanges after a create and a rename.
+    q = {"sort": [{"property": "name"}]}
+    r = alice.call("Mailbox/query", **q)
+    state, old = r["queryState"], r["ids"]
+    res = alice.call("Mailbox/set", create={"n": {"name": "Receipts"}})
+    new_id = res["created"]["n"]["id"]
+    alice.call("Mailbox/set", update={new_id: {"name": "AAA receipts"}})
+    ch = alice.call("Mailbox/queryChanges", sinceQueryState=state, **q)
+    assert apply_query_changes(old, ch) == alice.call("Mailbox/query", **q)["ids"]

@@ -227,3 +227,107 @@ impl SetOutcome {
         out
     }
 }
+
+/// The arguments RFC 8620 §5.6 /queryChanges adds to a /query's `filter`
+/// and `sort`; taken out of the map so the rest parses as the type's query
+/// arguments.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryChangesArgs {
+    pub since_query_state: String,
+    pub max_changes: Option<u64>,
+    /// §5.6 lets the server ignore it; mutable sorts (keywords) would make
+    /// it unsafe to use anyway.
+    #[allow(dead_code)]
+    pub up_to_id: Option<String>,
+    #[serde(default)]
+    pub calculate_total: bool,
+}
+
+impl QueryChangesArgs {
+    pub fn split(a: &mut Map<String, Value>) -> Result<QueryChangesArgs, MethodError> {
+        let mut own = Map::new();
+        for k in ["sinceQueryState", "maxChanges", "upToId", "calculateTotal"] {
+            if let Some(v) = a.remove(k) {
+                own.insert(k.to_string(), v);
+            }
+        }
+        parse(own)
+    }
+}
+
+/// Ids changed since `since` (created, updated or destroyed, in one list),
+/// for /queryChanges. `tooManyChanges` when more than the client's
+/// `maxChanges`, `cannotCalculateChanges` when the log no longer reaches
+/// back or there are too many to consider.
+pub async fn changed_since(
+    call: &Call<'_>,
+    data: DataType,
+    since: &str,
+    max_changes: Option<u64>,
+) -> Result<Vec<i64>, MethodError> {
+    let since: u64 = since
+        .parse()
+        .map_err(|_| MethodError::new(MethodErrorType::CannotCalculateChanges))?;
+    let ch = match call
+        .store()
+        .object_changes(call.caller.account, data, since, MAX_CHANGES)
+        .await
+    {
+        Ok(c) => c,
+        Err(StoreError::CannotCalculateChanges) => {
+            return Err(MethodError::new(MethodErrorType::CannotCalculateChanges))
+        }
+        Err(e) => return Err(store_error(e)),
+    };
+    let mut ids = ch.created;
+    ids.extend(ch.updated);
+    ids.extend(ch.destroyed);
+    ids.sort_unstable();
+    ids.dedup();
+    let too_many = max_changes.is_some_and(|m| ids.len() as u64 > m);
+    if too_many || (ch.has_more && max_changes.is_some()) {
+        return Err(MethodError::new(MethodErrorType::TooManyChanges));
+    }
+    if ch.has_more {
+        return Err(MethodError::new(MethodErrorType::CannotCalculateChanges));
+    }
+    Ok(ids)
+}
+
+/// RFC 8620 §5.6 response from the complete current results and every id
+/// that changed since the old state. Each changed id is `removed` (it may
+/// have been in the old results: the RFC allows extra ids there) and, when
+/// it is in the results now, `added` at its index, so a client that
+/// applies removed-then-added ends with exactly the current list.
+pub fn query_changes_response(
+    call: &Call<'_>,
+    kind: IdKind,
+    old_state: &str,
+    new_state: String,
+    current: &[i64],
+    changed: &[i64],
+    calculate_total: bool,
+) -> Map<String, Value> {
+    let changed_set: std::collections::HashSet<i64> = changed.iter().copied().collect();
+    let wire = |i: i64| Id::new(kind, i).to_string();
+    let added: Vec<Value> = current
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| changed_set.contains(id))
+        .map(|(index, &id)| json!({"id": wire(id), "index": index}))
+        .collect();
+    let mut out = Map::new();
+    out.insert("accountId".into(), json!(call.caller.account_id()));
+    out.insert("oldQueryState".into(), json!(old_state));
+    out.insert("newQueryState".into(), json!(new_state));
+    out.insert(
+        "removed".into(),
+        json!(changed.iter().map(|&i| wire(i)).collect::<Vec<_>>()),
+    );
+    out.insert("added".into(), json!(added));
+    if calculate_total {
+        out.insert("total".into(), json!(current.len()));
+    }
+    out
+}

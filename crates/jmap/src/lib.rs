@@ -9,6 +9,7 @@
 
 mod args;
 mod blob;
+mod copy;
 pub mod date;
 mod email;
 mod headers;
@@ -262,7 +263,7 @@ impl Jmap {
 fn needs(name: &str) -> Option<&'static str> {
     let (kind, _) = name.split_once('/')?;
     Some(match kind {
-        "Core" => capability::CORE,
+        "Core" | "Blob" => capability::CORE,
         "Mailbox" | "Thread" | "Email" | "SearchSnippet" => capability::MAIL,
         "Identity" | "EmailSubmission" => capability::SUBMISSION,
         _ => return None,
@@ -287,7 +288,8 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
         "Mailbox/get" => mailbox::get(ctx, args).await,
         "Mailbox/changes" => mailbox::changes(ctx, args).await,
         "Mailbox/query" => mailbox::query(ctx, args).await,
-        "Mailbox/queryChanges" | "Email/queryChanges" => Err(MethodError::new(MethodErrorType::CannotCalculateChanges)),
+        "Mailbox/queryChanges" => mailbox::query_changes(ctx, args).await,
+        "Email/queryChanges" => email::query_changes(ctx, args).await,
         "Mailbox/set" => mailbox::set(ctx, args).await,
         "Thread/get" => thread::get(ctx, args).await,
         "Thread/changes" => thread::changes(ctx, args).await,
@@ -296,6 +298,7 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
         "Email/query" => email::query(ctx, args).await,
         "Email/set" => email::set(ctx, args).await,
         "Email/import" => email::import(ctx, args).await,
+        "Email/copy" | "Blob/copy" => copy::copy(ctx, args).await,
         "Email/parse" => email::parse(ctx, args).await,
         "SearchSnippet/get" => email::snippet::get(ctx, args).await,
         "Identity/get" => identity::get(ctx, args).await,

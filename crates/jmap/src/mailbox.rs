@@ -185,7 +185,7 @@ pub async fn changes(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult
     one("Mailbox/changes", out)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct MailboxFilter {
     #[serde(default, deserialize_with = "nullable")]
@@ -234,12 +234,10 @@ struct QueryArgs {
     anchor_offset: Option<i64>,
 }
 
-/// RFC 8621 §2.3 (RFC 8620 §5.5); filters are AND-ed FilterConditions.
-pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
-    let a: QueryArgs = args::parse(a)?;
-    let tree = Tree::load(call).await?;
-    let state = args::state(call, DataType::Mailbox).await?;
-    let f = a.filter.unwrap_or_default();
+/// The mailboxes a Mailbox/query selects, in its order (RFC 8621 §2.3:
+/// filters are AND-ed FilterConditions).
+fn results<'t>(tree: &'t Tree, a: &QueryArgs) -> Result<Vec<&'t Mailbox>, MethodError> {
+    let f = a.filter.clone().unwrap_or_default();
     let matches = |mb: &Mailbox| {
         let (parent, name) = tree.parent_and_name(mb);
         let parent_id = parent.map(|p| Id::new(IdKind::Mailbox, p.id).to_string());
@@ -266,8 +264,8 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
             true
         });
     }
-    let sort = a.sort.unwrap_or_default();
-    for c in &sort {
+    let sort = a.sort.as_deref().unwrap_or_default();
+    for c in sort {
         if c.property != "name" && c.property != "sortOrder" {
             return Err(MethodError::new(MethodErrorType::UnsupportedSort));
         }
@@ -277,7 +275,7 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
         (if m.name == "INBOX" { 0 } else { 1 }, name.to_lowercase())
     };
     list.sort_by(|x, y| {
-        for c in &sort {
+        for c in sort {
             let o = if c.property == "name" {
                 key(x).1.cmp(&key(y).1)
             } else {
@@ -294,6 +292,15 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
         // Full paths sort parents before children, siblings by name.
         list.sort_by_key(|m| m.name.to_lowercase());
     }
+    Ok(list)
+}
+
+/// RFC 8621 §2.3 (RFC 8620 §5.5).
+pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
+    let a: QueryArgs = args::parse(a)?;
+    let tree = Tree::load(call).await?;
+    let state = args::state(call, DataType::Mailbox).await?;
+    let list = results(&tree, &a)?;
     let total = list.len();
     let start = if a.position < 0 {
         total.saturating_sub(a.position.unsigned_abs() as usize)
@@ -308,13 +315,33 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     let mut out = Map::new();
     out.insert("accountId".into(), json!(call.caller.account_id()));
     out.insert("queryState".into(), json!(state));
-    out.insert("canCalculateChanges".into(), json!(false));
+    out.insert("canCalculateChanges".into(), json!(true));
     out.insert("position".into(), json!(start));
     out.insert("ids".into(), json!(ids));
     if a.calculate_total {
         out.insert("total".into(), json!(total));
     }
     one("Mailbox/query", out)
+}
+
+/// RFC 8621 §2.4 (RFC 8620 §5.6).
+pub async fn query_changes(call: &mut Call<'_>, mut a: Map<String, Value>) -> MethodResult {
+    let qc = args::QueryChangesArgs::split(&mut a)?;
+    let a: QueryArgs = args::parse(a)?;
+    let state = args::state(call, DataType::Mailbox).await?;
+    let changed = args::changed_since(call, DataType::Mailbox, &qc.since_query_state, qc.max_changes).await?;
+    let tree = Tree::load(call).await?;
+    let current: Vec<i64> = results(&tree, &a)?.iter().map(|m| m.id).collect();
+    let out = args::query_changes_response(
+        call,
+        IdKind::Mailbox,
+        &qc.since_query_state,
+        state,
+        &current,
+        &changed,
+        qc.calculate_total,
+    );
+    one("Mailbox/queryChanges", out)
 }
 
 /// A mailbox object's settable properties (RFC 8621 §2.5).

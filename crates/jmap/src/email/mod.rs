@@ -270,9 +270,8 @@ struct QueryArgs {
 /// Most ids one Email/query returns (RFC 8620 §5.5: the server may cap `limit`).
 pub const MAX_QUERY_IDS: usize = 1_000;
 
-/// RFC 8621 §4.4 (RFC 8620 §5.5).
-pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
-    let a: QueryArgs = args::parse(a)?;
+/// The store query of an Email/query or /queryChanges, without the window.
+fn plan(call: &Call<'_>, a: &QueryArgs) -> Result<Query, MethodError> {
     let filter = match &a.filter {
         None | Some(Value::Null) => None,
         Some(f) => Some(filter(call, f, 1)?),
@@ -282,7 +281,7 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
             .map_err(|e| MethodError::with(MethodErrorType::UnsupportedFilter, e))?;
     }
     let mut sort = Vec::new();
-    for c in a.sort.unwrap_or_default() {
+    for c in a.sort.as_deref().unwrap_or_default() {
         let key = match c.property.as_str() {
             "receivedAt" => SortKey::ReceivedAt,
             "sentAt" => SortKey::SentAt,
@@ -301,14 +300,36 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
             ascending: false,
         });
     }
-    let limit = a.limit.map_or(MAX_QUERY_IDS, |l| (l as usize).min(MAX_QUERY_IDS));
-    let state = args::state(call, DataType::Email).await?;
-    let run = |position: usize, limit: usize| Query {
-        filter: filter.clone(),
-        sort: sort.clone(),
+    Ok(Query {
+        filter,
+        sort,
         collapse_threads: a.collapse_threads,
+        position: 0,
+        limit: letterbox_store::query::MAX_QUERY_LIMIT,
+    })
+}
+
+/// The query state of an Email/query: the Email state, and for collapsed
+/// threads also the Thread state, since a thread's representative changes
+/// when another of its emails comes or goes (RFC 8620 §5.5: opaque).
+async fn query_state(call: &Call<'_>, collapse_threads: bool) -> Result<String, MethodError> {
+    let email = args::state(call, DataType::Email).await?;
+    if !collapse_threads {
+        return Ok(email);
+    }
+    Ok(format!("{email}.{}", args::state(call, DataType::Thread).await?))
+}
+
+/// RFC 8621 §4.4 (RFC 8620 §5.5).
+pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
+    let a: QueryArgs = args::parse(a)?;
+    let plan = plan(call, &a)?;
+    let limit = a.limit.map_or(MAX_QUERY_IDS, |l| (l as usize).min(MAX_QUERY_IDS));
+    let state = query_state(call, a.collapse_threads).await?;
+    let run = |position: usize, limit: usize| Query {
         position,
         limit,
+        ..plan.clone()
     };
     let (ids, total, position) = if let Some(anchor) = &a.anchor {
         let anchor_id = call
@@ -350,7 +371,7 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     let mut out = Map::new();
     out.insert("accountId".into(), json!(call.caller.account_id()));
     out.insert("queryState".into(), json!(state));
-    out.insert("canCalculateChanges".into(), json!(false));
+    out.insert("canCalculateChanges".into(), json!(true));
     out.insert("position".into(), json!(position));
     out.insert(
         "ids".into(),
@@ -366,4 +387,53 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
         out.insert("limit".into(), json!(MAX_QUERY_IDS));
     }
     one("Email/query", out)
+}
+
+/// RFC 8621 §4.5 (RFC 8620 §5.6). Every email changed since the old state
+/// counts as changed; with collapsed threads so does every email of a
+/// thread that changed, because its representative may have.
+pub async fn query_changes(call: &mut Call<'_>, mut a: Map<String, Value>) -> MethodResult {
+    let qc = args::QueryChangesArgs::split(&mut a)?;
+    let a: QueryArgs = args::parse(a)?;
+    if a.anchor.is_some() || a.position != 0 || a.limit.is_some() {
+        return Err(MethodError::invalid_arguments("queryChanges takes no window"));
+    }
+    let plan = plan(call, &a)?;
+    let new_state = query_state(call, a.collapse_threads).await?;
+    let (email_since, thread_since) = match qc.since_query_state.split_once('.') {
+        Some((e, t)) if a.collapse_threads => (e, Some(t)),
+        None if !a.collapse_threads => (qc.since_query_state.as_str(), None),
+        _ => return Err(MethodError::new(MethodErrorType::CannotCalculateChanges)),
+    };
+    let mut changed = args::changed_since(call, DataType::Email, email_since, qc.max_changes).await?;
+    if let Some(t) = thread_since {
+        for thread in args::changed_since(call, DataType::Thread, t, None).await? {
+            let members = call
+                .store()
+                .thread(call.caller.account, thread)
+                .await
+                .map_err(args::store_error)?;
+            changed.extend(members);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        if qc.max_changes.is_some_and(|m| changed.len() as u64 > m) {
+            return Err(MethodError::new(MethodErrorType::TooManyChanges));
+        }
+    }
+    let current = call
+        .store()
+        .query_emails(call.caller.account, plan)
+        .await
+        .map_err(args::store_error)?;
+    let out = args::query_changes_response(
+        call,
+        IdKind::Email,
+        &qc.since_query_state,
+        new_state,
+        &current.ids,
+        &changed,
+        qc.calculate_total,
+    );
+    one("Email/queryChanges", out)
 }
