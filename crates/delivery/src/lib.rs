@@ -17,6 +17,7 @@ pub mod client;
 pub mod config;
 pub mod dns;
 pub mod dsn;
+pub mod vacation;
 pub mod worker;
 
 pub use config::{DeliveryConfig, HostPort, Smarthost, SmarthostTls};

@@ -32,6 +32,7 @@ const TYPES: &[(&str, DataType)] = &[
     ("Mailbox", DataType::Mailbox),
     ("Thread", DataType::Thread),
     ("Email", DataType::Email),
+    ("VacationResponse", DataType::VacationResponse),
 ];
 
 pub async fn event_source(

@@ -23,4 +23,5 @@ pub mod capability {
     pub const MAIL: &str = "urn:ietf:params:jmap:mail";
     pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
     pub const MDN: &str = "urn:ietf:params:jmap:mdn";
+    pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
 }

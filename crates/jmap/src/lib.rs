@@ -18,6 +18,7 @@ mod keywords;
 mod mailbox;
 mod submission;
 mod thread;
+mod vacation;
 
 pub use blob::{Download, UploadError};
 
@@ -79,10 +80,16 @@ pub struct Jmap {
     pub(crate) store: SharedStore,
     pub(crate) config: JmapConfig,
     pub(crate) signer: Option<Arc<dyn MessageSigner>>,
+    pub(crate) after_delivery: Option<Arc<dyn letterbox_store::AfterDelivery>>,
 }
 
 /// Capabilities this server implements, each with its Session value.
-const CAPABILITIES: &[&str] = &[capability::CORE, capability::MAIL, capability::SUBMISSION];
+const CAPABILITIES: &[&str] = &[
+    capability::CORE,
+    capability::MAIL,
+    capability::SUBMISSION,
+    capability::VACATION,
+];
 
 /// State of one request while its calls run.
 pub(crate) struct Call<'a> {
@@ -116,7 +123,19 @@ pub(crate) fn one(name: &str, args: Map<String, Value>) -> MethodResult {
 
 impl Jmap {
     pub fn new(store: SharedStore, config: JmapConfig, signer: Option<Arc<dyn MessageSigner>>) -> Self {
-        Jmap { store, config, signer }
+        Jmap {
+            store,
+            config,
+            signer,
+            after_delivery: None,
+        }
+    }
+
+    /// Tell `hook` of submitted mail stored for local accounts (the
+    /// vacation responder answers colleagues too).
+    pub fn with_after_delivery(mut self, hook: Arc<dyn letterbox_store::AfterDelivery>) -> Self {
+        self.after_delivery = Some(hook);
+        self
     }
 
     pub fn config(&self) -> &JmapConfig {
@@ -135,6 +154,7 @@ impl Jmap {
         capabilities.insert(capability::CORE.to_string(), Value::Object(object(l)));
         capabilities.insert(capability::MAIL.to_string(), json!({}));
         capabilities.insert(capability::SUBMISSION.to_string(), json!({}));
+        capabilities.insert(capability::VACATION.to_string(), json!({}));
         let mut account_capabilities = BTreeMap::new();
         account_capabilities.insert(
             capability::MAIL.to_string(),
@@ -151,6 +171,7 @@ impl Jmap {
             capability::SUBMISSION.to_string(),
             json!({"maxDelayedSend": 0, "submissionExtensions": {}}),
         );
+        account_capabilities.insert(capability::VACATION.to_string(), json!({}));
         let id = caller.account_id();
         let mut accounts = BTreeMap::new();
         accounts.insert(
@@ -164,7 +185,8 @@ impl Jmap {
         );
         let mut primary = BTreeMap::new();
         primary.insert(capability::MAIL.to_string(), id.clone());
-        primary.insert(capability::SUBMISSION.to_string(), id);
+        primary.insert(capability::SUBMISSION.to_string(), id.clone());
+        primary.insert(capability::VACATION.to_string(), id);
         let base = base.unwrap_or(&self.config.base_url).trim_end_matches('/');
         Session {
             capabilities,
@@ -266,6 +288,7 @@ fn needs(name: &str) -> Option<&'static str> {
         "Core" | "Blob" => capability::CORE,
         "Mailbox" | "Thread" | "Email" | "SearchSnippet" => capability::MAIL,
         "Identity" | "EmailSubmission" => capability::SUBMISSION,
+        "VacationResponse" => capability::VACATION,
         _ => return None,
     })
 }
@@ -307,6 +330,8 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
         "EmailSubmission/changes" => submission::changes(ctx, args).await,
         "EmailSubmission/query" => submission::query(ctx, args).await,
         "EmailSubmission/set" => submission::set(ctx, args).await,
+        "VacationResponse/get" => vacation::get(ctx, args).await,
+        "VacationResponse/set" => vacation::set(ctx, args).await,
         _ => Err(MethodError::new(MethodErrorType::UnknownMethod)),
     }
 }

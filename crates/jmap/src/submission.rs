@@ -272,8 +272,15 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
         },
         over_quota: OverQuota::Bounce,
     };
+    let sender = intake.outbound.sender.clone();
+    let head = std::sync::Arc::new(letterbox_store::intake::header_section(&intake.outbound.raw).to_vec());
     match call.store().accept(intake).await {
-        Ok(accepted) => Ok((unique(), accepted.queue_id.unwrap_or(0))),
+        Ok(accepted) => {
+            if let Some(hook) = &call.jmap.after_delivery {
+                hook.delivered(&sender, head, accepted.delivered.iter().map(|d| d.0).collect());
+            }
+            Ok((unique(), accepted.queue_id.unwrap_or(0)))
+        }
         Err(StoreError::QuotaExceeded { .. }) => Err(SetError::new(SetErrorType::OverQuota, "recipients over quota")),
         Err(e) => {
             tracing::error!(error = %e, "store error on submission");

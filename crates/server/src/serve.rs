@@ -175,12 +175,15 @@ pub async fn run(cfg: Config) -> Result<()> {
         tls.clone(),
         cfg.pop3.clone(),
     ));
+    let vacation: Arc<dyn letterbox_store::AfterDelivery> =
+        letterbox_delivery::vacation::Responder::new(store.clone(), cfg.hostname.clone());
     let smtp = Arc::new(letterbox_smtp::SmtpCtx {
         store: store.clone(),
         auth: auth.clone(),
         tls: tls.clone(),
         config: cfg.smtp.clone(),
         signer: dkim.clone().map(|d| d as Arc<dyn letterbox_smtp::MessageSigner>),
+        after_delivery: Some(vacation.clone()),
     });
     let imap = Arc::new(letterbox_imap::ImapCtx {
         store: store.clone(),
@@ -188,11 +191,14 @@ pub async fn run(cfg: Config) -> Result<()> {
         tls: tls.clone(),
         config: cfg.imap.clone(),
     });
-    let jmap = Arc::new(letterbox_jmap::Jmap::new(
-        store.clone(),
-        letterbox_jmap::JmapConfig::new(cfg.http.base_url.clone(), cfg.hostname.clone()),
-        dkim.map(|d| d as Arc<dyn letterbox_jmap::MessageSigner>),
-    ));
+    let jmap = Arc::new(
+        letterbox_jmap::Jmap::new(
+            store.clone(),
+            letterbox_jmap::JmapConfig::new(cfg.http.base_url.clone(), cfg.hostname.clone()),
+            dkim.map(|d| d as Arc<dyn letterbox_jmap::MessageSigner>),
+        )
+        .with_after_delivery(vacation),
+    );
     let http = letterbox_http::Http::new(
         jmap,
         auth.clone(),

@@ -93,6 +93,8 @@ pub struct SmtpCtx {
     pub config: SmtpConfig,
     /// DKIM signing of submitted mail, when enabled.
     pub signer: Option<std::sync::Arc<dyn MessageSigner>>,
+    /// Told of each message stored for local accounts (the vacation responder).
+    pub after_delivery: Option<std::sync::Arc<dyn letterbox_store::AfterDelivery>>,
 }
 
 /// Longest command line; RFC 5321 §4.5.3.1.4 says 512, RFC 4954 §4 allows

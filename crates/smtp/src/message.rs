@@ -8,6 +8,7 @@ use crate::session::{Flow, ReadError, Reader, Session};
 use letterbox_net::LineError;
 use letterbox_smtp_proto::{DataError, DataReceiver, DataStep};
 use letterbox_store::{Intake, NewMessage, OutboundMessage, OverQuota, StoreError};
+use std::sync::Arc;
 
 /// Bytes read per step while draining a refused BDAT chunk.
 const DRAIN_CHUNK: usize = 64 * 1024;
@@ -221,6 +222,7 @@ impl Session {
         message.extend_from_slice(prefix.as_bytes());
         message.extend_from_slice(&raw);
         let sender = tx.from.as_ref().map(|p| p.address()).unwrap_or_default();
+        let intake_sender = sender.clone();
         let mut local = return_path(&sender).into_bytes();
         local.extend_from_slice(&message);
         let intake = Intake {
@@ -241,6 +243,12 @@ impl Session {
             over_quota: OverQuota::Bounce,
         };
         let remote = intake.outbound.recipients.len();
+        let after = self
+            .ctx
+            .after_delivery
+            .clone()
+            .filter(|_| !intake.targets.is_empty())
+            .map(|h| (h, Arc::new(letterbox_store::intake::header_section(&raw).to_vec())));
         // RFC 5321 §6.1: the reply follows the one commit of everything the
         // 250 promises (local copies, queue entry, bounces), never precedes it.
         match self.ctx.store.accept(intake).await {
@@ -254,6 +262,10 @@ impl Session {
                     local = accepted.delivered.len(), remote, bounced = accepted.bounced.len(),
                     queue_id = ?accepted.queue_id, size = raw.len(), "message accepted");
                 self.say(250, "2.0.0", format!("OK: queued as {id}"));
+                if let Some((hook, head)) = after {
+                    let accounts = accepted.delivered.iter().map(|d| d.0).collect();
+                    hook.delivered(&intake_sender, head, accounts);
+                }
             }
             // RFC 3463 §3.3 X.2.2; RFC 5321 §4.2.2: 452 when full for now, 552 for good.
             Err(StoreError::QuotaExceeded { permanent, account }) => {

@@ -13,6 +13,8 @@ pub enum DataType {
     Thread,
     /// RFC 8621 §4.
     Email,
+    /// RFC 8621 §8: one object per account, id 1.
+    VacationResponse,
 }
 
 impl DataType {
@@ -22,6 +24,7 @@ impl DataType {
             DataType::Mailbox => 1,
             DataType::Thread => 2,
             DataType::Email => 3,
+            DataType::VacationResponse => 4,
         }
     }
 }

@@ -5,6 +5,17 @@
 
 use crate::{AccountId, OverQuota, Result, StoreError};
 
+/// What else happens once a message is stored for local accounts (the
+/// vacation responder; later filters), so the protocol crates that accept
+/// mail need not know it. Called after the commit and the client's reply;
+/// it must return at once and do its work elsewhere.
+pub trait AfterDelivery: Send + Sync {
+    /// `sender` is the envelope sender (empty for a null sender),
+    /// `message` the message's header section (all a responder reads; the
+    /// body can be large), `accounts` those that got a copy.
+    fn delivered(&self, sender: &str, message: std::sync::Arc<Vec<u8>>, accounts: Vec<AccountId>);
+}
+
 /// A local account over quota inside the transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverQuotaAccount {
@@ -23,6 +34,17 @@ pub struct Decision {
     pub bounce: Vec<OverQuotaAccount>,
     /// Accounts whose failure cannot be reported (null sender, permanent).
     pub drop: Vec<OverQuotaAccount>,
+}
+
+/// The header section of `raw`, through the blank line (or all of it).
+pub fn header_section(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(raw.len());
+    &raw[..end]
 }
 
 /// The reply recorded for a bounced account; its Diagnostic-Code.

@@ -31,13 +31,16 @@ pub mod resolve;
 pub mod sqlite;
 pub mod thread;
 pub mod types;
+pub mod vacation;
 
 pub use changes::{ChangeOp, DataType, ObjectChanges};
 pub use credentials::{AppPassword, Exchange, Grant, NewToken, TokenKind, TokenRecord};
 pub use error::{Result, StoreError};
 pub use flags::normalize_flags;
+pub use intake::AfterDelivery;
 pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
 pub use types::*;
+pub use vacation::Vacation;
 
 use async_trait::async_trait;
 use letterbox_mail::MessageInfo;
@@ -113,6 +116,16 @@ pub trait Store: Send + Sync + 'static {
     async fn grants(&self, account: AccountId) -> Result<Vec<Grant>>;
     /// Whether it existed.
     async fn revoke_grant(&self, account: AccountId, grant: i64) -> Result<bool>;
+
+    // ---- vacation responder (RFC 8621 §8, RFC 3834) ----
+
+    /// The account's settings (all off when never set).
+    async fn vacation(&self, account: AccountId) -> Result<Vacation>;
+    /// Replace them; a new setting answers every sender once again.
+    async fn set_vacation(&self, account: AccountId, vacation: Vacation) -> Result<()>;
+    /// Atomically: whether `sender` has had no reply within `period` seconds
+    /// of `now`, and if so remember one sent now.
+    async fn vacation_reply_due(&self, account: AccountId, sender: &str, now: i64, period: i64) -> Result<bool>;
 
     // ---- mailboxes ----
 

@@ -332,6 +332,8 @@ pub enum ChangeKind {
     Mailboxes,
     /// The account itself was removed.
     AccountRemoved,
+    /// An account setting changed (the vacation responder).
+    Settings,
     /// A message was added to the outbound queue (account id 0).
     Queued,
     /// Another process changed the database (account id 0): anything may

@@ -163,6 +163,8 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
         "changelog",
         "emails",
         "uploads",
+        "vacation",
+        "vacation_replies",
     ] {
         conn.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [a.id])?;
     }

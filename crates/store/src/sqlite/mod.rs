@@ -15,6 +15,7 @@ mod messages;
 mod query;
 mod queue;
 mod schema;
+mod vacation;
 
 pub use schema::SCHEMA_VERSION;
 
@@ -286,6 +287,23 @@ impl Store for SqliteStore {
 
     async fn sender_addresses(&self, account: AccountId) -> Result<Vec<String>> {
         self.engine.read(move |c| directory::sender_addresses(c, account)).await
+    }
+
+    async fn vacation(&self, account: AccountId) -> Result<crate::Vacation> {
+        self.engine.read(move |c| vacation::get(c, account)).await
+    }
+
+    async fn set_vacation(&self, account: AccountId, v: crate::Vacation) -> Result<()> {
+        self.engine
+            .write(move |c| Ok(((), vacation::set(c, account, &v)?)))
+            .await
+    }
+
+    async fn vacation_reply_due(&self, account: AccountId, sender: &str, now: i64, period: i64) -> Result<bool> {
+        let sender = sender.to_string();
+        self.engine
+            .write(move |c| Ok((vacation::reply_due(c, account, &sender, now, period)?, vec![])))
+            .await
     }
 
     async fn add_app_password(&self, account: AccountId, name: &str, digest: &str) -> Result<crate::AppPassword> {

@@ -187,6 +187,26 @@ const MIGRATIONS: &[Step] = &[
     CREATE INDEX oauth_tokens_expiry ON oauth_tokens(expires);
     "#,
     ),
+    // 9: the vacation responder (RFC 8621 §8) and whom it answered (RFC 3834 §2).
+    Step::Sql(
+        r#"
+    CREATE TABLE vacation(
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+        enabled INTEGER NOT NULL,
+        from_date INTEGER,
+        to_date INTEGER,
+        subject TEXT,
+        text_body TEXT,
+        html_body TEXT
+    );
+    CREATE TABLE vacation_replies(
+        account_id INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        PRIMARY KEY(account_id, sender)
+    ) WITHOUT ROWID;
+    "#,
+    ),
 ];
 
 const V6_SQL: &str = r#"
