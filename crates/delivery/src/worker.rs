@@ -245,6 +245,15 @@ impl Worker {
         let t = now();
         let age = Duration::from_secs((t - entry.created).max(0) as u64);
         let expired = age >= self.cfg.max_age;
+        for f in &fates {
+            let result = match f.status {
+                RecipientStatus::Delivered => "delivered",
+                RecipientStatus::Failed => "failed",
+                _ if expired => "failed",
+                _ => "deferred",
+            };
+            metrics::counter!(letterbox_net::metrics::OUTBOUND, "result" => result).increment(1);
+        }
         for f in fates
             .iter_mut()
             .filter(|f| f.status == RecipientStatus::Pending && expired)

@@ -221,6 +221,13 @@ struct Reservation {
 impl Reservation {
     fn resolve(mut self, outcome: Outcome) {
         self.done = true;
+        let result = match outcome {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Neutral => "error",
+        };
+        // Name as in letterbox_net::metrics.
+        metrics::counter!("letterbox_auth_attempts_total", "result" => result).increment(1);
         self.auth.settle(self.ip, &self.address, outcome);
     }
 }
@@ -294,6 +301,7 @@ impl Authenticator {
         let reservation = match self.reserve(ip, &address).await {
             Ok(r) => r,
             Err(e) => {
+                metrics::counter!("letterbox_auth_attempts_total", "result" => "throttled").increment(1);
                 info!(%peer, address, "login refused: {e}");
                 return Err(e);
             }
@@ -413,6 +421,7 @@ impl Authenticator {
         let reservation = match self.reserve(ip, "").await {
             Ok(r) => r,
             Err(e) => {
+                metrics::counter!("letterbox_auth_attempts_total", "result" => "throttled").increment(1);
                 info!(%peer, "token login refused: {e}");
                 return Err(e);
             }

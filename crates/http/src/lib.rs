@@ -41,6 +41,22 @@ pub struct HttpConfig {
     pub clients: autoconfig::ClientSettings,
     /// Origins allowed to call the API from a browser (CORS); `*` for any.
     pub cors_origins: Vec<String>,
+    /// `/readyz` fails when the store's file system has less free space.
+    pub ready_min_free_bytes: u64,
+    /// Renders the Prometheus exposition for `/metrics`, when installed.
+    pub metrics: Option<MetricsRender>,
+    /// Bearer token that opens `/metrics` to other than loopback peers.
+    pub metrics_token: Option<String>,
+}
+
+/// The exporter's render function (the binary installs the recorder).
+#[derive(Clone)]
+pub struct MetricsRender(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for MetricsRender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsRender")
+    }
 }
 
 impl Default for HttpConfig {
@@ -54,6 +70,9 @@ impl Default for HttpConfig {
             max_event_sources: 8,
             clients: autoconfig::ClientSettings::default(),
             cors_origins: Vec::new(),
+            ready_min_free_bytes: 100 << 20,
+            metrics: None,
+            metrics_token: None,
         }
     }
 }

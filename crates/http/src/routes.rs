@@ -97,6 +97,7 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         .route("/.well-known/jmap", get(well_known))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/jmap/session", get(session))
         .route("/jmap/api", post(api))
         .route("/jmap/upload/{account}", post(upload))
@@ -119,6 +120,7 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         .route("/api/grants/{id}", delete(account::revoke_grant))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), cors))
+        .layer(axum::middleware::from_fn(count))
         .with_state(ctx)
 }
 
@@ -128,6 +130,8 @@ pub fn redirect_router(ctx: Arc<HttpCtx>) -> Router {
     let base = ctx.config.https_base.clone();
     autoconfig_routes(Router::new())
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(move |uri: Uri| {
             let base = base.clone();
             async move {
@@ -136,6 +140,20 @@ pub fn redirect_router(ctx: Arc<HttpCtx>) -> Router {
             }
         })
         .with_state(ctx)
+}
+
+/// Counts answered requests by status class.
+async fn count(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let class = match resp.status().as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!(letterbox_net::metrics::HTTP_REQUESTS, "status" => class).increment(1);
+    resp
 }
 
 async fn not_found() -> Response {
@@ -147,13 +165,59 @@ async fn healthz() -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
-/// Ready: the store answers a read (a load balancer stops sending traffic
-/// to a node whose store does not).
+/// Ready: a durable store write commits within 5 s and the store's file
+/// system has room (a load balancer stops sending traffic to a node that
+/// could not keep what it accepts).
 async fn readyz(State(ctx): State<Arc<HttpCtx>>) -> Response {
-    match tokio::time::timeout(std::time::Duration::from_secs(5), ctx.jmap.store().list_domains()).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), ctx.jmap.store().health()).await {
+        Ok(Ok(h)) => match h.free_bytes {
+            Some(free) if free < ctx.config.ready_min_free_bytes => {
+                unavailable(format!("disk space low: {} MiB free\n", free >> 20))
+            }
+            _ => (StatusCode::OK, "ready\n").into_response(),
+        },
+        Ok(Err(e)) => unavailable(format!("store not writable: {e}\n")),
+        Err(_) => unavailable("store did not answer within 5 s\n".into()),
     }
+}
+
+/// Prometheus text exposition (version 0.0.4) for loopback peers, or for
+/// anyone with the configured `metrics_token`. Queue gauges are read at
+/// scrape time.
+async fn metrics(State(ctx): State<Arc<HttpCtx>>, Extension(peer): Extension<Peer>, headers: HeaderMap) -> Response {
+    let Some(render) = ctx.config.metrics.clone() else {
+        return not_found().await;
+    };
+    let token_ok = ctx.config.metrics_token.as_deref().is_some_and(|t| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            // Digests compared: no timing hint about the token's bytes.
+            .is_some_and(|given| letterbox_directory::secret_digest(given) == letterbox_directory::secret_digest(t))
+    });
+    if !peer.info.peer.ip().to_canonical().is_loopback() && !token_ok {
+        return (StatusCode::FORBIDDEN, "metrics are for loopback or the metrics token\n").into_response();
+    }
+    if let Ok(queue) = ctx.jmap.store().list_queue().await {
+        let now = letterbox_store::unix_now();
+        let oldest = queue.iter().map(|e| e.created).min().map_or(0, |c| (now - c).max(0));
+        metrics::gauge!(letterbox_net::metrics::QUEUE_MESSAGES).set(queue.len() as f64);
+        metrics::gauge!(letterbox_net::metrics::QUEUE_OLDEST).set(oldest as f64);
+    }
+    let body = tokio::task::spawn_blocking(move || (render.0)())
+        .await
+        .unwrap_or_default();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// RFC 8620 §2.2: the well-known URI redirects to the Session resource.

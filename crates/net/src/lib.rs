@@ -15,6 +15,7 @@
 
 pub mod line;
 pub mod listener;
+pub mod metrics;
 pub mod stream;
 pub mod tls;
 

@@ -231,6 +231,7 @@ pub async fn serve<H, F>(
                 let line = (implicit_tls.is_none()).then_some(limits.refuse_line);
                 let Ok(permit) = Arc::clone(&total).try_acquire_owned() else {
                     info!(listener = name, %peer, "connection limit reached; refusing");
+                    crate::metrics::refused(name);
                     if let Ok(ticket) = Arc::clone(&refusals).try_acquire_owned() {
                         tasks.spawn(refuse(tcp, line, ticket));
                     }
@@ -243,6 +244,7 @@ pub async fn serve<H, F>(
                 let tls = implicit_tls.clone();
                 let start = move |tcp, slot| {
                     let session = Session {
+                        listener: name,
                         tcp,
                         peer,
                         implicit_tls: tls,
@@ -259,6 +261,7 @@ pub async fn serve<H, F>(
                 // number, like refusals) for one of its sessions to end.
                 let Ok(ticket) = Arc::clone(&refusals).try_acquire_owned() else {
                     info!(listener = name, %peer, "per-address connection limit reached; refusing");
+                    crate::metrics::refused(name);
                     continue;
                 };
                 let per_ip = Arc::clone(&per_ip);
@@ -271,6 +274,7 @@ pub async fn serve<H, F>(
                         }
                         None => {
                             info!(listener = name, %peer, "per-address connection limit reached; refusing");
+                            crate::metrics::refused(name);
                             refuse(tcp, line, ticket).await;
                         }
                     }
@@ -286,6 +290,7 @@ pub async fn serve<H, F>(
 
 /// Everything a session task owns; dropping it frees the connection slots.
 struct Session {
+    listener: &'static str,
     tcp: TcpStream,
     peer: SocketAddr,
     implicit_tls: Option<TlsAcceptor>,
@@ -299,12 +304,14 @@ where
     F: Future<Output = ()>,
 {
     let Session {
+        listener,
         tcp,
         peer,
         implicit_tls,
         permit: _permit,
         slot: _slot,
     } = session;
+    let _active = crate::metrics::ActiveConnection::open(listener);
     let local = match tcp.local_addr() {
         Ok(addr) => addr,
         Err(e) => {

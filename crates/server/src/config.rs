@@ -61,6 +61,11 @@ pub struct HttpSection {
     pub max_event_sources: Option<usize>,
     /// Browser origins allowed to call the API (CORS), e.g. `["https://webmail.example"]`; `"*"` for any.
     pub cors_origins: Option<Vec<String>>,
+    /// `/readyz` reports not ready below this much free disk, MiB (default 100).
+    pub ready_min_free_mb: Option<u64>,
+    /// Bearer token that lets a non-loopback scraper read `/metrics`
+    /// (loopback peers need none).
+    pub metrics_token: Option<String>,
 }
 
 /// `[pop3]`
@@ -307,6 +312,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     pub max_event_sources: usize,
     pub cors_origins: Vec<String>,
+    pub ready_min_free_bytes: u64,
+    pub metrics_token: Option<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -540,6 +547,11 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             None => 120,
         }),
         cors_origins: f.http.cors_origins.clone().unwrap_or_default(),
+        ready_min_free_bytes: f.http.ready_min_free_mb.unwrap_or(100) << 20,
+        metrics_token: match &f.http.metrics_token {
+            Some(t) if t.len() < 16 => return Err(invalid("http.metrics_token", "use at least 16 characters")),
+            t => t.clone(),
+        },
         max_event_sources: match f.http.max_event_sources {
             Some(0) => return Err(invalid("http.max_event_sources", "must be greater than 0")),
             Some(n) => n,

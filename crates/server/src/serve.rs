@@ -210,6 +210,9 @@ pub async fn run(cfg: Config) -> Result<()> {
             max_event_sources: cfg.http.max_event_sources,
             clients: client_settings(&cfg),
             cors_origins: cfg.http.cors_origins.clone(),
+            ready_min_free_bytes: cfg.http.ready_min_free_bytes,
+            metrics: metrics_render(),
+            metrics_token: cfg.http.metrics_token.clone(),
             ..letterbox_http::HttpConfig::default()
         },
     );
@@ -346,4 +349,34 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Install the Prometheus recorder once per process (tests start several
+/// servers in one process) and return its renderer for `/metrics`.
+fn metrics_render() -> Option<letterbox_http::MetricsRender> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        use letterbox_net::metrics as m;
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), m::LATENCY_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(m::STORE_BATCH.into()), m::BATCH_BUCKETS))
+            .map(|b| b.build_recorder());
+        match recorder {
+            Ok(r) => {
+                let handle = r.handle();
+                if metrics::set_global_recorder(r).is_err() {
+                    return None;
+                }
+                m::describe();
+                Some(handle)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        }
+    });
+    let handle = handle.clone()?;
+    Some(letterbox_http::MetricsRender(Arc::new(move || handle.render())))
 }

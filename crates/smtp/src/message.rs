@@ -262,6 +262,8 @@ impl Session {
                     local = accepted.delivered.len(), remote, bounced = accepted.bounced.len(),
                     queue_id = ?accepted.queue_id, size = raw.len(), "message accepted");
                 self.say(250, "2.0.0", format!("OK: queued as {id}"));
+                metrics::counter!(letterbox_net::metrics::MESSAGES_ACCEPTED, "protocol" => self.protocol_name())
+                    .increment(1);
                 if let Some((hook, head)) = after {
                     let accounts = accepted.delivered.iter().map(|d| d.0).collect();
                     hook.delivered(&intake_sender, head, accounts);
@@ -269,6 +271,9 @@ impl Session {
             }
             // RFC 3463 §3.3 X.2.2; RFC 5321 §4.2.2: 452 when full for now, 552 for good.
             Err(StoreError::QuotaExceeded { permanent, account }) => {
+                metrics::counter!(letterbox_net::metrics::MESSAGES_REFUSED, "protocol" => self.protocol_name(),
+                    "reason" => "quota")
+                .increment(1);
                 tracing::warn!(session = self.info.session_id, peer = %self.info.peer, id = %id, account,
                     permanent, "message refused: over quota at delivery time");
                 if permanent {
@@ -281,7 +286,18 @@ impl Session {
         }
     }
 
+    fn protocol_name(&self) -> &'static str {
+        if self.role.is_submission() {
+            "submission"
+        } else {
+            "smtp"
+        }
+    }
+
     fn store_failed(&mut self, error: &str) {
+        metrics::counter!(letterbox_net::metrics::MESSAGES_REFUSED, "protocol" => self.protocol_name(),
+            "reason" => "storage")
+        .increment(1);
         tracing::error!(session = self.info.session_id, peer = %self.info.peer, error, "store failure");
         self.say(451, "4.3.0", "Local error in processing, try again later");
     }

@@ -267,6 +267,7 @@ async fn starttls(s: &mut Session, mut reader: Reader) -> Option<Reader> {
 
 impl Session {
     async fn dispatch(&mut self, cmd: Command, reader: &mut Reader) -> Flow {
+        let _timer = letterbox_net::metrics::CommandTimer::start("smtp", cmd.name());
         match cmd {
             Command::Ehlo(domain) => self.ehlo(domain, true),
             Command::Helo(domain) => self.ehlo(domain, false),

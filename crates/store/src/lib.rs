@@ -117,6 +117,12 @@ pub trait Store: Send + Sync + 'static {
     /// Whether it existed.
     async fn revoke_grant(&self, account: AccountId, grant: i64) -> Result<bool>;
 
+    // ---- operations ----
+
+    /// Readiness (`/readyz`): a durable write commits, and the space left
+    /// where the data lives, when the backend can tell.
+    async fn health(&self) -> Result<Health>;
+
     // ---- vacation responder (RFC 8621 §8, RFC 3834) ----
 
     /// The account's settings (all off when never set).

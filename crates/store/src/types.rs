@@ -594,3 +594,10 @@ pub struct UploadedBlob {
     /// Unix seconds after which it is gone unless an email holds it.
     pub expires: i64,
 }
+
+/// What [`crate::Store::health`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// Bytes available to the store on its file system, when known.
+    pub free_bytes: Option<u64>,
+}

@@ -128,6 +128,7 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
 impl Session {
     async fn dispatch(&mut self, conn: &mut Conn, tag: &str, cmd: Command) -> Flow {
         debug!(command = cmd.name(), "command");
+        let _timer = letterbox_net::metrics::CommandTimer::start("imap", cmd.name());
         let mut cmd = cmd;
         if !self.rev2 {
             match decode_mailbox_names(&mut cmd) {

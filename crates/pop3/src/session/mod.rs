@@ -111,6 +111,7 @@ fn keyword(line: &[u8]) -> String {
 impl Session {
     async fn dispatch(&mut self, conn: &mut Conn, cmd: Command) -> Flow {
         debug!(command = cmd.name(), "command");
+        let _timer = letterbox_net::metrics::CommandTimer::start("pop3", cmd.name());
         match cmd {
             Command::Capa => {
                 self.capa(conn);

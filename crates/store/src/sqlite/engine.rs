@@ -49,7 +49,7 @@ pub(crate) struct Engine {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     read_slots: tokio::sync::Semaphore,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     pub(crate) notifier: Arc<Notifier>,
 }
 
@@ -355,6 +355,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier, w
             }
         }
         let durable = batch.iter().any(|j| j.durable);
+        // Names as in letterbox_net::metrics (the store does not depend on net).
+        metrics::histogram!("letterbox_store_commit_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
+        let timed = |_: ()| {
+            metrics::histogram!("letterbox_store_commit_duration_seconds").record(started.elapsed().as_secs_f64())
+        };
         sync.set_mode(&conn, durable);
         if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             let msg = e.to_string();
@@ -372,6 +378,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier, w
             if let Some(job) = batch.pop() {
                 if run_alone(&conn, job) {
                     sync.committed(durable);
+                    timed(());
                 }
             }
             continue;
@@ -421,7 +428,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, notifier: &Notifier, w
         }
         let commit = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());
         match &commit {
-            Ok(()) => sync.committed(durable),
+            Ok(()) => {
+                sync.committed(durable);
+                timed(());
+            }
             Err(e) => {
                 tracing::error!(error = %e, "store: commit failed");
                 let _ = conn.execute_batch("ROLLBACK");

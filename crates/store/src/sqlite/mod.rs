@@ -289,6 +289,23 @@ impl Store for SqliteStore {
         self.engine.read(move |c| directory::sender_addresses(c, account)).await
     }
 
+    async fn health(&self) -> Result<crate::Health> {
+        let now = now();
+        self.engine
+            .write(move |c| {
+                c.execute("INSERT OR REPLACE INTO health(id, checked) VALUES (1, ?1)", [now])?;
+                Ok(((), vec![]))
+            })
+            .await?;
+        let dir = self.engine.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let free = tokio::task::spawn_blocking(move || rustix::fs::statvfs(&dir).ok())
+            .await
+            .ok()
+            .flatten()
+            .map(|v| v.f_bavail.saturating_mul(v.f_frsize));
+        Ok(crate::Health { free_bytes: free })
+    }
+
     async fn vacation(&self, account: AccountId) -> Result<crate::Vacation> {
         self.engine.read(move |c| vacation::get(c, account)).await
     }

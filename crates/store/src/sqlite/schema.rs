@@ -187,7 +187,8 @@ const MIGRATIONS: &[Step] = &[
     CREATE INDEX oauth_tokens_expiry ON oauth_tokens(expires);
     "#,
     ),
-    // 9: the vacation responder (RFC 8621 §8) and whom it answered (RFC 3834 §2).
+    // 9: the vacation responder (RFC 8621 §8) and whom it answered (RFC
+    // 3834 §2); the readiness probe's row.
     Step::Sql(
         r#"
     CREATE TABLE vacation(
@@ -205,6 +206,8 @@ const MIGRATIONS: &[Step] = &[
         sent_at INTEGER NOT NULL,
         PRIMARY KEY(account_id, sender)
     ) WITHOUT ROWID;
+    -- One row that readiness probes rewrite: proof that a durable commit works.
+    CREATE TABLE health(id INTEGER PRIMARY KEY, checked INTEGER NOT NULL);
     "#,
     ),
 ];
