@@ -9,11 +9,12 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use letterbox_store::{ChangeKind, DataType};
+use letterbox_store::{AccountId, ChangeEvent, ChangeKind, DataType, SharedStore};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Shortest ping interval honoured (RFC 8620 §7.3: the server may raise it).
@@ -28,7 +29,7 @@ pub struct EventQuery {
     ping: Option<u64>,
 }
 
-const TYPES: &[(&str, DataType)] = &[
+pub(crate) const TYPES: &[(&str, DataType)] = &[
     ("Mailbox", DataType::Mailbox),
     ("Thread", DataType::Thread),
     ("Email", DataType::Email),
@@ -62,33 +63,12 @@ pub async fn event_source(
         .filter(|&p| p > 0)
         .map(|p| Duration::from_secs(p.clamp(MIN_PING_SECS, 3600)));
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(8);
-    let store = ctx.jmap.store().clone();
-    let mut events = store.subscribe();
-    let account = caller.account;
-    let account_id = caller.account_id();
+    let mut watcher = StateWatcher::new(ctx.jmap.store().clone(), caller.account, caller.account_id(), wanted).await;
     tokio::spawn(async move {
         let _permit = permit;
-        let states = |store: letterbox_store::SharedStore| {
-            let wanted = wanted.clone();
-            async move {
-                let mut m = Map::new();
-                for (name, t) in wanted {
-                    if let Ok(s) = store.state(account, t).await {
-                        m.insert(name.to_string(), json!(s.to_string()));
-                    }
-                }
-                m
-            }
-        };
-        let mut last = states(store.clone()).await;
-        let change = |m: &Map<String, Value>| {
-            let mut changed = Map::new();
-            changed.insert(account_id.clone(), Value::Object(m.clone()));
-            let v = json!({"@type": "StateChange", "changed": changed});
-            format!("event: state\ndata: {v}\n\n")
-        };
+        let event = |v: Value| format!("event: state\ndata: {v}\n\n");
         // The current state first, so a client knows where it starts from.
-        if tx.send(change(&last)).await.is_err() {
+        if tx.send(event(watcher.state_change(watcher.current()))).await.is_err() {
             return;
         }
         let mut ticker = ping.map(|p| {
@@ -106,26 +86,9 @@ pub async fn event_source(
                 }
             };
             tokio::select! {
-                ev = events.recv() => {
-                    match ev {
-                        // A commit by another process (the CLI) may concern anyone.
-                        Ok(e) if e.account_id != account && e.kind != ChangeKind::External => continue,
-                        Ok(_) | Err(RecvError::Lagged(_)) => {}
-                        Err(RecvError::Closed) => return,
-                    }
-                    tokio::time::sleep(COALESCE).await;
-                    while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
-                    let now = states(store.clone()).await;
-                    let diff: Map<String, Value> = now
-                        .iter()
-                        .filter(|(k, v)| last.get(*k) != Some(v))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    last = now;
-                    if diff.is_empty() {
-                        continue;
-                    }
-                    if tx.send(change(&diff)).await.is_err() || close_after_state {
+                diff = watcher.changed() => {
+                    let Some(diff) = diff else { return };
+                    if tx.send(event(watcher.state_change(&diff))).await.is_err() || close_after_state {
                         return;
                     }
                 }
@@ -151,4 +114,88 @@ pub async fn event_source(
         body,
     )
         .into_response()
+}
+
+/// One account's states of some data types, and waiting for them to change:
+/// what EventSource and WebSocket push share (RFC 8620 §7.1).
+pub(crate) struct StateWatcher {
+    store: SharedStore,
+    account: AccountId,
+    account_id: String,
+    wanted: Vec<(&'static str, DataType)>,
+    events: broadcast::Receiver<ChangeEvent>,
+    last: Map<String, Value>,
+}
+
+impl StateWatcher {
+    /// Subscribed before the first read, so no change falls in between.
+    pub async fn new(
+        store: SharedStore,
+        account: AccountId,
+        account_id: String,
+        wanted: Vec<(&'static str, DataType)>,
+    ) -> StateWatcher {
+        let events = store.subscribe();
+        let mut w = StateWatcher {
+            store,
+            account,
+            account_id,
+            wanted,
+            events,
+            last: Map::new(),
+        };
+        w.last = w.read().await;
+        w
+    }
+
+    async fn read(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        for &(name, t) in &self.wanted {
+            if let Ok(s) = self.store.state(self.account, t).await {
+                m.insert(name.to_string(), json!(s.to_string()));
+            }
+        }
+        m
+    }
+
+    /// The states last seen, by type name.
+    pub fn current(&self) -> &Map<String, Value> {
+        &self.last
+    }
+
+    /// A StateChange object for `changed` types of this account.
+    pub fn state_change(&self, changed: &Map<String, Value>) -> Value {
+        let mut c = Map::new();
+        c.insert(self.account_id.clone(), Value::Object(changed.clone()));
+        json!({"@type": "StateChange", "changed": c})
+    }
+
+    /// Wait for a commit that changes a watched state; the changed types
+    /// with their new states, or `None` once the store has closed.
+    pub async fn changed(&mut self) -> Option<Map<String, Value>> {
+        loop {
+            match self.events.recv().await {
+                // A commit by another process (the CLI) may concern anyone.
+                Ok(e) if e.account_id != self.account && e.kind != ChangeKind::External => continue,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+            tokio::time::sleep(COALESCE).await;
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = self.events.try_recv() {}
+            let now = self.read().await;
+            let diff = diff(&self.last, &now);
+            self.last = now;
+            if !diff.is_empty() {
+                return Some(diff);
+            }
+        }
+    }
+}
+
+/// The entries of `now` that differ from `before`.
+pub(crate) fn diff(before: &Map<String, Value>, now: &Map<String, Value>) -> Map<String, Value> {
+    now.iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

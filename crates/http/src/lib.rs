@@ -13,6 +13,7 @@ mod conn;
 mod events;
 mod oauth;
 mod routes;
+mod ws;
 
 pub use auth::AuthCache;
 pub use conn::session;

@@ -103,6 +103,7 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         .route("/jmap/upload/{account}", post(upload))
         .route("/jmap/download/{account}/{blob}/{name}", get(download))
         .route("/jmap/eventsource", get(crate::events::event_source))
+        .route("/jmap/ws", get(crate::ws::upgrade))
         .route("/.well-known/oauth-authorization-server", get(oauth::metadata))
         .route(
             "/oauth/authorize",

@@ -24,4 +24,5 @@ pub mod capability {
     pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
     pub const MDN: &str = "urn:ietf:params:jmap:mdn";
     pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
+    pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
 }

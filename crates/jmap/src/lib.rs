@@ -89,6 +89,7 @@ const CAPABILITIES: &[&str] = &[
     capability::MAIL,
     capability::SUBMISSION,
     capability::VACATION,
+    capability::WEBSOCKET,
 ];
 
 /// State of one request while its calls run.
@@ -150,11 +151,21 @@ impl Jmap {
     /// `base` (e.g. `https://mail.example.com`), or the configured base URL.
     pub async fn session(&self, caller: &Caller, base: Option<&str>) -> Session {
         let l = &self.config.limits;
+        let base = base.unwrap_or(&self.config.base_url).trim_end_matches('/');
         let mut capabilities = BTreeMap::new();
         capabilities.insert(capability::CORE.to_string(), Value::Object(object(l)));
         capabilities.insert(capability::MAIL.to_string(), json!({}));
         capabilities.insert(capability::SUBMISSION.to_string(), json!({}));
         capabilities.insert(capability::VACATION.to_string(), json!({}));
+        // RFC 8887 §3: the same host and port, ws(s) for http(s).
+        let ws = match base.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}/jmap/ws"),
+            None => format!("ws://{}/jmap/ws", base.trim_start_matches("http://")),
+        };
+        capabilities.insert(
+            capability::WEBSOCKET.to_string(),
+            json!({"url": ws, "supportsPush": true}),
+        );
         let mut account_capabilities = BTreeMap::new();
         account_capabilities.insert(
             capability::MAIL.to_string(),
@@ -187,7 +198,7 @@ impl Jmap {
         primary.insert(capability::MAIL.to_string(), id.clone());
         primary.insert(capability::SUBMISSION.to_string(), id.clone());
         primary.insert(capability::VACATION.to_string(), id);
-        let base = base.unwrap_or(&self.config.base_url).trim_end_matches('/');
+
         Session {
             capabilities,
             accounts,
