@@ -23,7 +23,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-python3 -c 'import pytest, dnslib, dkim, nacl, websockets' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1"
+python3 -c 'import pytest, dnslib, dkim, nacl, websockets, cryptography' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1" cryptography
 
 # Third-party JavaScript clients (jmap-jam), pinned by tests/js/package-lock.json.
 [ -d tests/js/node_modules/jmap-jam ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)

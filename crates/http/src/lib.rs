@@ -13,6 +13,7 @@ mod conn;
 mod events;
 mod oauth;
 mod routes;
+pub mod webpush;
 mod ws;
 
 pub use auth::AuthCache;

@@ -14,6 +14,8 @@ pub enum IdKind {
     Thread,
     Identity,
     Submission,
+    /// RFC 8620 §7.2 PushSubscription.
+    Push,
 }
 
 impl IdKind {
@@ -25,6 +27,7 @@ impl IdKind {
             IdKind::Thread => 'T',
             IdKind::Identity => 'I',
             IdKind::Submission => 'S',
+            IdKind::Push => 'P',
         }
     }
 }

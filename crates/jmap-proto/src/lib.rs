@@ -25,4 +25,5 @@ pub mod capability {
     pub const MDN: &str = "urn:ietf:params:jmap:mdn";
     pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
     pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
+    pub const WEBPUSH_VAPID: &str = "urn:ietf:params:jmap:webpush-vapid";
 }

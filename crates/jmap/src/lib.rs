@@ -16,6 +16,7 @@ mod headers;
 mod identity;
 mod keywords;
 mod mailbox;
+pub mod push;
 mod submission;
 mod thread;
 mod vacation;
@@ -48,6 +49,8 @@ pub struct JmapConfig {
     pub limits: CoreLimits,
     /// Longest Email body value returned when a client asks for no limit.
     pub max_body_value_bytes: usize,
+    /// The VAPID public key (URL-safe base64 of the P-256 point), when push is on.
+    pub vapid_public_key: Option<String>,
 }
 
 impl JmapConfig {
@@ -57,6 +60,7 @@ impl JmapConfig {
             hostname: hostname.into(),
             limits: CoreLimits::default(),
             max_body_value_bytes: 4 << 20,
+            vapid_public_key: None,
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct Jmap {
     pub(crate) config: JmapConfig,
     pub(crate) signer: Option<Arc<dyn MessageSigner>>,
     pub(crate) after_delivery: Option<Arc<dyn letterbox_store::AfterDelivery>>,
+    pub(crate) pusher: Option<Arc<dyn push::Pusher>>,
 }
 
 /// Capabilities this server implements, each with its Session value.
@@ -129,7 +134,16 @@ impl Jmap {
             config,
             signer,
             after_delivery: None,
+            pusher: None,
         }
+    }
+
+    /// Who sends PushSubscription messages (RFC 8620 §7.2); `public_key`
+    /// is the VAPID key (RFC 8292) clients subscribe with.
+    pub fn with_pusher(mut self, pusher: Arc<dyn push::Pusher>, public_key: String) -> Self {
+        self.pusher = Some(pusher);
+        self.config.vapid_public_key = Some(public_key);
+        self
     }
 
     /// Tell `hook` of submitted mail stored for local accounts (the
@@ -166,6 +180,13 @@ impl Jmap {
             capability::WEBSOCKET.to_string(),
             json!({"url": ws, "supportsPush": true}),
         );
+        if let Some(key) = &self.config.vapid_public_key {
+            // RFC 9749: the key browsers' pushManager.subscribe() needs.
+            capabilities.insert(
+                capability::WEBPUSH_VAPID.to_string(),
+                json!({"applicationServerKey": key}),
+            );
+        }
         let mut account_capabilities = BTreeMap::new();
         account_capabilities.insert(
             capability::MAIL.to_string(),
@@ -296,7 +317,7 @@ impl Jmap {
 fn needs(name: &str) -> Option<&'static str> {
     let (kind, _) = name.split_once('/')?;
     Some(match kind {
-        "Core" | "Blob" => capability::CORE,
+        "Core" | "Blob" | "PushSubscription" => capability::CORE,
         "Mailbox" | "Thread" | "Email" | "SearchSnippet" => capability::MAIL,
         "Identity" | "EmailSubmission" => capability::SUBMISSION,
         "VacationResponse" => capability::VACATION,
@@ -314,7 +335,8 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
             format!("{name} needs {cap} in using"),
         ));
     }
-    if name != "Core/echo" {
+    // §7.2: push subscriptions are the user's, not an account's.
+    if name != "Core/echo" && !name.starts_with("PushSubscription/") {
         args::check_account(ctx.caller, &args)?;
     }
     match name {
@@ -342,6 +364,8 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
         "EmailSubmission/query" => submission::query(ctx, args).await,
         "EmailSubmission/set" => submission::set(ctx, args).await,
         "VacationResponse/get" => vacation::get(ctx, args).await,
+        "PushSubscription/get" => push::get(ctx, args).await,
+        "PushSubscription/set" => push::set(ctx, args).await,
         "VacationResponse/set" => vacation::set(ctx, args).await,
         _ => Err(MethodError::new(MethodErrorType::UnknownMethod)),
     }

@@ -175,6 +175,11 @@ pub async fn run(cfg: Config) -> Result<()> {
         tls.clone(),
         cfg.pop3.clone(),
     ));
+    // Web Push for JMAP PushSubscriptions; plain-http loopback endpoints
+    // only in development.
+    let webpush = letterbox_http::webpush::WebPush::new(store.clone(), &cfg.data_dir, &cfg.hostname, cfg.dev)
+        .context("Web Push set-up failed")?;
+    webpush.spawn();
     let vacation: Arc<dyn letterbox_store::AfterDelivery> =
         letterbox_delivery::vacation::Responder::new(store.clone(), cfg.hostname.clone());
     let smtp = Arc::new(letterbox_smtp::SmtpCtx {
@@ -197,7 +202,11 @@ pub async fn run(cfg: Config) -> Result<()> {
             letterbox_jmap::JmapConfig::new(cfg.http.base_url.clone(), cfg.hostname.clone()),
             dkim.map(|d| d as Arc<dyn letterbox_jmap::MessageSigner>),
         )
-        .with_after_delivery(vacation),
+        .with_after_delivery(vacation)
+        .with_pusher(
+            Arc::new(letterbox_http::webpush::PushHandle(webpush.clone())),
+            webpush.public_key(),
+        ),
     );
     let http = letterbox_http::Http::new(
         jmap,

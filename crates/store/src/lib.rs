@@ -25,6 +25,7 @@ pub mod error;
 pub mod flags;
 pub mod intake;
 pub mod prepare;
+pub mod push;
 pub mod query;
 pub mod resolve;
 #[cfg(feature = "sqlite")]
@@ -38,6 +39,7 @@ pub use credentials::{AppPassword, Exchange, Grant, NewToken, TokenKind, TokenRe
 pub use error::{Result, StoreError};
 pub use flags::normalize_flags;
 pub use intake::AfterDelivery;
+pub use push::{NewPushSubscription, PushSubscription, PushUpdate};
 pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
 pub use types::*;
 pub use vacation::Vacation;
@@ -122,6 +124,16 @@ pub trait Store: Send + Sync + 'static {
     /// Readiness (`/readyz`): a durable write commits, and the space left
     /// where the data lives, when the backend can tell.
     async fn health(&self) -> Result<Health>;
+
+    // ---- push subscriptions (RFC 8620 §7.2) ----
+
+    /// The account's live (unexpired) subscriptions; expired ones are removed.
+    async fn push_subscriptions(&self, account: AccountId) -> Result<Vec<PushSubscription>>;
+    async fn create_push_subscription(&self, account: AccountId, new: NewPushSubscription) -> Result<PushSubscription>;
+    /// Whether it existed.
+    async fn update_push_subscription(&self, account: AccountId, id: i64, update: PushUpdate) -> Result<bool>;
+    /// Whether it existed.
+    async fn remove_push_subscription(&self, account: AccountId, id: i64) -> Result<bool>;
 
     // ---- vacation responder (RFC 8621 §8, RFC 3834) ----
 

@@ -64,6 +64,7 @@ conformance_tests!(Sqlite;
     credentials::expired_tokens_are_gone_and_revocation_takes_the_grant,
     vacation::vacation_settings_round_trip_and_change_state,
     vacation::vacation_replies_once_per_sender_per_period,
+    vacation::push_subscriptions_are_per_account_and_expire,
     intake::accept_commits_local_copies_and_queue_entry_together,
     intake::accept_is_all_or_nothing,
     intake::accept_bounces_over_quota_accounts_in_the_same_entry,

@@ -238,5 +238,7 @@ pub(super) fn revoke_all(conn: &Connection, account: AccountId) -> Result<()> {
     )?;
     conn.execute("DELETE FROM oauth_grants WHERE account_id = ?1", [account])?;
     conn.execute("DELETE FROM app_passwords WHERE account_id = ?1", [account])?;
+    // RFC 8620 §7.2: subscriptions end with the credentials that made them.
+    conn.execute("DELETE FROM push_subscriptions WHERE account_id = ?1", [account])?;
     Ok(())
 }

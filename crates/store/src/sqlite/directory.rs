@@ -165,6 +165,7 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
         "uploads",
         "vacation",
         "vacation_replies",
+        "push_subscriptions",
     ] {
         conn.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [a.id])?;
     }

@@ -12,6 +12,7 @@ mod engine;
 mod jmap;
 mod mailboxes;
 mod messages;
+mod push;
 mod query;
 mod queue;
 mod schema;
@@ -287,6 +288,34 @@ impl Store for SqliteStore {
 
     async fn sender_addresses(&self, account: AccountId) -> Result<Vec<String>> {
         self.engine.read(move |c| directory::sender_addresses(c, account)).await
+    }
+
+    async fn push_subscriptions(&self, account: AccountId) -> Result<Vec<crate::PushSubscription>> {
+        let now = now();
+        self.engine.read(move |c| push::list(c, account, now)).await
+    }
+
+    async fn create_push_subscription(
+        &self,
+        account: AccountId,
+        new: crate::NewPushSubscription,
+    ) -> Result<crate::PushSubscription> {
+        let now = now();
+        self.engine
+            .write(move |c| Ok((push::create(c, account, &new, now)?, vec![])))
+            .await
+    }
+
+    async fn update_push_subscription(&self, account: AccountId, id: i64, update: crate::PushUpdate) -> Result<bool> {
+        self.engine
+            .write(move |c| Ok((push::update(c, account, id, &update)?, vec![])))
+            .await
+    }
+
+    async fn remove_push_subscription(&self, account: AccountId, id: i64) -> Result<bool> {
+        self.engine
+            .write(move |c| Ok((push::remove(c, account, id)?, vec![])))
+            .await
     }
 
     async fn health(&self) -> Result<crate::Health> {

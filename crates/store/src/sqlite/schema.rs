@@ -188,7 +188,8 @@ const MIGRATIONS: &[Step] = &[
     "#,
     ),
     // 9: the vacation responder (RFC 8621 §8) and whom it answered (RFC
-    // 3834 §2); the readiness probe's row.
+    // 3834 §2); JMAP push subscriptions (RFC 8620 §7.2); the readiness
+    // probe's row.
     Step::Sql(
         r#"
     CREATE TABLE vacation(
@@ -206,6 +207,19 @@ const MIGRATIONS: &[Step] = &[
         sent_at INTEGER NOT NULL,
         PRIMARY KEY(account_id, sender)
     ) WITHOUT ROWID;
+    CREATE TABLE push_subscriptions(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        device_client_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        p256dh TEXT,
+        auth TEXT,
+        verification_code TEXT NOT NULL,
+        verified INTEGER NOT NULL DEFAULT 0,
+        expires INTEGER NOT NULL,
+        types TEXT
+    );
+    CREATE INDEX push_by_account ON push_subscriptions(account_id);
     -- One row that readiness probes rewrite: proof that a durable commit works.
     CREATE TABLE health(id INTEGER PRIMARY KEY, checked INTEGER NOT NULL);
     "#,
