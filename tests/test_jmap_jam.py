@@ -12,8 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
+from test_jmap import srv  # noqa: F401 (the fixture: alice and bob)
 from test_oauth import login
 
 JS = Path(__file__).parent / "js"
@@ -23,14 +22,6 @@ MESSAGE = (
     "Message-ID: <friday-1@example.test>\r\nDate: Thu, 03 Dec 2026 10:00:00 +0100\r\n"
     "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nNoon at the usual place?\r\n"
 )
-
-
-@pytest.fixture
-def srv(server_factory):
-    s = server_factory().start()
-    s.cli.add_user("alice@example.test", "pw-alice")
-    s.cli.add_user("bob@example.test", "pw-bob")
-    return s
 
 
 def test_jmap_jam_reads_organises_and_sends(srv):

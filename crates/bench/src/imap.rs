@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::conn::{Connector, Target};
 use crate::imap_proto::{quote, Client, Reply};
-use crate::progress::{bar, Progress};
+use crate::progress::Progress;
 use crate::stats::{print_table, write_json, Live, OpRow, Ops};
 
 #[derive(clap::Args, Debug)]
@@ -261,17 +261,7 @@ pub async fn run(a: ImapArgs) -> Result<()> {
     let failures = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(a.duration);
-    let (l, total) = (live.clone(), a.duration as f64);
-    let progress = Progress::start(move |el| {
-        let s = el.as_secs_f64();
-        format!(
-            "imap {} {s:.1}/{total}s, {} ops ({:.0}/s), {} errors",
-            bar(s, total, 30),
-            l.ops(),
-            l.ops() as f64 / s.max(1e-9),
-            l.errors()
-        )
-    });
+    let progress = Progress::timed("imap", "ops", live.clone(), a.duration as f64);
     let mut tasks = Vec::new();
     for id in 0..a.connections {
         let (a, conn, live, failures) = (a.clone(), conn.clone(), live.clone(), failures.clone());

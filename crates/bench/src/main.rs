@@ -23,11 +23,16 @@
 //!   SMTP takes to show up as `* N EXISTS` on an idling connection.
 //! - `search`: fills one mailbox with `--messages` generated messages and
 //!   times UID SEARCH BODY (rare and common word), TEXT and FROM over it.
+//! - `jmap`: N clients over keep-alive HTTP/1.1 or HTTP/2 loop over a
+//!   webmail's list view (Email/query of the 50 newest with
+//!   collapseThreads + Email/get) and keyword changes (Email/set) on the
+//!   mailbox `search` filled; reports requests/s and latency percentiles.
 
 mod conn;
 mod idle;
 mod imap;
 mod imap_proto;
+mod jmap;
 mod pop3;
 mod pop3_proto;
 mod progress;
@@ -58,6 +63,8 @@ enum Workload {
     Idle(idle::IdleArgs),
     /// SEARCH BODY/TEXT/FROM over a large generated mailbox.
     Search(search::SearchArgs),
+    /// JMAP list view (query + get, threads) and keyword changes over HTTP/1.1 or HTTP/2.
+    Jmap(jmap::JmapArgs),
 }
 
 #[tokio::main]
@@ -68,5 +75,6 @@ async fn main() -> Result<()> {
         Workload::Pop3(a) => pop3::run(a).await,
         Workload::Idle(a) => idle::run(a).await,
         Workload::Search(a) => search::run(a).await,
+        Workload::Jmap(a) => jmap::run(a).await,
     }
 }

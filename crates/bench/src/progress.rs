@@ -22,6 +22,26 @@ pub fn bar(done: f64, total: f64, width: usize) -> String {
 }
 
 impl Progress {
+    /// The usual line of a timed workload: a bar over `total_secs`, the
+    /// operations done (`what`) with their rate, and the errors.
+    pub fn timed(
+        name: &'static str,
+        what: &'static str,
+        live: std::sync::Arc<crate::stats::Live>,
+        total_secs: f64,
+    ) -> Progress {
+        Progress::start(move |el| {
+            let s = el.as_secs_f64();
+            format!(
+                "{name} {} {s:.1}/{total_secs}s, {} {what} ({:.0}/s), {} errors",
+                bar(s, total_secs, 30),
+                live.ops(),
+                live.ops() as f64 / s.max(1e-9),
+                live.errors()
+            )
+        })
+    }
+
     /// Start ticking; `status` renders the line from the elapsed time.
     pub fn start(status: impl Fn(Duration) -> String + Send + 'static) -> Progress {
         let tty = std::io::stderr().is_terminal();
