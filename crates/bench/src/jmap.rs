@@ -210,7 +210,7 @@ pub async fn run(a: JmapArgs) -> Result<()> {
     let elapsed = started.elapsed();
     progress.finish().await;
     let rows = ops.rows(elapsed);
-    let total: usize = rows.iter().map(|r| r.summary.count).sum();
+    let total: usize = rows.iter().filter(|r| r.op != "total").map(|r| r.summary.count).sum();
     println!(
         "jmap: {} clients over HTTP/{}, {:.1}s, {total} requests ({:.0}/s)",
         a.connections,

@@ -143,30 +143,70 @@ pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> 
         sql.push_str(" AND ");
         condition(f, &mut sql, &mut args);
     }
-    let matches = if q.collapse_threads {
-        format!(
-            "SELECT * FROM (SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY {}) AS rn
-               FROM ({sql}) m) WHERE rn = 1",
-            order(q, "m.")
-        )
-    } else {
-        sql
-    };
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches})"))?
-        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
     let limit = q.limit.min(MAX_QUERY_LIMIT);
-    let page = format!(
-        "SELECT r.id FROM ({matches}) r ORDER BY {} LIMIT ? OFFSET ?",
-        order(q, "r.")
-    );
-    let mut page_args = args.clone();
-    page_args.push(Value::Integer(limit as i64));
-    page_args.push(Value::Integer(i64::try_from(q.position).unwrap_or(i64::MAX)));
-    let ids = conn
-        .prepare_cached(&page)?
-        .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let offset = Value::Integer(i64::try_from(q.position).unwrap_or(i64::MAX));
+    let by_received = q.sort.len() <= 1 && q.sort.iter().all(|s| s.key == SortKey::ReceivedAt);
+    let (total, ids): (i64, Vec<i64>) = if q.collapse_threads && by_received {
+        // A thread's representative is its first matching email in sort
+        // order: no earlier one exists. Walking emails in index order with
+        // that check stops after the page, instead of ranking every email
+        // of every thread (the window function below) on each query.
+        let asc = q.sort.first().is_some_and(|s| s.ascending);
+        let (cmp, dir) = if asc { ("<", "ASC") } else { (">", "DESC") };
+        let mut inner = String::from(
+            "SELECT 1 FROM emails e WHERE e.thread_id = m.thread_id AND e.account_id = ?
+               AND EXISTS(SELECT 1 FROM email_mailboxes v WHERE v.email_id = e.id AND NOT v.deleted)",
+        );
+        let mut inner_args = vec![Value::Integer(account)];
+        if let Some(f) = &q.filter {
+            inner.push_str(" AND ");
+            condition(f, &mut inner, &mut inner_args);
+        }
+        inner.push_str(&format!(
+            " AND (e.received_at {cmp} m.received_at OR (e.received_at = m.received_at AND e.id {cmp} m.id))"
+        ));
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(DISTINCT thread_id) FROM ({sql})"))?
+            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        let page = format!(
+            "SELECT m.id FROM ({sql}) m WHERE NOT EXISTS ({inner})
+             ORDER BY m.received_at {dir}, m.id {dir} LIMIT ? OFFSET ?"
+        );
+        let mut page_args = args.clone();
+        page_args.extend(inner_args);
+        page_args.push(Value::Integer(limit as i64));
+        page_args.push(offset);
+        let ids = conn
+            .prepare_cached(&page)?
+            .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        (total, ids)
+    } else {
+        let matches = if q.collapse_threads {
+            format!(
+                "SELECT * FROM (SELECT m.*, ROW_NUMBER() OVER (PARTITION BY m.thread_id ORDER BY {}) AS rn
+                   FROM ({sql}) m) WHERE rn = 1",
+                order(q, "m.")
+            )
+        } else {
+            sql
+        };
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches})"))?
+            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        let page = format!(
+            "SELECT r.id FROM ({matches}) r ORDER BY {} LIMIT ? OFFSET ?",
+            order(q, "r.")
+        );
+        let mut page_args = args.clone();
+        page_args.push(Value::Integer(limit as i64));
+        page_args.push(offset);
+        let ids = conn
+            .prepare_cached(&page)?
+            .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        (total, ids)
+    };
     Ok(QueryResult {
         ids,
         total: total as usize,

@@ -447,6 +447,29 @@ pub async fn queries_filter_sort_page_and_collapse_threads(b: &dyn Backend) {
     // Collapsed: the newest of each thread.
     let c = store.query_emails(alice, q(None, vec![], true, 0, 10)).await.unwrap();
     assert_eq!((c.ids.clone(), c.total), (vec![a2.id, b1.id], 2));
+    // Oldest first: each thread's oldest; only matching emails represent a
+    // thread; pages of representatives; a sort by size (another path).
+    let oldest = vec![Sort {
+        key: SortKey::ReceivedAt,
+        ascending: true,
+    }];
+    let c = store.query_emails(alice, q(None, oldest, true, 0, 10)).await.unwrap();
+    assert_eq!((c.ids, c.total), (vec![a1.id, b1.id], 2));
+    let unseen = Some(Filter::Not(vec![Filter::HasKeyword("\\Seen".into())]));
+    let c = store.query_emails(alice, q(unseen, vec![], true, 0, 10)).await.unwrap();
+    assert_eq!(c.ids, vec![a2.id, b1.id]);
+    let seen = Some(Filter::HasKeyword("\\Seen".into()));
+    let c = store.query_emails(alice, q(seen, vec![], true, 0, 10)).await.unwrap();
+    assert_eq!((c.ids, c.total), (vec![a1.id], 1));
+    let c = store.query_emails(alice, q(None, vec![], true, 1, 1)).await.unwrap();
+    assert_eq!((c.ids, c.total), (vec![b1.id], 2));
+    let biggest = vec![Sort {
+        key: SortKey::Size,
+        ascending: false,
+    }];
+    let c = store.query_emails(alice, q(None, biggest, true, 0, 10)).await.unwrap();
+    assert_eq!(c.ids[0], b1.id);
+    assert_eq!(c.total, 2);
     // Paging.
     let p = store.query_emails(alice, q(None, vec![], false, 1, 1)).await.unwrap();
     assert_eq!((p.ids, p.total, p.position), (vec![b1.id], 3, 1));
