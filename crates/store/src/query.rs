@@ -125,6 +125,9 @@ pub struct Query {
     pub position: usize,
     /// Most ids returned (at most [`MAX_QUERY_LIMIT`]).
     pub limit: usize,
+    /// Count every match for [`QueryResult::total`] (a second pass over
+    /// the matches); when false, `total` is 0.
+    pub count_total: bool,
 }
 
 /// The window of a query's result.

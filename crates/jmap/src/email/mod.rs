@@ -306,6 +306,7 @@ fn plan(call: &Call<'_>, a: &QueryArgs) -> Result<Query, MethodError> {
         collapse_threads: a.collapse_threads,
         position: 0,
         limit: letterbox_store::query::MAX_QUERY_LIMIT,
+        count_total: a.calculate_total,
     })
 }
 
@@ -351,9 +352,13 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
         (all.ids[start..end].to_vec(), all.total, start)
     } else {
         let position = if a.position < 0 {
+            let count = Query {
+                count_total: true,
+                ..run(0, 0)
+            };
             let total = call
                 .store()
-                .query_emails(call.caller.account, run(0, 0))
+                .query_emails(call.caller.account, count)
                 .await
                 .map_err(args::store_error)?
                 .total;

@@ -130,6 +130,16 @@ fn order(q: &Query, p: &str) -> String {
     keys.join(", ")
 }
 
+/// The total of a query, when it asks for one.
+fn count(conn: &Connection, q: &Query, sql: &str, args: &[Value]) -> Result<i64> {
+    if !q.count_total {
+        return Ok(0);
+    }
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?)
+}
+
 pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> Result<QueryResult> {
     if let Some(f) = &q.filter {
         f.check().map_err(StoreError::Invalid)?;
@@ -165,9 +175,12 @@ pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> 
         inner.push_str(&format!(
             " AND (e.received_at {cmp} m.received_at OR (e.received_at = m.received_at AND e.id {cmp} m.id))"
         ));
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(DISTINCT thread_id) FROM ({sql})"))?
-            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        let total = count(
+            conn,
+            q,
+            &format!("SELECT COUNT(DISTINCT thread_id) FROM ({sql})"),
+            &args,
+        )?;
         let page = format!(
             "SELECT m.id FROM ({sql}) m WHERE NOT EXISTS ({inner})
              ORDER BY m.received_at {dir}, m.id {dir} LIMIT ? OFFSET ?"
@@ -191,9 +204,7 @@ pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> 
         } else {
             sql
         };
-        let total: i64 = conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM ({matches})"))?
-            .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        let total = count(conn, q, &format!("SELECT COUNT(*) FROM ({matches})"), &args)?;
         let page = format!(
             "SELECT r.id FROM ({matches}) r ORDER BY {} LIMIT ? OFFSET ?",
             order(q, "r.")

@@ -437,6 +437,7 @@ pub async fn queries_filter_sort_page_and_collapse_threads(b: &dyn Backend) {
         filter,
         sort,
         collapse_threads: collapse,
+        count_total: true,
         position,
         limit,
     };
@@ -463,6 +464,16 @@ pub async fn queries_filter_sort_page_and_collapse_threads(b: &dyn Backend) {
     assert_eq!((c.ids, c.total), (vec![a1.id], 1));
     let c = store.query_emails(alice, q(None, vec![], true, 1, 1)).await.unwrap();
     assert_eq!((c.ids, c.total), (vec![b1.id], 2));
+    let uncounted = Query {
+        count_total: false,
+        ..q(None, vec![], true, 0, 10)
+    };
+    let c = store.query_emails(alice, uncounted).await.unwrap();
+    assert_eq!(
+        (c.ids, c.total),
+        (vec![a2.id, b1.id], 0),
+        "no total asked, none counted"
+    );
     let biggest = vec![Sort {
         key: SortKey::Size,
         ascending: false,
@@ -613,6 +624,7 @@ pub async fn text_search_decodes_and_matches_substrings(b: &dyn Backend) {
         ])),
         sort: vec![],
         collapse_threads: false,
+        count_total: true,
         position: 0,
         limit: 10,
     };
