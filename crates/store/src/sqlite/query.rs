@@ -140,6 +140,16 @@ fn count(conn: &Connection, q: &Query, sql: &str, args: &[Value]) -> Result<i64>
         .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?)
 }
 
+/// The ids of a page query ending in `LIMIT ? OFFSET ?`.
+fn page_ids(conn: &Connection, sql: &str, mut args: Vec<Value>, limit: usize, offset: Value) -> Result<Vec<i64>> {
+    args.push(Value::Integer(limit as i64));
+    args.push(offset);
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> Result<QueryResult> {
     if let Some(f) = &q.filter {
         f.check().map_err(StoreError::Invalid)?;
@@ -187,13 +197,7 @@ pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> 
         );
         let mut page_args = args.clone();
         page_args.extend(inner_args);
-        page_args.push(Value::Integer(limit as i64));
-        page_args.push(offset);
-        let ids = conn
-            .prepare_cached(&page)?
-            .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        (total, ids)
+        (total, page_ids(conn, &page, page_args, limit, offset)?)
     } else {
         let matches = if q.collapse_threads {
             format!(
@@ -209,14 +213,7 @@ pub(super) fn query_emails(conn: &Connection, account: AccountId, q: &Query) -> 
             "SELECT r.id FROM ({matches}) r ORDER BY {} LIMIT ? OFFSET ?",
             order(q, "r.")
         );
-        let mut page_args = args.clone();
-        page_args.push(Value::Integer(limit as i64));
-        page_args.push(offset);
-        let ids = conn
-            .prepare_cached(&page)?
-            .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        (total, ids)
+        (total, page_ids(conn, &page, args, limit, offset)?)
     };
     Ok(QueryResult {
         ids,
