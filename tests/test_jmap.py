@@ -269,6 +269,15 @@ def test_upload_import_download_and_isolation(srv, alice):
     assert headers["Content-Type"] == "message/rfc822"
     assert headers["Content-Disposition"].startswith("attachment")
     assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Accept-Ranges"] == "bytes"
+    # Range requests (RFC 9110 §14): a slice, a suffix, and one past the end.
+    url = f"/jmap/download/{alice.account}/{got['blobId']}/m.eml"
+    status, headers, body = alice.http("GET", url, headers={"Range": "bytes=6-8"})
+    assert status == 206 and body == raw[6:9] and headers["Content-Range"] == f"bytes 6-8/{len(raw)}"
+    status, _, body = alice.http("GET", url, headers={"Range": "bytes=-5"})
+    assert status == 206 and body == raw[-5:]
+    status, headers, _ = alice.http("GET", url, headers={"Range": f"bytes={len(raw)}-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(raw)}"
     bob = Jmap(srv.ports["http"], "bob@example.test", "pw-bob")
     # Bob can neither read Alice's blob nor act on her account.
     assert bob.http("GET", f"/jmap/download/{bob.account}/{got['blobId']}/m.eml")[0] == 404

@@ -434,13 +434,34 @@ async fn download(
         .map(str::to_string)
         .or(d.content_type.filter(|t| safe_type(t).is_some()))
         .unwrap_or_else(|| "application/octet-stream".into());
-    let mut resp = (StatusCode::OK, d.data).into_response();
-    let h = resp.headers_mut();
+    let len = d.data.len() as u64;
     let set = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
             h.insert(k, v);
         }
     };
+    let mut resp = match byte_range(&headers, len) {
+        Ok(None) => (StatusCode::OK, d.data).into_response(),
+        Ok(Some((first, last))) => {
+            let mut data = d.data;
+            data.truncate(last as usize + 1);
+            data.drain(..first as usize);
+            let mut r = (StatusCode::PARTIAL_CONTENT, data).into_response();
+            set(
+                r.headers_mut(),
+                header::CONTENT_RANGE,
+                &format!("bytes {first}-{last}/{len}"),
+            );
+            r
+        }
+        Err(()) => {
+            let mut r = (StatusCode::RANGE_NOT_SATISFIABLE, "range past the end of the blob\n").into_response();
+            set(r.headers_mut(), header::CONTENT_RANGE, &format!("bytes */{len}"));
+            return r;
+        }
+    };
+    let h = resp.headers_mut();
+    set(h, header::ACCEPT_RANGES, "bytes");
     set(h, header::CONTENT_TYPE, &ctype);
     set(h, header::CONTENT_DISPOSITION, &disposition(&name));
     // RFC 8620 §6.2: a blob's content never changes.
@@ -450,9 +471,62 @@ async fn download(
     resp
 }
 
+/// RFC 9110 §14.1.2/§14.2: a single `bytes=` range of a `len`-byte body,
+/// as inclusive (first, last). `Ok(None)`: serve it all (no Range, another
+/// unit, or several ranges, which a server may ignore); `Err`: 416.
+fn byte_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    let (first, last) = match (a.trim().is_empty(), num(a), num(b)) {
+        // Suffix: the last N bytes.
+        (true, _, Some(n)) if n > 0 => (len.saturating_sub(n), len.saturating_sub(1)),
+        (true, _, _) => return Err(()),
+        (false, Some(f), None) if b.trim().is_empty() => (f, len.saturating_sub(1)),
+        (false, Some(f), Some(l)) if l >= f => (f, l.min(len.saturating_sub(1))),
+        _ => return Ok(None),
+    };
+    if first >= len {
+        return Err(());
+    }
+    Ok(Some((first, last)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_ranges() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert_eq!(byte_range(&HeaderMap::new(), 10), Ok(None));
+        assert_eq!(byte_range(&h("bytes=0-3"), 10), Ok(Some((0, 3))));
+        assert_eq!(byte_range(&h("bytes=5-"), 10), Ok(Some((5, 9))));
+        assert_eq!(byte_range(&h("bytes=-4"), 10), Ok(Some((6, 9))));
+        assert_eq!(byte_range(&h("bytes=-40"), 10), Ok(Some((0, 9))));
+        assert_eq!(byte_range(&h("bytes=8-100"), 10), Ok(Some((8, 9))));
+        assert_eq!(byte_range(&h("bytes=10-"), 10), Err(()));
+        assert_eq!(byte_range(&h("bytes=-0"), 10), Err(()));
+        assert_eq!(byte_range(&h("bytes=0-1,4-5"), 10), Ok(None));
+        assert_eq!(byte_range(&h("bytes=5-2"), 10), Ok(None));
+        assert_eq!(byte_range(&h("items=0-1"), 10), Ok(None));
+        assert_eq!(byte_range(&h("bytes=0-0"), 0), Err(()));
+    }
 
     #[test]
     fn download_headers_are_safe() {
