@@ -550,6 +550,20 @@ def test_client_autoconfiguration(srv, alice):
     req = b'<?xml version="1.0"?><Autodiscover><Request><EMailAddress>alice@example.test</EMailAddress></Request></Autodiscover>'
     status, _, body = alice.http("POST", "/autodiscover/autodiscover.xml", req, {"Content-Type": "text/xml"}, auth=False)
     assert status == 200 and b"<LoginName>alice@example.test</LoginName>" in body
+    # Apple's configuration profile, read with Python's plistlib.
+    import plistlib
+
+    status, headers, body = alice.http("GET", "/apple/mobileconfig?emailaddress=alice@example.test", auth=False)
+    assert status == 200 and headers["Content-Type"] == "application/x-apple-aspen-config"
+    profile = plistlib.loads(body)
+    assert profile["PayloadType"] == "Configuration" and profile["PayloadVersion"] == 1
+    [mail] = profile["PayloadContent"]
+    assert mail["PayloadType"] == "com.apple.mail.managed" and mail["EmailAddress"] == "alice@example.test"
+    assert mail["IncomingMailServerPortNumber"] == srv.ports["imaps"] and mail["IncomingMailServerUseSSL"] is True
+    assert mail["OutgoingMailServerPortNumber"] == srv.ports["submissions"]
+    again = plistlib.loads(alice.http("GET", "/apple/mobileconfig?emailaddress=alice@example.test", auth=False)[2])
+    assert again["PayloadUUID"] == profile["PayloadUUID"] != mail["PayloadUUID"]
+    assert alice.http("GET", "/apple/mobileconfig?emailaddress=<x>", auth=False)[0] == 400
 
 
 def test_cors_for_configured_origins_only(server_factory):

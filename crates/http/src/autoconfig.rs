@@ -139,6 +139,82 @@ pub fn autodiscover(s: &ClientSettings, address: &str) -> String {
     x.0
 }
 
+/// A UUID-shaped id derived from `seed`, so the same address always gets
+/// the same profile (iOS then replaces it instead of adding another).
+fn stable_uuid(seed: &str) -> String {
+    let h = letterbox_directory::secret_digest(seed);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// An Apple configuration profile (an XML property list, Apple's
+/// "Configuration Profile Reference", `com.apple.mail.managed` payload)
+/// that sets up Mail on iOS and macOS for `address`: IMAP and submission
+/// over implicit TLS, password asked for at install time.
+pub fn mobileconfig(s: &ClientSettings, address: &str) -> Option<String> {
+    let imap = s.imaps?;
+    let smtp = s.submissions?;
+    let reverse: String = s.hostname.split('.').rev().collect::<Vec<_>>().join(".");
+    let mut x = Xml(String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \
+         \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n",
+    ));
+    let string = |x: &mut Xml, k: &str, v: &str| {
+        x.leaf("key", k);
+        x.leaf("string", v);
+    };
+    let int = |x: &mut Xml, k: &str, v: u16| {
+        x.leaf("key", k);
+        x.leaf("integer", &v.to_string());
+    };
+    let yes = |x: &mut Xml, k: &str| {
+        x.leaf("key", k);
+        x.0.push_str("<true/>");
+    };
+    x.open("plist", &[("version", "1.0")]);
+    x.open("dict", &[]);
+    x.leaf("key", "PayloadContent");
+    x.open("array", &[]);
+    x.open("dict", &[]);
+    string(&mut x, "EmailAccountDescription", address);
+    string(&mut x, "EmailAccountType", "EmailTypeIMAP");
+    string(&mut x, "EmailAddress", address);
+    string(&mut x, "IncomingMailServerAuthentication", "EmailAuthPassword");
+    string(&mut x, "IncomingMailServerHostName", &s.hostname);
+    int(&mut x, "IncomingMailServerPortNumber", imap);
+    yes(&mut x, "IncomingMailServerUseSSL");
+    string(&mut x, "IncomingMailServerUsername", address);
+    string(&mut x, "OutgoingMailServerAuthentication", "EmailAuthPassword");
+    string(&mut x, "OutgoingMailServerHostName", &s.hostname);
+    int(&mut x, "OutgoingMailServerPortNumber", smtp);
+    yes(&mut x, "OutgoingMailServerUseSSL");
+    string(&mut x, "OutgoingMailServerUsername", address);
+    yes(&mut x, "OutgoingPasswordSameAsIncomingPassword");
+    string(&mut x, "PayloadDisplayName", address);
+    string(
+        &mut x,
+        "PayloadIdentifier",
+        &format!("{reverse}.letterbox.mail.{}", stable_uuid(address)),
+    );
+    string(&mut x, "PayloadType", "com.apple.mail.managed");
+    string(&mut x, "PayloadUUID", &stable_uuid(&format!("mail:{address}")));
+    int(&mut x, "PayloadVersion", 1);
+    x.close("dict");
+    x.close("array");
+    string(&mut x, "PayloadDisplayName", &format!("Mail for {address}"));
+    string(
+        &mut x,
+        "PayloadIdentifier",
+        &format!("{reverse}.letterbox.{}", stable_uuid(address)),
+    );
+    string(&mut x, "PayloadType", "Configuration");
+    string(&mut x, "PayloadUUID", &stable_uuid(&format!("profile:{address}")));
+    int(&mut x, "PayloadVersion", 1);
+    x.close("dict");
+    x.close("plist");
+    x.0.push('\n');
+    Some(x.0)
+}
+
 pub fn xml(body: String) -> Response {
     (
         StatusCode::OK,

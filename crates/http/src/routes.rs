@@ -21,6 +21,7 @@ fn autoconfig_routes(r: Router<Arc<HttpCtx>>) -> Router<Arc<HttpCtx>> {
     r.route("/.well-known/autoconfig/mail/config-v1.1.xml", get(thunderbird))
         .route("/mail/config-v1.1.xml", get(thunderbird))
         .route("/autodiscover/autodiscover.xml", post(autodiscover))
+        .route("/apple/mobileconfig", get(mobileconfig))
         .route("/Autodiscover/Autodiscover.xml", post(autodiscover))
 }
 
@@ -38,6 +39,29 @@ async fn thunderbird(State(ctx): State<Arc<HttpCtx>>, Query(q): Query<Autoconfig
         .and_then(|a| a.rsplit_once('@'))
         .map_or(s.hostname.clone(), |(_, d)| d.to_lowercase());
     crate::autoconfig::xml(crate::autoconfig::thunderbird(s, &domain))
+}
+
+/// Apple Mail's set-up: `/apple/mobileconfig?emailaddress=ADDRESS` (a
+/// link a user opens on the device; the profile holds no secret).
+async fn mobileconfig(State(ctx): State<Arc<HttpCtx>>, Query(q): Query<AutoconfigQuery>) -> Response {
+    let Some(address) = q.emailaddress.as_deref().and_then(crate::autoconfig::checked_address) else {
+        return (StatusCode::BAD_REQUEST, "emailaddress=ADDRESS is needed\n").into_response();
+    };
+    match crate::autoconfig::mobileconfig(&ctx.config.clients, address) {
+        Some(body) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/x-apple-aspen-config".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mail.mobileconfig\"".to_string(),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no IMAPS and submissions listeners\n").into_response(),
+    }
 }
 
 async fn autodiscover(State(ctx): State<Arc<HttpCtx>>, headers: HeaderMap, body: Body) -> Response {
