@@ -17,15 +17,11 @@ import urllib.parse
 
 import pytest
 
+from test_jmap import srv  # noqa: F401 (the fixture: alice and bob)
+
 REDIRECT = "http://127.0.0.1:9/callback"
 
 
-@pytest.fixture
-def srv(server_factory):
-    s = server_factory().start()
-    s.cli.add_user("alice@example.test", "pw-alice")
-    s.cli.add_user("bob@example.test", "pw-bob")
-    return s
 
 
 def request(srv, method, path, body=None, headers=None):

@@ -202,18 +202,10 @@ pub fn build_report(
         }
     } else {
         out.extend_from_slice(format!("--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n").as_bytes());
-        out.extend_from_slice(header_of(original.raw));
+        out.extend_from_slice(letterbox_mail::header_section(original.raw));
     }
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out
-}
-
-/// The header section, through its final CRLF.
-fn header_of(raw: &[u8]) -> &[u8] {
-    match raw.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => &raw[..i + 2],
-        None => raw,
-    }
 }
 
 #[cfg(test)]

@@ -149,13 +149,7 @@ impl StateWatcher {
     }
 
     async fn read(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        for &(name, t) in &self.wanted {
-            if let Ok(s) = self.store.state(self.account, t).await {
-                m.insert(name.to_string(), json!(s.to_string()));
-            }
-        }
-        m
+        states(&self.store, self.account, &self.wanted).await
     }
 
     /// The states last seen, by type name.
@@ -190,6 +184,21 @@ impl StateWatcher {
             }
         }
     }
+}
+
+/// An account's states of `types`, by type name (unreadable ones left out).
+pub(crate) async fn states(
+    store: &SharedStore,
+    account: AccountId,
+    types: &[(&'static str, DataType)],
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    for &(name, t) in types {
+        if let Ok(s) = store.state(account, t).await {
+            m.insert(name.to_string(), json!(s.to_string()));
+        }
+    }
+    m
 }
 
 /// The entries of `now` that differ from `before`.

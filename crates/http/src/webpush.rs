@@ -230,12 +230,7 @@ impl WebPush {
             last.remove(&account);
             return;
         }
-        let mut now = Map::new();
-        for &(name, t) in TYPES {
-            if let Ok(s) = self.store.state(account, t).await {
-                now.insert(name.to_string(), json!(s.to_string()));
-            }
-        }
+        let now = crate::events::states(&self.store, account, TYPES).await;
         let before = last.insert(account, now.clone()).unwrap_or_default();
         let changed = crate::events::diff(&before, &now);
         if changed.is_empty() {

@@ -103,12 +103,7 @@ fn addresses_of(fields: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
 
 /// Remove Bcc: fields from the copy that is sent (RFC 5322 §3.6.3).
 fn without_bcc(raw: &[u8]) -> Vec<u8> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
-        .unwrap_or(raw.len());
+    let head_end = letterbox_mail::header_section(raw).len();
     let mut out = Vec::with_capacity(raw.len());
     let mut pos = 0;
     let mut skipping = false;
@@ -157,11 +152,7 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
         .raw_message(meta.id)
         .await
         .map_err(|_| SetError::invalid_properties(&["emailId"], "no such email"))?;
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |p| p + 2);
-    let fields = headers::fields(&raw[..head_end]);
+    let fields = headers::fields(letterbox_mail::header_section(&raw));
     let own = call
         .store()
         .sender_addresses(call.caller.account)
@@ -273,7 +264,7 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
         over_quota: OverQuota::Bounce,
     };
     let sender = intake.outbound.sender.clone();
-    let head = std::sync::Arc::new(letterbox_store::intake::header_section(&intake.outbound.raw).to_vec());
+    let head = std::sync::Arc::new(letterbox_mail::header_section(&intake.outbound.raw).to_vec());
     match call.store().accept(intake).await {
         Ok(accepted) => {
             if let Some(hook) = &call.jmap.after_delivery {

@@ -137,6 +137,19 @@ fn analyze_structure(raw: &[u8]) -> MessageInfo {
     }
 }
 
+/// The header section of a raw message, through the line end of its last
+/// field (without the blank line); the whole input when there is no body.
+/// Bare-LF input (before [`to_wire`]) is understood too.
+pub fn header_section(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))
+        .unwrap_or(raw.len());
+    &raw[..end]
+}
+
 /// Convert a message to IMAP wire form the way it is APPENDed: every LF not
 /// preceded by CR becomes CRLF; nothing else changes (RFC 3501 §2.2 lines
 /// end in CRLF). Analyse and store the result of this, not the original.

@@ -248,7 +248,7 @@ impl Session {
             .after_delivery
             .clone()
             .filter(|_| !intake.targets.is_empty())
-            .map(|h| (h, Arc::new(letterbox_store::intake::header_section(&raw).to_vec())));
+            .map(|h| (h, Arc::new(letterbox_mail::header_section(&raw).to_vec())));
         // RFC 5321 §6.1: the reply follows the one commit of everything the
         // 250 promises (local copies, queue entry, bounces), never precedes it.
         match self.ctx.store.accept(intake).await {

@@ -36,17 +36,6 @@ pub struct Decision {
     pub drop: Vec<OverQuotaAccount>,
 }
 
-/// The header section of `raw`, through the blank line (or all of it).
-pub fn header_section(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
-        .unwrap_or(raw.len());
-    &raw[..end]
-}
-
 /// The reply recorded for a bounced account; its Diagnostic-Code.
 /// RFC 3463 §3.3: X.2.2 mailbox full. Permanent: RFC 5321 §6.1 leaves no
 /// later chance once the 250 was said.

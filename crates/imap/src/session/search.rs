@@ -149,19 +149,10 @@ fn needs(k: &SearchKey) -> Needs {
     Needs { info, raw }
 }
 
-/// The header block of a raw message (without the blank line).
-fn header_block(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |i| i + 2);
-    &raw[..end]
-}
-
 /// RFC 9051 §6.4.4 HEADER: fields named `name` whose (unfolded) value
 /// contains `value`; an empty value matches any such field.
 fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
-    let text = String::from_utf8_lossy(header_block(raw));
+    let text = String::from_utf8_lossy(letterbox_mail::header_section(raw));
     let mut fields: Vec<String> = Vec::new();
     for line in text.split("\r\n") {
         if line.starts_with([' ', '\t']) {
@@ -264,7 +255,7 @@ fn eval(k: &SearchKey, m: &Msg<'_>, ix: &Indexed) -> bool {
         Body(s) => m
             .raw
             .as_ref()
-            .is_some_and(|r| bytes_contains_ci(&r[header_block(r).len()..], s)),
+            .is_some_and(|r| bytes_contains_ci(&r[letterbox_mail::header_section(r).len()..], s)),
         Text(s) => m.raw.as_ref().is_some_and(|r| bytes_contains_ci(r, s)),
         Header(n, v) => m.raw.as_ref().is_some_and(|r| header_matches(r, n, v)),
         Before(d) => date(|a, b| a < b, *d),
