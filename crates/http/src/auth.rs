@@ -138,12 +138,27 @@ fn refused(e: AuthError, invalid: fn() -> Response) -> Response {
     }
 }
 
+async fn bearer(ctx: &HttpCtx, token: &str, peer: &Peer) -> Result<Caller, Response> {
+    match ctx.auth.authenticate_bearer(token, None, peer.info.peer.ip()).await {
+        Ok(a) => Ok(Caller {
+            account: a.account_id,
+            address: a.address,
+        }),
+        Err(e) => Err(refused(e, invalid_token)),
+    }
+}
+
 /// The caller of a request, or the response refusing it.
 pub async fn authenticate(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> Result<Caller, Response> {
     if !peer.tls && !ctx.config.api_on_plain {
         return Err((StatusCode::FORBIDDEN, "use HTTPS").into_response());
     }
     let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        // A webmail session: the cookie holds an access token (the CSRF
+        // middleware has already checked the request's origin).
+        if let Some(token) = crate::webmail::cookie(headers, crate::webmail::SESSION_COOKIE) {
+            return bearer(ctx, &token, peer).await;
+        }
         return Err(unauthorized("authentication required"));
     };
     let Some((scheme, rest)) = value.split_once(' ') else {
@@ -152,17 +167,7 @@ pub async fn authenticate(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> Re
     if scheme.eq_ignore_ascii_case("bearer") {
         // Not cached: a revoked token must stop working at once, and a
         // token check is one indexed read.
-        return match ctx
-            .auth
-            .authenticate_bearer(rest.trim(), None, peer.info.peer.ip())
-            .await
-        {
-            Ok(a) => Ok(Caller {
-                account: a.account_id,
-                address: a.address,
-            }),
-            Err(e) => Err(refused(e, invalid_token)),
-        };
+        return bearer(ctx, rest.trim(), peer).await;
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(unauthorized("unsupported authentication scheme"));

@@ -13,6 +13,7 @@ mod conn;
 mod events;
 mod oauth;
 mod routes;
+mod webmail;
 pub mod webpush;
 mod ws;
 
@@ -49,6 +50,9 @@ pub struct HttpConfig {
     pub metrics: Option<MetricsRender>,
     /// Bearer token that opens `/metrics` to other than loopback peers.
     pub metrics_token: Option<String>,
+    /// Serve the webmail's files from this directory instead of the
+    /// embedded ones (development only).
+    pub webmail_dir: Option<std::path::PathBuf>,
 }
 
 /// The exporter's render function (the binary installs the recorder).
@@ -75,6 +79,7 @@ impl Default for HttpConfig {
             ready_min_free_bytes: 100 << 20,
             metrics: None,
             metrics_token: None,
+            webmail_dir: None,
         }
     }
 }
@@ -86,6 +91,7 @@ pub struct HttpCtx {
     pub config: HttpConfig,
     pub(crate) cache: AuthCache,
     pub(crate) limits: auth::AccountLimits,
+    pub(crate) webmail: letterbox_webmail::Webmail,
 }
 
 /// The HTTP service: the routers for TLS and plain connections.
@@ -97,9 +103,14 @@ pub struct Http {
 
 impl Http {
     pub fn new(jmap: Arc<Jmap>, auth: Authenticator, config: HttpConfig) -> Arc<Http> {
+        let webmail = match &config.webmail_dir {
+            Some(dir) => letterbox_webmail::Webmail::from_dir(dir),
+            None => letterbox_webmail::Webmail::embedded(),
+        };
         let ctx = Arc::new(HttpCtx {
             jmap,
             auth,
+            webmail,
             config,
             cache: AuthCache::default(),
             limits: auth::AccountLimits::default(),

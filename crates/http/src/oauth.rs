@@ -14,6 +14,7 @@
 
 use crate::conn::Peer;
 use crate::routes::{json_response, read_body, request_base};
+use crate::webmail::cookie;
 use crate::HttpCtx;
 use axum::body::Body;
 use axum::extract::State;
@@ -310,17 +311,6 @@ fn query_params(uri: &Uri) -> HashMap<String, String> {
 
 fn form_params(bytes: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(bytes).into_owned().collect()
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
 }
 
 fn refusal(

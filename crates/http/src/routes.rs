@@ -4,7 +4,7 @@
 use crate::auth::authenticate;
 use crate::conn::Peer;
 use crate::HttpCtx;
-use crate::{account, oauth};
+use crate::{account, oauth, webmail};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -143,7 +143,16 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         .route("/api/app-passwords/{id}", delete(account::remove_app_password))
         .route("/api/grants", get(account::list_grants))
         .route("/api/grants/{id}", delete(account::revoke_grant))
+        .route("/", get(webmail::index))
+        .route("/sw.js", get(webmail::service_worker))
+        .route("/manifest.webmanifest", get(webmail::manifest))
+        .route("/assets/{version}/{*path}", get(webmail::asset))
+        .route(
+            "/auth/session",
+            get(webmail::whoami).post(webmail::login).delete(webmail::logout),
+        )
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(webmail::csrf))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), cors))
         .layer(axum::middleware::from_fn(count))
         .with_state(ctx)

@@ -222,6 +222,10 @@ pub async fn run(cfg: Config) -> Result<()> {
             ready_min_free_bytes: cfg.http.ready_min_free_bytes,
             metrics: metrics_render(),
             metrics_token: cfg.http.metrics_token.clone(),
+            // Development: edit the webmail's files without rebuilding.
+            webmail_dir: std::env::var_os("LETTERBOX_WEBMAIL_DIR")
+                .filter(|_| cfg.dev)
+                .map(std::path::PathBuf::from),
             ..letterbox_http::HttpConfig::default()
         },
     );
