@@ -255,6 +255,7 @@ impl Responder {
                 ret: None,
             },
             over_quota: OverQuota::Bounce,
+            submission: None,
         };
         match self.store.accept(intake).await {
             Ok(a) => tracing::info!(account, to = sender, queue_id = ?a.queue_id, "vacation reply sent"),

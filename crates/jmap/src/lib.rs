@@ -18,6 +18,7 @@ mod keywords;
 mod mailbox;
 pub mod push;
 mod submission;
+pub use submission::run_releaser;
 mod thread;
 mod vacation;
 
@@ -86,6 +87,8 @@ pub struct Jmap {
     pub(crate) signer: Option<Arc<dyn MessageSigner>>,
     pub(crate) after_delivery: Option<Arc<dyn letterbox_store::AfterDelivery>>,
     pub(crate) pusher: Option<Arc<dyn push::Pusher>>,
+    /// Wakes [`submission::run_releaser`] when a held submission is created.
+    pub(crate) releaser_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Capabilities this server implements, each with its Session value.
@@ -135,6 +138,7 @@ impl Jmap {
             signer,
             after_delivery: None,
             pusher: None,
+            releaser_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -201,7 +205,10 @@ impl Jmap {
         );
         account_capabilities.insert(
             capability::SUBMISSION.to_string(),
-            json!({"maxDelayedSend": 0, "submissionExtensions": {}}),
+            json!({
+                "maxDelayedSend": letterbox_store::submission::MAX_HOLD_SECS,
+                "submissionExtensions": {"FUTURERELEASE": [letterbox_store::submission::MAX_HOLD_SECS.to_string()]},
+            }),
         );
         account_capabilities.insert(capability::VACATION.to_string(), json!({}));
         let id = caller.account_id();

@@ -1,88 +1,251 @@
 //! RFC 8621 §7 EmailSubmission: sending an Email. A submission checks the
-//! From: against the identity, derives the envelope (§7.5), signs with DKIM
-//! like SMTP submission, and commits local copies and the queue entry in one
-//! store transaction (`Store::accept`) before it answers.
-//!
-//! Submissions are not kept as objects: once accepted they are in the queue,
-//! so EmailSubmission/get finds none and undoStatus is always `final`.
+//! From: against the identity, derives the envelope (§7.5), and is stored
+//! `pending` with its send time: now, or later with RFC 4865 FUTURERELEASE
+//! (`HOLDFOR`/`HOLDUNTIL` in `envelope.mailFrom.parameters`), which is what
+//! "undo send" needs. Releasing it signs it with DKIM like SMTP submission
+//! and commits the local copies, the queue entry and `undoStatus: final`
+//! in one store transaction (`Store::accept` with a `SubmissionRelease`),
+//! so a canceled submission is never sent and a released one is sent once.
+//! Immediate sends are released before the method answers; held ones by
+//! [`run_releaser`]. `deliveryStatus` follows the queue's outcomes.
 
-use crate::args::{self, SetArgs};
-use crate::{headers, Call, MethodResult};
+use crate::args::{self, ChangesArgs, GetArgs, SetArgs};
+use crate::{headers, Call, Jmap, MethodResult};
 use letterbox_jmap_proto::{Id, IdKind, MethodError, MethodErrorType, SetError, SetErrorType};
+use letterbox_store::submission::{MAX_HOLD_SECS, SUBMISSION_RETENTION_SECS};
 use letterbox_store::{
-    inbox_targets, Intake, NewMessage, OutboundMessage, OutboundRecipient, OverQuota, Recipient, StoreError,
+    inbox_targets, Cancel, DataType, Intake, NewMessage, NewSubmission, OutboundMessage, OutboundRecipient, OverQuota,
+    Recipient, StoreError, Submission, SubmissionRelease, UndoStatus,
 };
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Most recipients one submission may have (as SMTP's default).
-pub const MAX_RECIPIENTS: usize = 100;
+pub const MAX_RECIPIENTS: usize = letterbox_store::submission::MAX_SUBMISSION_RECIPIENTS;
+/// How often the releaser looks for due submissions when nothing wakes it
+/// (another node may have created them).
+const RELEASE_POLL: Duration = Duration::from_secs(30);
 
-/// A unique token for Message-IDs and submission ids.
+/// A unique token for Message-IDs and verification codes.
 pub(crate) fn unique() -> String {
     let n: u128 = rand::thread_rng().gen();
     format!("{n:032x}")
 }
 
-const STATE: &str = "0";
+const PROPERTIES: &[&str] = &[
+    "id",
+    "identityId",
+    "emailId",
+    "threadId",
+    "envelope",
+    "sendAt",
+    "undoStatus",
+    "deliveryStatus",
+    "dsnBlobIds",
+    "mdnBlobIds",
+];
 
-/// RFC 8621 §7.1: nothing is kept, so every id is not found.
+fn wire(kind: IdKind, v: i64) -> String {
+    Id::new(kind, v).to_string()
+}
+
+fn object(s: &Submission) -> Map<String, Value> {
+    let envelope: Value = serde_json::from_str(&s.envelope).unwrap_or(Value::Null);
+    let mut status = Map::new();
+    for r in &s.recipients {
+        status.insert(
+            r.address.clone(),
+            json!({"smtpReply": r.smtp_reply, "delivered": r.delivered.as_str(), "displayed": "unknown"}),
+        );
+    }
+    let delivery = if s.undo_status == UndoStatus::Final || !status.is_empty() {
+        Value::Object(status)
+    } else {
+        Value::Null
+    };
+    match json!({
+        "id": wire(IdKind::Submission, s.id),
+        "identityId": s.identity,
+        "emailId": wire(IdKind::Email, s.email_id),
+        "threadId": wire(IdKind::Thread, s.thread_id),
+        "envelope": envelope,
+        "sendAt": crate::date::utc(s.send_at),
+        "undoStatus": s.undo_status.as_str(),
+        "deliveryStatus": delivery,
+        "dsnBlobIds": [],
+        "mdnBlobIds": [],
+    }) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// RFC 8621 §7.1.
 pub async fn get(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
-    let a: args::GetArgs = args::parse(a)?;
-    let not_found = a.ids.unwrap_or_default();
+    let a: GetArgs = args::parse(a)?;
+    args::check_properties(a.properties.as_deref(), PROPERTIES)?;
+    let state = args::state(call, DataType::EmailSubmission).await?;
+    let mut not_found = Vec::new();
+    let ids = a
+        .ids
+        .as_ref()
+        .map(|ids| args::store_ids(IdKind::Submission, ids, &mut not_found));
+    if let Some(ids) = &ids {
+        if ids.len() + not_found.len() > call.jmap.config.limits.max_objects_in_get as usize {
+            return Err(MethodError::new(MethodErrorType::RequestTooLarge));
+        }
+    }
+    let found = call
+        .store()
+        .submissions(call.caller.account, ids.clone())
+        .await
+        .map_err(args::store_error)?;
+    if let Some(ids) = &ids {
+        for id in ids {
+            if !found.iter().any(|s| s.id == *id) {
+                not_found.push(wire(IdKind::Submission, *id));
+            }
+        }
+    }
+    let list = found
+        .iter()
+        .map(|s| Value::Object(args::select(object(s), a.properties.as_deref())))
+        .collect();
+    crate::one("EmailSubmission/get", args::get_response(call, state, list, not_found))
+}
+
+/// RFC 8621 §7.2.
+pub async fn changes(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
+    let a: ChangesArgs = args::parse(a)?;
     crate::one(
-        "EmailSubmission/get",
-        args::get_response(call, STATE.into(), Vec::new(), not_found),
+        "EmailSubmission/changes",
+        args::changes(call, DataType::EmailSubmission, IdKind::Submission, a).await?,
     )
 }
 
-pub async fn changes(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
-    let a: args::ChangesArgs = args::parse(a)?;
-    if a.since_state != STATE {
-        return Err(MethodError::new(MethodErrorType::CannotCalculateChanges));
-    }
-    let mut out = Map::new();
-    out.insert("accountId".into(), json!(call.caller.account_id()));
-    out.insert("oldState".into(), json!(STATE));
-    out.insert("newState".into(), json!(STATE));
-    out.insert("hasMoreChanges".into(), json!(false));
-    for k in ["created", "updated", "destroyed"] {
-        out.insert(k.into(), json!([]));
-    }
-    crate::one("EmailSubmission/changes", out)
-}
-
-pub async fn query(call: &mut Call<'_>, _a: Map<String, Value>) -> MethodResult {
-    let mut out = Map::new();
-    out.insert("accountId".into(), json!(call.caller.account_id()));
-    out.insert("queryState".into(), json!(STATE));
-    out.insert("canCalculateChanges".into(), json!(false));
-    out.insert("position".into(), json!(0));
-    out.insert("ids".into(), json!([]));
-    out.insert("total".into(), json!(0));
-    crate::one("EmailSubmission/query", out)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Address {
-    email: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    mail_from: Address,
-    rcpt_to: Vec<Address>,
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct QueryFilter {
+    identity_ids: Option<Vec<String>>,
+    email_ids: Option<Vec<String>>,
+    thread_ids: Option<Vec<String>>,
+    undo_status: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Create {
-    identity_id: String,
-    email_id: String,
-    envelope: Option<Envelope>,
+struct QuerySort {
+    property: String,
+    #[serde(default = "yes")]
+    is_ascending: bool,
+    #[allow(dead_code)]
+    collation: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct QueryArgs {
+    #[allow(dead_code)]
+    account_id: String,
+    filter: Option<QueryFilter>,
+    sort: Option<Vec<QuerySort>>,
+    #[serde(default)]
+    position: i64,
+    limit: Option<u64>,
+    #[serde(default)]
+    calculate_total: bool,
+    anchor: Option<String>,
+    #[serde(default)]
+    anchor_offset: i64,
+}
+
+fn matches(s: &Submission, f: &QueryFilter) -> Result<bool, MethodError> {
+    let has = |ids: &Option<Vec<String>>, kind: IdKind, v: i64| {
+        ids.as_ref()
+            .is_none_or(|ids| ids.iter().any(|i| Id::parse(kind, i) == Some(v)))
+    };
+    let when = |d: &Option<String>| -> Result<Option<i64>, MethodError> {
+        d.as_deref()
+            .map(|d| crate::date::parse(d).ok_or_else(|| MethodError::invalid_arguments("dates are UTCDate")))
+            .transpose()
+    };
+    Ok(f.identity_ids.as_ref().is_none_or(|ids| ids.contains(&s.identity))
+        && has(&f.email_ids, IdKind::Email, s.email_id)
+        && has(&f.thread_ids, IdKind::Thread, s.thread_id)
+        && f.undo_status.as_deref().is_none_or(|u| u == s.undo_status.as_str())
+        && when(&f.before)?.is_none_or(|b| s.send_at < b)
+        && when(&f.after)?.is_none_or(|a| s.send_at >= a))
+}
+
+/// RFC 8621 §7.3, over the account's submissions (a bounded set: pending
+/// ones are capped and finished ones expire).
+pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
+    let q: QueryArgs = args::parse(a)?;
+    let state = args::state(call, DataType::EmailSubmission).await?;
+    let mut subs = call
+        .store()
+        .submissions(call.caller.account, None)
+        .await
+        .map_err(args::store_error)?;
+    let filter = q.filter.unwrap_or_default();
+    let mut kept = Vec::with_capacity(subs.len());
+    for s in subs.drain(..) {
+        if matches(&s, &filter)? {
+            kept.push(s);
+        }
+    }
+    for sort in q.sort.unwrap_or_default().iter().rev() {
+        let key = |s: &Submission| match sort.property.as_str() {
+            "emailId" => s.email_id,
+            "threadId" => s.thread_id,
+            _ => s.send_at,
+        };
+        if !["emailId", "threadId", "sentAt"].contains(&sort.property.as_str()) {
+            return Err(MethodError::new(MethodErrorType::UnsupportedSort));
+        }
+        kept.sort_by(|x, y| {
+            let o = key(x).cmp(&key(y));
+            if sort.is_ascending {
+                o
+            } else {
+                o.reverse()
+            }
+        });
+    }
+    let ids: Vec<String> = kept.iter().map(|s| wire(IdKind::Submission, s.id)).collect();
+    let total = ids.len() as i64;
+    let mut start = if q.position < 0 {
+        (total + q.position).max(0)
+    } else {
+        q.position.min(total)
+    };
+    if let Some(anchor) = &q.anchor {
+        let Some(i) = ids.iter().position(|i| i == anchor) else {
+            return Err(MethodError::new(MethodErrorType::AnchorNotFound));
+        };
+        start = (i as i64 + q.anchor_offset).clamp(0, total);
+    }
+    let limit = q.limit.map_or(usize::MAX, |l| l as usize);
+    let page: Vec<&String> = ids.iter().skip(start as usize).take(limit).collect();
+    let mut out = Map::new();
+    out.insert("accountId".into(), json!(call.caller.account_id()));
+    out.insert("queryState".into(), json!(state));
+    out.insert("canCalculateChanges".into(), json!(false));
+    out.insert("position".into(), json!(start));
+    out.insert("ids".into(), json!(page));
+    if q.calculate_total {
+        out.insert("total".into(), json!(total));
+    }
+    crate::one("EmailSubmission/query", out)
 }
 
 fn addresses_of(fields: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
@@ -126,7 +289,72 @@ fn without_bcc(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Address {
+    email: String,
+    parameters: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    mail_from: Address,
+    rcpt_to: Vec<Address>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Create {
+    identity_id: String,
+    email_id: String,
+    envelope: Option<Envelope>,
+}
+
+/// RFC 4865 §3 (FUTURERELEASE, whose parameters RFC 8621 §7 carries in
+/// `mailFrom.parameters`): when to send. `HOLDFOR` is seconds from now,
+/// `HOLDUNTIL` a date-time; both at most [`MAX_HOLD_SECS`] ahead.
+fn send_time(params: Option<&Map<String, Value>>, now: i64) -> Result<i64, SetError> {
+    let bad = |why: &str| SetError::invalid_properties(&["envelope"], why);
+    let Some(p) = params else { return Ok(now) };
+    let get = |name: &str| {
+        p.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+    };
+    let at = match (get("HOLDFOR"), get("HOLDUNTIL")) {
+        (Some(_), Some(_)) => return Err(bad("HOLDFOR and HOLDUNTIL exclude each other")),
+        (Some(secs), None) => {
+            let secs: i64 = secs
+                .parse()
+                .ok()
+                .filter(|s| *s >= 0)
+                .ok_or_else(|| bad("HOLDFOR is a number of seconds"))?;
+            now.saturating_add(secs)
+        }
+        (None, Some(when)) => crate::date::parse(&when)
+            .ok_or_else(|| bad("HOLDUNTIL is a date-time"))?
+            .max(now),
+        (None, None) => now,
+    };
+    if at - now > MAX_HOLD_SECS {
+        return Err(bad("the hold is longer than maxDelayedSend"));
+    }
+    Ok(at)
+}
+
+fn storage(e: StoreError) -> SetError {
+    tracing::error!(error = %e, "store error on submission");
+    SetError::new(SetErrorType::Forbidden, "storage error")
+}
+
+/// Everything §7.5 checks before a submission is stored: the identity,
+/// the email, From: and the envelope sender are the caller's, and every
+/// recipient is valid.
+async fn check(call: &Call<'_>, c: Create) -> Result<NewSubmission, SetError> {
     let identities = crate::identity::identities(call)
         .await
         .map_err(|_| SetError::new(SetErrorType::Forbidden, "storage error"))?;
@@ -143,7 +371,7 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
         .store()
         .emails(call.caller.account, &[email_id])
         .await
-        .map_err(|_| SetError::new(SetErrorType::Forbidden, "storage error"))?;
+        .map_err(storage)?;
     let meta = metas
         .first()
         .ok_or_else(|| SetError::invalid_properties(&["emailId"], "no such email"))?;
@@ -157,7 +385,8 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
         .store()
         .sender_addresses(call.caller.account)
         .await
-        .map_err(|_| SetError::new(SetErrorType::Forbidden, "storage error"))?;
+        .map_err(storage)?;
+    let mine = |a: &str| own.iter().any(|o| o.eq_ignore_ascii_case(a)) || a.eq_ignore_ascii_case(&call.caller.address);
     let from = addresses_of(&fields, "From");
     if from.is_empty() {
         return Err(SetError::new(
@@ -165,34 +394,33 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
             "the email has no From: address",
         ));
     }
-    if let Some(bad) = from
-        .iter()
-        .find(|f| !own.iter().any(|o| o.eq_ignore_ascii_case(f)) && !f.eq_ignore_ascii_case(&call.caller.address))
-    {
+    if let Some(bad) = from.iter().find(|f| !mine(f)) {
         return Err(SetError::new(
             SetErrorType::ForbiddenFrom,
             format!("{bad} is not yours"),
         ));
     }
-    let (mail_from, rcpts) = match c.envelope {
+    let now = letterbox_store::unix_now();
+    let (mail_from, params, rcpts) = match c.envelope {
         Some(env) => (
             env.mail_from.email.to_lowercase(),
+            env.mail_from.parameters,
             env.rcpt_to.into_iter().map(|a| a.email.to_lowercase()).collect(),
         ),
         None => {
             let mut r = addresses_of(&fields, "To");
             r.extend(addresses_of(&fields, "Cc"));
             r.extend(addresses_of(&fields, "Bcc"));
-            (identity.to_lowercase(), r)
+            (identity.to_lowercase(), None, r)
         }
     };
-    if !own.iter().any(|o| o.eq_ignore_ascii_case(&mail_from)) && !mail_from.eq_ignore_ascii_case(&call.caller.address)
-    {
+    if !mine(&mail_from) {
         return Err(SetError::new(
             SetErrorType::ForbiddenMailFrom,
             "envelope sender is not yours",
         ));
     }
+    let send_at = send_time(params.as_ref(), now)?;
     let mut rcpts: Vec<String> = rcpts;
     rcpts.sort();
     rcpts.dedup();
@@ -202,22 +430,51 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
     if rcpts.len() > MAX_RECIPIENTS {
         return Err(SetError::new(SetErrorType::TooManyRecipients, "too many recipients"));
     }
-    let mut accounts = Vec::new();
-    let mut remote = Vec::new();
+    resolve(call.jmap, &rcpts).await?;
+    let envelope = json!({
+        "mailFrom": {"email": mail_from, "parameters": params},
+        "rcptTo": rcpts.iter().map(|r| json!({"email": r, "parameters": null})).collect::<Vec<_>>(),
+    });
+    Ok(NewSubmission {
+        identity: identity_id,
+        email_id,
+        thread_id: meta.thread_id,
+        mail_from,
+        rcpt_to: rcpts,
+        envelope: envelope.to_string(),
+        send_at,
+    })
+}
+
+/// Where the recipients are: local accounts, remote addresses, and which
+/// envelope recipients were local.
+struct Resolved {
+    accounts: Vec<letterbox_store::AccountId>,
+    remote: Vec<OutboundRecipient>,
+    local_rcpts: Vec<String>,
+}
+
+async fn resolve(jmap: &Jmap, rcpts: &[String]) -> Result<Resolved, SetError> {
+    let mut out = Resolved {
+        accounts: Vec::new(),
+        remote: Vec::new(),
+        local_rcpts: Vec::new(),
+    };
     let mut invalid = Vec::new();
-    for r in &rcpts {
+    for r in rcpts {
         if letterbox_store::normalize_address(r).is_err() {
             invalid.push(r.clone());
             continue;
         }
-        match call.store().resolve_recipient(r).await {
-            Ok(Recipient::Local(res)) => {
-                accounts.extend(res.accounts);
-                remote.extend(res.external.into_iter().map(OutboundRecipient::plain));
+        match jmap.store.resolve_recipient(r).await.map_err(storage)? {
+            Recipient::Local(res) => {
+                out.accounts.extend(res.accounts);
+                out.remote
+                    .extend(res.external.into_iter().map(OutboundRecipient::plain));
+                out.local_rcpts.push(r.clone());
             }
-            Ok(Recipient::NotLocal) => remote.push(OutboundRecipient::plain(r.clone())),
-            Ok(Recipient::Unknown) => invalid.push(r.clone()),
-            Err(_) => return Err(SetError::new(SetErrorType::Forbidden, "storage error")),
+            Recipient::NotLocal => out.remote.push(OutboundRecipient::plain(r.clone())),
+            Recipient::Unknown => invalid.push(r.clone()),
         }
     }
     if !invalid.is_empty() {
@@ -225,11 +482,50 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
         e.properties = Some(invalid);
         return Err(e);
     }
-    accounts.sort_unstable();
-    accounts.dedup();
+    out.accounts.sort_unstable();
+    out.accounts.dedup();
+    Ok(out)
+}
+
+/// Why a submission was not released.
+enum NotReleased {
+    /// Canceled, or released by another node meanwhile.
+    Gone,
+    /// It can never be sent.
+    Failed(SetError),
+    /// Try again later.
+    Temporary(StoreError),
+}
+
+/// Send a pending submission: local copies, queue entry and `final` in
+/// one transaction. Returns the queue entry, if any remote recipient.
+async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleased> {
+    let store = &jmap.store;
+    let metas = store
+        .emails(sub.account, &[sub.email_id])
+        .await
+        .map_err(NotReleased::Temporary)?;
+    let Some(meta) = metas.first() else {
+        return Err(NotReleased::Failed(SetError::invalid_properties(
+            &["emailId"],
+            "the email no longer exists",
+        )));
+    };
+    let raw = store.raw_message(meta.id).await.map_err(NotReleased::Temporary)?;
+    let fields = headers::fields(letterbox_mail::header_section(&raw));
+    let from = addresses_of(&fields, "From");
+    let resolved = match resolve(jmap, &sub.rcpt_to).await {
+        Ok(r) => r,
+        Err(e) if e.kind == SetErrorType::Forbidden => {
+            return Err(NotReleased::Temporary(StoreError::Backend(
+                "recipient lookup failed".into(),
+            )))
+        }
+        Err(e) => return Err(NotReleased::Failed(e)),
+    };
     let mut message = without_bcc(&raw);
     if let (Some(signer), Some(domain)) = (
-        &call.jmap.signer,
+        &jmap.signer,
         from.first()
             .and_then(|f| f.rsplit_once('@'))
             .map(|(_, d)| d.to_string()),
@@ -244,40 +540,120 @@ async fn submit(call: &Call<'_>, c: Create) -> Result<(String, i64), SetError> {
             Err(e) => tracing::error!(domain, error = %e, "DKIM signing failed"),
         }
     }
-    let mut local = format!("Return-Path: <{mail_from}>\r\n").into_bytes();
+    let mut local = format!("Return-Path: <{}>\r\n", sub.mail_from).into_bytes();
     local.extend_from_slice(&message);
+    let remote_addresses = resolved.remote.iter().map(|r| r.address.clone()).collect();
     let intake = Intake {
         local: NewMessage {
             raw: local,
             flags: vec![],
             internal_date: letterbox_store::unix_now(),
         },
-        targets: inbox_targets(&accounts),
+        targets: inbox_targets(&resolved.accounts),
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
-            sender: mail_from,
-            recipients: remote,
+            sender: sub.mail_from.clone(),
+            recipients: resolved.remote,
             raw: message,
             envid: None,
             ret: None,
         },
         over_quota: OverQuota::Bounce,
+        submission: Some(SubmissionRelease {
+            id: sub.id,
+            local: resolved.local_rcpts,
+            remote: remote_addresses,
+        }),
     };
-    let sender = intake.outbound.sender.clone();
-    let head = std::sync::Arc::new(letterbox_mail::header_section(&intake.outbound.raw).to_vec());
-    match call.store().accept(intake).await {
+    let head = Arc::new(letterbox_mail::header_section(&intake.outbound.raw).to_vec());
+    match store.accept(intake).await {
         Ok(accepted) => {
-            if let Some(hook) = &call.jmap.after_delivery {
-                hook.delivered(&sender, head, accepted.delivered.iter().map(|d| d.0).collect());
+            if let Some(hook) = &jmap.after_delivery {
+                hook.delivered(&sub.mail_from, head, accepted.delivered.iter().map(|d| d.0).collect());
             }
-            Ok((unique(), accepted.queue_id.unwrap_or(0)))
+            tracing::info!(
+                account = sub.account,
+                submission = sub.id,
+                queue_id = accepted.queue_id,
+                "JMAP submission sent"
+            );
+            Ok(accepted.queue_id)
         }
-        Err(StoreError::QuotaExceeded { .. }) => Err(SetError::new(SetErrorType::OverQuota, "recipients over quota")),
-        Err(e) => {
-            tracing::error!(error = %e, "store error on submission");
-            Err(SetError::new(SetErrorType::Forbidden, "storage error"))
+        Err(StoreError::NotFound(_)) => Err(NotReleased::Gone),
+        Err(StoreError::QuotaExceeded { .. }) => Err(NotReleased::Failed(SetError::new(
+            SetErrorType::OverQuota,
+            "recipients over quota",
+        ))),
+        Err(e) => Err(NotReleased::Temporary(e)),
+    }
+}
+
+/// Sends held submissions when their time comes (RFC 4865 FUTURERELEASE),
+/// and removes finished ones past [`SUBMISSION_RETENTION_SECS`]. Woken
+/// early when a held submission is created here; polls for those other
+/// nodes create. Runs until `stop` completes.
+pub async fn run_releaser(jmap: Arc<Jmap>, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut next_purge = tokio::time::Instant::now();
+    loop {
+        let mut retry_soon = false;
+        match jmap.store.due_submissions(letterbox_store::unix_now(), 50).await {
+            Ok(due) => {
+                for sub in &due {
+                    match release(&jmap, sub).await {
+                        Ok(_) | Err(NotReleased::Gone) => {}
+                        Err(NotReleased::Failed(e)) => {
+                            let reason = format!("550 5.0.0 {}", e.description.as_deref().unwrap_or("cannot be sent"));
+                            tracing::warn!(submission = sub.id, reason, "held submission failed");
+                            if let Err(e) = jmap.store.fail_submission(sub.id, &reason).await {
+                                tracing::warn!(error = %e, "cannot record a failed submission");
+                            }
+                        }
+                        Err(NotReleased::Temporary(e)) => {
+                            tracing::warn!(submission = sub.id, error = %e, "releasing a submission failed; retrying");
+                            retry_soon = true;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read due submissions");
+                retry_soon = true;
+            }
+        }
+        if tokio::time::Instant::now() >= next_purge {
+            let before = letterbox_store::unix_now() - SUBMISSION_RETENTION_SECS;
+            if let Err(e) = jmap.store.purge_submissions(before).await {
+                tracing::warn!(error = %e, "cannot purge old submissions");
+            }
+            next_purge = tokio::time::Instant::now() + Duration::from_secs(3600);
+        }
+        let wait = match jmap.store.next_submission_due().await {
+            Ok(Some(t)) => Duration::from_secs((t - letterbox_store::unix_now()).max(0) as u64).min(RELEASE_POLL),
+            _ => RELEASE_POLL,
+        };
+        // Something due but not sent: do not spin on it.
+        let wait = if retry_soon || wait.is_zero() {
+            wait.max(Duration::from_secs(1))
+        } else {
+            wait
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = jmap.releaser_wake.notified() => {}
+            _ = &mut stop => return,
         }
     }
+}
+
+/// The email of a submission, for the implicit Email/set.
+async fn email_of(call: &Call<'_>, id: i64) -> Option<String> {
+    let subs = call
+        .store()
+        .submissions(call.caller.account, Some(vec![id]))
+        .await
+        .ok()?;
+    subs.first().map(|s| wire(IdKind::Email, s.email_id))
 }
 
 /// RFC 8621 §7.5, with `onSuccessUpdateEmail`/`onSuccessDestroyEmail`
@@ -287,62 +663,152 @@ pub async fn set(call: &mut Call<'_>, mut a: Map<String, Value>) -> MethodResult
     let on_destroy = a.remove("onSuccessDestroyEmail");
     let s: SetArgs = args::parse(a)?;
     args::check_set_size(call, &s)?;
-    if s.if_in_state.as_deref().is_some_and(|st| st != STATE) {
-        return Err(MethodError::new(MethodErrorType::StateMismatch));
-    }
+    let old_state = args::check_state(call, DataType::EmailSubmission, s.if_in_state.as_deref()).await?;
     let mut o = args::SetOutcome::default();
-    let mut email_of: Vec<(String, String)> = Vec::new();
+    // (key in onSuccess…: "#creationId" or submission id, email id)
+    let mut emails: Vec<(String, String)> = Vec::new();
+    let mut held = false;
     for (cid, value) in s.create.unwrap_or_default() {
-        let outcome = match serde_json::from_value::<Create>(value) {
-            Ok(c) => {
-                let email = c.email_id.clone();
-                submit(call, c).await.map(|r| (r, email))
-            }
+        let checked = match serde_json::from_value::<Create>(value) {
+            Ok(c) => check(call, c).await,
             Err(e) => Err(SetError::new(SetErrorType::InvalidProperties, e.to_string())),
         };
-        match outcome {
-            Ok(((token, queue_id), email)) => {
-                let id = format!("S{token}");
-                tracing::info!(account = call.caller.account, queue_id, "JMAP submission accepted");
-                call.created.insert(cid.clone(), id.clone());
-                email_of.push((format!("#{cid}"), call.resolve_id(&email).unwrap_or(email)));
-                o.created.insert(
-                    cid,
-                    json!({"id": id, "undoStatus": "final", "sendAt": crate::date::utc(letterbox_store::unix_now())}),
-                );
-            }
+        let new = match checked {
+            Ok(n) => n,
             Err(e) => {
                 o.not_created.insert(cid, json!(e));
+                continue;
+            }
+        };
+        let sub = match call.store().create_submission(call.caller.account, new).await {
+            Ok(s) => s,
+            Err(StoreError::Invalid(why)) => {
+                o.not_created
+                    .insert(cid, json!(SetError::new(SetErrorType::Forbidden, why)));
+                continue;
+            }
+            Err(e) => {
+                o.not_created.insert(cid, json!(storage(e)));
+                continue;
+            }
+        };
+        let mut undo = UndoStatus::Pending;
+        if sub.send_at <= letterbox_store::unix_now() {
+            let failed = match release(call.jmap, &sub).await {
+                Ok(_) => None,
+                Err(NotReleased::Gone) => Some(SetError::new(SetErrorType::Forbidden, "canceled")),
+                Err(NotReleased::Failed(e)) => Some(e),
+                Err(NotReleased::Temporary(e)) => Some(storage(e)),
+            };
+            if let Some(e) = failed {
+                // Nothing was sent: the record goes too.
+                let _ = call.store().destroy_submission(call.caller.account, sub.id).await;
+                o.not_created.insert(cid, json!(e));
+                continue;
+            }
+            undo = UndoStatus::Final;
+        } else {
+            held = true;
+        }
+        let id = wire(IdKind::Submission, sub.id);
+        call.created.insert(cid.clone(), id.clone());
+        emails.push((format!("#{cid}"), wire(IdKind::Email, sub.email_id)));
+        o.created.insert(
+            cid,
+            json!({
+                "id": id,
+                "threadId": wire(IdKind::Thread, sub.thread_id),
+                "undoStatus": undo.as_str(),
+                "sendAt": crate::date::utc(sub.send_at),
+            }),
+        );
+    }
+    if held {
+        call.jmap.releaser_wake.notify_one();
+    }
+    for (wid, patch) in s.update.unwrap_or_default() {
+        let id = call.resolve_id(&wid).and_then(|w| Id::parse(IdKind::Submission, &w));
+        let Some(id) = id else {
+            o.not_updated.insert(wid, json!(SetError::not_found()));
+            continue;
+        };
+        let cancel = patch
+            .as_object()
+            .is_some_and(|p| p.len() == 1 && p.get("undoStatus").and_then(Value::as_str) == Some("canceled"));
+        if !cancel {
+            o.not_updated.insert(
+                wid,
+                json!(SetError::invalid_properties(
+                    &["undoStatus"],
+                    "only undoStatus may change, to canceled"
+                )),
+            );
+            continue;
+        }
+        match call.store().cancel_submission(call.caller.account, id).await {
+            Ok(Cancel::Canceled) => {
+                if let Some(email) = email_of(call, id).await {
+                    emails.push((wid.clone(), email));
+                }
+                o.updated.insert(wid, Value::Null);
+            }
+            Ok(Cancel::NotPending) => {
+                o.not_updated.insert(
+                    wid,
+                    json!(SetError::new(SetErrorType::CannotUnsend, "it has been sent")),
+                );
+            }
+            Ok(Cancel::NotFound) => {
+                o.not_updated.insert(wid, json!(SetError::not_found()));
+            }
+            Err(e) => {
+                o.not_updated.insert(wid, json!(storage(e)));
             }
         }
     }
-    for id in s.update.unwrap_or_default().keys() {
-        o.not_updated.insert(
-            id.clone(),
-            json!(SetError::new(SetErrorType::CannotUnsend, "sent mail cannot be changed")),
-        );
+    for wid in s.destroy.unwrap_or_default() {
+        let id = call.resolve_id(&wid).and_then(|w| Id::parse(IdKind::Submission, &w));
+        let Some(id) = id else {
+            o.not_destroyed.insert(wid, json!(SetError::not_found()));
+            continue;
+        };
+        let email = email_of(call, id).await;
+        match call.store().destroy_submission(call.caller.account, id).await {
+            Ok(true) => {
+                if let Some(email) = email {
+                    emails.push((wid.clone(), email));
+                }
+                o.destroyed.push(wid);
+            }
+            Ok(false) => {
+                o.not_destroyed.insert(wid, json!(SetError::not_found()));
+            }
+            Err(e) => {
+                o.not_destroyed.insert(wid, json!(storage(e)));
+            }
+        }
     }
-    for id in s.destroy.unwrap_or_default() {
-        o.not_destroyed.insert(id, json!(SetError::not_found()));
-    }
+    let new_state = args::state(call, DataType::EmailSubmission).await?;
     let mut results = vec![(
         "EmailSubmission/set".to_string(),
-        o.response(call, STATE.into(), STATE.into()),
+        o.response(call, old_state, new_state),
     )];
-    // RFC 8621 §7.5: keys are "#creationId" of a submission created now.
+    // RFC 8621 §7.5: keys are "#creationId" or ids of submissions this
+    // call changed.
+    let email_for = |k: &str| emails.iter().find(|(c, _)| c == k).map(|(_, e)| e.clone());
     let mut update = Map::new();
     if let Some(Value::Object(u)) = on_update {
         for (k, patch) in u {
-            if let Some((_, email)) = email_of.iter().find(|(c, _)| *c == k) {
-                update.insert(email.clone(), patch);
+            if let Some(email) = email_for(&k) {
+                update.insert(email, patch);
             }
         }
     }
     let mut destroy = Vec::new();
     if let Some(Value::Array(d)) = on_destroy {
         for k in d.iter().filter_map(Value::as_str) {
-            if let Some((_, email)) = email_of.iter().find(|(c, _)| c == k) {
-                destroy.push(Value::String(email.clone()));
+            if let Some(email) = email_for(k) {
+                destroy.push(Value::String(email));
             }
         }
     }
@@ -363,6 +829,36 @@ pub async fn set(call: &mut Call<'_>, mut a: Map<String, Value>) -> MethodResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_follow_rfc_4865() {
+        let p = |v: Value| v.as_object().cloned();
+        let now = 1_000_000;
+        assert_eq!(send_time(None, now).ok(), Some(now));
+        assert_eq!(
+            send_time(p(json!({"HOLDFOR": "10"})).as_ref(), now).ok(),
+            Some(now + 10)
+        );
+        assert_eq!(send_time(p(json!({"holdfor": 5})).as_ref(), now).ok(), Some(now + 5));
+        assert_eq!(
+            send_time(p(json!({"HOLDUNTIL": "1970-01-12T13:46:50Z"})).as_ref(), now).ok(),
+            Some(1_000_010)
+        );
+        // A time in the past means now.
+        assert_eq!(
+            send_time(p(json!({"HOLDUNTIL": "1970-01-01T00:00:00Z"})).as_ref(), now).ok(),
+            Some(now)
+        );
+        for bad in [
+            json!({"HOLDFOR": "-1"}),
+            json!({"HOLDFOR": "soon"}),
+            json!({"HOLDFOR": (MAX_HOLD_SECS + 1).to_string()}),
+            json!({"HOLDUNTIL": "tomorrow"}),
+            json!({"HOLDFOR": "1", "HOLDUNTIL": "1970-01-12T13:46:50Z"}),
+        ] {
+            assert!(send_time(p(bad.clone()).as_ref(), now).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn bcc_is_removed_with_its_continuation_lines() {

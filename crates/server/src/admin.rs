@@ -332,6 +332,7 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
             ret: None,
         },
         over_quota: OverQuota::Refuse,
+        submission: None,
     };
     let accepted = match store.accept(intake).await {
         Ok(a) => a,

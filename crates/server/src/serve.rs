@@ -208,6 +208,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             webpush.public_key(),
         ),
     );
+    let releaser_jmap = jmap.clone();
     let http = letterbox_http::Http::new(
         jmap,
         auth.clone(),
@@ -241,6 +242,11 @@ pub async fn run(cfg: Config) -> Result<()> {
     let mut tasks = JoinSet::new();
     let worker = delivery_worker(&cfg, store.clone())?;
     let queue_task = tokio::spawn(worker.run(shutdown.clone()));
+    let sd = shutdown.clone();
+    let release_task = tokio::spawn(letterbox_jmap::run_releaser(
+        releaser_jmap,
+        async move { sd.wait().await },
+    ));
     for (service, addr) in &cfg.listeners {
         let Some(protocol) = crate::protocols::for_service(*service) else {
             tracing::warn!(listener = service.name(), "not implemented yet; listener not started");
@@ -294,6 +300,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     shutdown.trigger();
     while tasks.join_next().await.is_some() {}
     let _ = queue_task.await;
+    let _ = release_task.await;
     // Sessions are gone; flush the writer so the database closes cleanly.
     store.close();
     tracing::info!("stopped");

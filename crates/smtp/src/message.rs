@@ -241,6 +241,7 @@ impl Session {
                 ret: tx.params.ret.map(|r| r.as_str().to_string()),
             },
             over_quota: OverQuota::Bounce,
+            submission: None,
         };
         let remote = intake.outbound.recipients.len();
         let after = self

@@ -15,6 +15,8 @@ pub enum DataType {
     Email,
     /// RFC 8621 §8: one object per account, id 1.
     VacationResponse,
+    /// RFC 8621 §7.
+    EmailSubmission,
 }
 
 impl DataType {
@@ -25,6 +27,7 @@ impl DataType {
             DataType::Thread => 2,
             DataType::Email => 3,
             DataType::VacationResponse => 4,
+            DataType::EmailSubmission => 5,
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod query;
 pub mod resolve;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod submission;
 pub mod thread;
 pub mod types;
 pub mod vacation;
@@ -41,6 +42,9 @@ pub use flags::normalize_flags;
 pub use intake::AfterDelivery;
 pub use push::{NewPushSubscription, PushSubscription, PushUpdate};
 pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
+pub use submission::{
+    Cancel, Delivered, NewSubmission, Submission, SubmissionRecipient, SubmissionRelease, UndoStatus,
+};
 pub use types::*;
 pub use vacation::Vacation;
 
@@ -138,6 +142,24 @@ pub trait Store: Send + Sync + 'static {
     // ---- vacation responder (RFC 8621 §8, RFC 3834) ----
 
     /// The account's settings (all off when never set).
+    /// Store a pending EmailSubmission (RFC 8621 §7); it is sent by an
+    /// [`Intake`] that releases it.
+    async fn create_submission(&self, account: AccountId, new: NewSubmission) -> Result<Submission>;
+    /// The account's submissions, or those of `ids` that exist.
+    async fn submissions(&self, account: AccountId, ids: Option<Vec<i64>>) -> Result<Vec<Submission>>;
+    /// Cancel a pending submission.
+    async fn cancel_submission(&self, account: AccountId, id: i64) -> Result<Cancel>;
+    /// Forget a submission (sending goes on if it was final).
+    async fn destroy_submission(&self, account: AccountId, id: i64) -> Result<bool>;
+    /// Pending submissions whose send time has come, every account.
+    async fn due_submissions(&self, now: i64, limit: usize) -> Result<Vec<Submission>>;
+    /// The earliest send time of any pending submission.
+    async fn next_submission_due(&self) -> Result<Option<i64>>;
+    /// A pending submission that cannot be sent becomes final, failed.
+    async fn fail_submission(&self, id: i64, reason: &str) -> Result<()>;
+    /// Remove finished submissions created before `before`.
+    async fn purge_submissions(&self, before: i64) -> Result<usize>;
+
     async fn vacation(&self, account: AccountId) -> Result<Vacation>;
     /// Replace them; a new setting answers every sender once again.
     async fn set_vacation(&self, account: AccountId, vacation: Vacation) -> Result<()>;

@@ -415,6 +415,9 @@ pub struct Intake {
     pub outbound: OutboundMessage,
     /// What an account over quota does to the delivery.
     pub over_quota: OverQuota,
+    /// The pending JMAP submission this intake sends: it turns final in
+    /// the same transaction, or the intake fails with `NotFound`.
+    pub submission: Option<crate::SubmissionRelease>,
 }
 
 /// DSN parameters (RFC 3461 §4) of one local account in an [`Intake`].

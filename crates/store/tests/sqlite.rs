@@ -70,6 +70,8 @@ conformance_tests!(Sqlite;
     intake::accept_bounces_over_quota_accounts_in_the_same_entry,
     intake::accept_never_bounces_a_null_sender,
     intake::owed_bounces_keep_the_entry_until_reported,
+    submission::submissions_are_released_once_and_follow_the_queue,
+    submission::canceled_submissions_are_never_released,
 );
 
 /// SQLite only: the queue insert fails inside the transaction, after the
@@ -112,6 +114,7 @@ async fn a_failing_queue_write_rolls_back_the_local_copy() {
             ret: None,
         },
         over_quota: OverQuota::Bounce,
+        submission: None,
     };
     let r = store.accept(intake).await;
     assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");

@@ -16,6 +16,7 @@ mod push;
 mod query;
 mod queue;
 mod schema;
+mod submission;
 mod vacation;
 
 pub use schema::SCHEMA_VERSION;
@@ -47,6 +48,7 @@ fn accept(
     local_dsn: &[LocalDsn],
     outbound: &OutboundMessage,
     policy: OverQuota,
+    release: Option<&crate::SubmissionRelease>,
 ) -> Result<(Accepted, Vec<ChangeEvent>)> {
     let (report, mut events) = match body {
         Some(b) => messages::deliver(c, b, targets)?,
@@ -93,6 +95,9 @@ fn accept(
         });
         Some(queue::insert(c, outbound, &bounces)?)
     };
+    if let Some(rel) = release {
+        events.push(submission::release(c, rel, queue_id)?);
+    }
     let accepted = Accepted {
         delivered: report.delivered,
         bounced: decision.bounce.iter().map(|o| (o.account_id, o.permanent)).collect(),
@@ -335,6 +340,48 @@ impl Store for SqliteStore {
         Ok(crate::Health { free_bytes: free })
     }
 
+    async fn create_submission(&self, account: AccountId, new: crate::NewSubmission) -> Result<crate::Submission> {
+        self.engine.write(move |c| submission::create(c, account, &new)).await
+    }
+
+    async fn submissions(&self, account: AccountId, ids: Option<Vec<i64>>) -> Result<Vec<crate::Submission>> {
+        self.engine
+            .read(move |c| submission::list(c, account, ids.as_deref()))
+            .await
+    }
+
+    async fn cancel_submission(&self, account: AccountId, id: i64) -> Result<crate::Cancel> {
+        self.engine.write(move |c| submission::cancel(c, account, id)).await
+    }
+
+    async fn destroy_submission(&self, account: AccountId, id: i64) -> Result<bool> {
+        self.engine.write(move |c| submission::destroy(c, account, id)).await
+    }
+
+    async fn due_submissions(&self, now: i64, limit: usize) -> Result<Vec<crate::Submission>> {
+        self.engine.read(move |c| submission::due(c, now, limit)).await
+    }
+
+    async fn next_submission_due(&self) -> Result<Option<i64>> {
+        self.engine.read(submission::next_due).await
+    }
+
+    async fn fail_submission(&self, id: i64, reason: &str) -> Result<()> {
+        let reason = reason.to_string();
+        self.engine
+            .write(move |c| Ok(((), submission::fail(c, id, &reason)?)))
+            .await
+    }
+
+    async fn purge_submissions(&self, before: i64) -> Result<usize> {
+        self.engine
+            .write(move |c| {
+                let events = submission::purge(c, before)?;
+                Ok((events.len(), events))
+            })
+            .await
+    }
+
     async fn vacation(&self, account: AccountId) -> Result<crate::Vacation> {
         self.engine.read(move |c| vacation::get(c, account)).await
     }
@@ -504,6 +551,7 @@ impl Store for SqliteStore {
             local_dsn,
             outbound,
             over_quota,
+            submission,
         } = intake;
         for r in &outbound.recipients {
             crate::normalize_address(&r.address)?;
@@ -521,7 +569,17 @@ impl Store for SqliteStore {
             })
             .collect();
         self.engine
-            .write(move |c| accept(c, body.as_ref(), &targets, &local_dsn, &outbound, over_quota))
+            .write(move |c| {
+                accept(
+                    c,
+                    body.as_ref(),
+                    &targets,
+                    &local_dsn,
+                    &outbound,
+                    over_quota,
+                    submission.as_ref(),
+                )
+            })
             .await
     }
 
@@ -880,15 +938,13 @@ impl Store for SqliteStore {
 
     async fn record_outcomes(&self, id: i64, outcomes: Vec<RecipientOutcome>) -> Result<()> {
         self.engine
-            .write(move |c| Ok((queue::record(c, id, &outcomes)?, vec![])))
+            .write(move |c| Ok(((), queue::record(c, id, &outcomes)?)))
             .await
     }
 
     async fn finish_attempt(&self, id: i64, owner: &str, end: AttemptEnd) -> Result<bool> {
         let owner = owner.to_string();
-        self.engine
-            .write(move |c| Ok((queue::finish(c, id, &owner, &end)?, vec![])))
-            .await
+        self.engine.write(move |c| queue::finish(c, id, &owner, &end)).await
     }
 
     async fn retry_queue(&self, id: Option<i64>) -> Result<usize> {

@@ -8,8 +8,8 @@
 
 use super::now;
 use crate::{
-    AttemptEnd, OutboundMessage, OutboundRecipient, QueueEntry, QueueRecipient, RecipientOutcome, RecipientStatus,
-    Result, StoreError,
+    AttemptEnd, ChangeEvent, OutboundMessage, OutboundRecipient, QueueEntry, QueueRecipient, RecipientOutcome,
+    RecipientStatus, Result, StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -146,7 +146,7 @@ pub(super) fn claim(conn: &Connection, owner: &str, at: i64, lease_secs: i64, li
 /// Write recipient outcomes; only pending recipients change, and a
 /// recipient owed a bounce only to failed (its report went out) or stays,
 /// so a late report can never undo a final state.
-pub(super) fn record(conn: &Connection, id: i64, outcomes: &[RecipientOutcome]) -> Result<()> {
+pub(super) fn record(conn: &Connection, id: i64, outcomes: &[RecipientOutcome]) -> Result<Vec<ChangeEvent>> {
     let mut st = conn.prepare_cached(
         "UPDATE queue_recipients SET status = ?3, last_error = COALESCE(?4, last_error),
          remote_mta = COALESCE(?5, remote_mta), updated = ?6
@@ -157,22 +157,22 @@ pub(super) fn record(conn: &Connection, id: i64, outcomes: &[RecipientOutcome]) 
     for o in outcomes {
         st.execute(params![id, o.address, o.status.as_str(), o.error, o.remote_mta, t])?;
     }
-    Ok(())
+    super::submission::record(conn, id, outcomes)
 }
 
 /// Finish an attempt: record outcomes, then either remove the entry (nothing
 /// pending, no bounce owed) or schedule the next attempt and release the lease. Returns
 /// whether the entry was removed. Ignored when `owner` no longer holds the lease.
-pub(super) fn finish(conn: &Connection, id: i64, owner: &str, end: &AttemptEnd) -> Result<bool> {
+pub(super) fn finish(conn: &Connection, id: i64, owner: &str, end: &AttemptEnd) -> Result<(bool, Vec<ChangeEvent>)> {
     let held: Option<Option<String>> = conn
         .query_row("SELECT lease_owner FROM queue WHERE id = ?1", [id], |r| r.get(0))
         .optional()?;
     match held {
-        None => return Ok(true),
+        None => return Ok((true, Vec::new())),
         Some(Some(o)) if o == owner => {}
-        Some(_) => return Ok(false),
+        Some(_) => return Ok((false, Vec::new())),
     }
-    record(conn, id, &end.outcomes)?;
+    let events = record(conn, id, &end.outcomes)?;
     let pending: i64 = conn.query_row(
         "SELECT count(*) FROM queue_recipients WHERE queue_id = ?1 AND status IN ('pending', 'bounce')",
         [id],
@@ -180,17 +180,23 @@ pub(super) fn finish(conn: &Connection, id: i64, owner: &str, end: &AttemptEnd) 
     )?;
     if pending == 0 {
         delete(conn, id)?;
-        return Ok(true);
+        return Ok((true, events));
     }
     conn.execute(
         "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2, warned = warned OR ?3,
          lease_owner = NULL, lease_until = 0 WHERE id = ?1",
         params![id, end.next_attempt, end.warned],
     )?;
-    Ok(false)
+    Ok((false, events))
 }
 
 pub(super) fn delete(conn: &Connection, id: i64) -> Result<bool> {
+    // A submission's recipients still waiting will never hear more.
+    conn.execute(
+        "UPDATE submission_recipients SET delivered = 'unknown'
+         WHERE delivered = 'queued' AND submission_id = (SELECT submission_id FROM queue WHERE id = ?1)",
+        [id],
+    )?;
     conn.execute("DELETE FROM queue_recipients WHERE queue_id = ?1", [id])?;
     Ok(conn.execute("DELETE FROM queue WHERE id = ?1", [id])? > 0)
 }

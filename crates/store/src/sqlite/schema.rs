@@ -224,6 +224,37 @@ const MIGRATIONS: &[Step] = &[
     CREATE TABLE health(id INTEGER PRIMARY KEY, checked INTEGER NOT NULL);
     "#,
     ),
+    // 10: JMAP EmailSubmission objects (RFC 8621 §7), held until their
+    // send time (FUTURERELEASE), and each recipient's delivery status,
+    // which the queue entry they became keeps up to date.
+    Step::Sql(
+        r#"
+    CREATE TABLE submissions(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        identity TEXT NOT NULL,
+        email_id INTEGER NOT NULL,
+        thread_id INTEGER NOT NULL,
+        mail_from TEXT NOT NULL,
+        rcpt_to TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        send_at INTEGER NOT NULL,
+        undo_status TEXT NOT NULL,
+        queue_id INTEGER,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX submissions_by_account ON submissions(account_id);
+    CREATE INDEX submissions_pending ON submissions(send_at) WHERE undo_status = 'pending';
+    CREATE TABLE submission_recipients(
+        submission_id INTEGER NOT NULL,
+        address TEXT NOT NULL,
+        delivered TEXT NOT NULL,
+        smtp_reply TEXT NOT NULL,
+        PRIMARY KEY(submission_id, address)
+    ) WITHOUT ROWID;
+    ALTER TABLE queue ADD COLUMN submission_id INTEGER;
+    "#,
+    ),
 ];
 
 const V6_SQL: &str = r#"

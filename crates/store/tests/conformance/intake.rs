@@ -29,6 +29,7 @@ fn intake(sender: &str, targets: Vec<DeliveryTarget>, remote_rcpts: &[&str], ove
             ret: None,
         },
         over_quota,
+        submission: None,
     }
 }
 
