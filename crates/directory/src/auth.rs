@@ -294,6 +294,28 @@ impl Authenticator {
     /// correct logins (a client opening several connections) all succeed.
     /// An attempt abandoned midway (the future dropped) counts as a failure.
     pub async fn authenticate(&self, username: &str, password: &str, peer: IpAddr) -> Result<Authenticated, AuthError> {
+        self.check(username, password, peer, true).await
+    }
+
+    /// As [`Authenticator::authenticate`], but only the account password
+    /// counts, never an app password: for changing the password, so that
+    /// a leaked app password cannot take the account over.
+    pub async fn authenticate_primary(
+        &self,
+        username: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Result<Authenticated, AuthError> {
+        self.check(username, password, peer, false).await
+    }
+
+    async fn check(
+        &self,
+        username: &str,
+        password: &str,
+        peer: IpAddr,
+        app_passwords: bool,
+    ) -> Result<Authenticated, AuthError> {
         let inner = &self.inner;
         let address = username.trim().to_lowercase();
         let ip = throttle_key(peer);
@@ -339,7 +361,7 @@ impl Authenticator {
                 address,
             });
         }
-        if let (Some(id), Some(form)) = (account_id, app_password_form(password)) {
+        if let (Some(id), Some(form), true) = (account_id, app_password_form(password), app_passwords) {
             match inner.lookup.app_password(id, &secret_digest(&form)).await {
                 Ok(true) => {
                     reservation.resolve(Outcome::Success);

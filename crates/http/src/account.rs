@@ -9,7 +9,7 @@ use crate::routes::{json_response, read_body};
 use crate::HttpCtx;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use letterbox_directory::{app_password_form, generate_app_password, secret_digest};
@@ -146,4 +146,80 @@ pub async fn revoke_grant(
 ) -> Response {
     let caller = caller!(ctx, headers, peer);
     deleted(ctx.jmap.store().revoke_grant(caller.account, id).await, "no such grant")
+}
+
+/// Longest password accepted (as the CLI's limit).
+const MAX_PASSWORD_BYTES: usize = 1024;
+/// Shortest new password.
+const MIN_PASSWORD_CHARS: usize = 8;
+
+#[derive(Deserialize)]
+struct NewPassword {
+    old: String,
+    new: String,
+}
+
+/// `POST /api/password` `{"old","new"}`: change the account password. The
+/// old one must be the account password itself (not an app password) and
+/// is checked through the shared throttle. Every token, grant and app
+/// password of the account is revoked with it; a webmail caller gets a
+/// fresh session in the answer so it stays logged in.
+pub async fn change_password(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    let Some(bytes) = read_body(&headers, body, 4096).await else {
+        return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({ "error": "body too large" }));
+    };
+    let Ok(req) = serde_json::from_slice::<NewPassword>(&bytes) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "expected {\"old\": ..., \"new\": ...}" }),
+        );
+    };
+    if req.new.chars().count() < MIN_PASSWORD_CHARS || req.new.len() > MAX_PASSWORD_BYTES {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": format!("The new password needs {MIN_PASSWORD_CHARS} characters or more.") }),
+        );
+    }
+    if let Err(e) = ctx
+        .auth
+        .authenticate_primary(&caller.address, &req.old, peer.info.peer.ip())
+        .await
+    {
+        let (status, text) = match e {
+            letterbox_directory::AuthError::InvalidCredentials => {
+                (StatusCode::FORBIDDEN, "The current password is wrong.")
+            }
+            letterbox_directory::AuthError::RateLimited => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Try again later.")
+            }
+            letterbox_directory::AuthError::Temporary(_) => (StatusCode::SERVICE_UNAVAILABLE, "Try again later."),
+        };
+        return json_response(status, &json!({ "error": text }));
+    }
+    let new = req.new;
+    let hashed = tokio::task::spawn_blocking(move || letterbox_directory::hash_password(&new)).await;
+    let Ok(Ok(hash)) = hashed else {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": "cannot hash the password" }),
+        );
+    };
+    if let Err(e) = ctx.jmap.store().set_password(&caller.address, &hash).await {
+        return store_error(e);
+    }
+    ctx.cache.clear();
+    tracing::info!(account = %caller.address, peer = %peer.info.peer, "password changed");
+    let by_cookie = !headers.contains_key(header::AUTHORIZATION)
+        && crate::webmail::cookie(&headers, crate::webmail::SESSION_COOKIE).is_some();
+    if by_cookie {
+        crate::webmail::start_session(&ctx, caller.account, &caller.address, &peer).await
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
 }

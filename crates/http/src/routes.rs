@@ -141,6 +141,7 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
             get(account::list_app_passwords).post(account::add_app_password),
         )
         .route("/api/app-passwords/{id}", delete(account::remove_app_password))
+        .route("/api/password", post(account::change_password))
         .route("/api/grants", get(account::list_grants))
         .route("/api/grants/{id}", delete(account::revoke_grant))
         .route("/", get(webmail::index))

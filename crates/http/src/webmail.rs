@@ -229,6 +229,13 @@ pub async fn login(
             return json_response(status, &json!({ "error": text }));
         }
     };
+    tracing::info!(account = %authed.address, peer = %peer.info.peer, "webmail login");
+    start_session(&ctx, authed.account_id, &authed.address, &peer).await
+}
+
+/// A new webmail session for the account: its grant, and the answer that
+/// sets its cookies (`{"username", "csrf"}`).
+pub(crate) async fn start_session(ctx: &HttpCtx, account: i64, address: &str, peer: &Peer) -> Response {
     let token = generate_token("lbx_at_");
     let csrf = generate_token("");
     let stored = NewToken {
@@ -240,14 +247,13 @@ pub async fn login(
     if let Err(e) = ctx
         .jmap
         .store()
-        .create_grant(authed.account_id, CLIENT_ID, "mail", vec![stored])
+        .create_grant(account, CLIENT_ID, "mail", vec![stored])
         .await
     {
         tracing::warn!(error = %e, "cannot store a webmail session");
         return json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": "try again later" }));
     }
-    tracing::info!(account = %authed.address, peer = %peer.info.peer, "webmail login");
-    let mut resp = json_response(StatusCode::OK, &json!({ "username": authed.address, "csrf": csrf }));
+    let mut resp = json_response(StatusCode::OK, &json!({ "username": address, "csrf": csrf }));
     session_cookies(&mut resp, &token, &csrf, peer.tls, SESSION_TTL_SECS);
     resp
 }

@@ -1,10 +1,12 @@
 //! RFC 8621 §6 Identity: one identity per address the account may send
-//! as (its own address and the aliases that deliver to it). They are
-//! derived, not stored, so they are read-only here.
+//! as (its own address and the aliases that deliver to it). The set of
+//! identities follows the addresses (create and destroy are forbidden);
+//! what a user sets on one (name, replyTo, bcc, signatures) is stored.
 
-use crate::args::{self, ChangesArgs, GetArgs};
+use crate::args::{self, ChangesArgs, GetArgs, SetArgs};
 use crate::{one, Call, MethodResult};
-use letterbox_jmap_proto::{Id, IdKind, MethodError, MethodErrorType};
+use letterbox_jmap_proto::{Id, IdKind, MethodError, MethodErrorType, SetError, SetErrorType};
+use letterbox_store::{DataType, IdentitySettings, StoreError};
 use serde_json::{json, Map, Value};
 
 const PROPERTIES: &[&str] = &[
@@ -44,8 +46,9 @@ fn identity_number(address: &str) -> i64 {
     (h >> 2) as i64 + 1
 }
 
-/// The identities never change unless aliases do; their state is the
-/// number of them and a digest, so a client notices a change.
+/// The addresses' digest and the settings' change state: `i{digest}.{modseq}`.
+/// A changed address list cannot be answered incrementally; settings
+/// changes can, from the change log.
 async fn state(call: &Call<'_>) -> Result<String, MethodError> {
     let ids = identities(call).await?;
     let mut h: u64 = 0;
@@ -54,7 +57,36 @@ async fn state(call: &Call<'_>) -> Result<String, MethodError> {
             ^ id.bytes()
                 .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
     }
-    Ok(format!("i{h:x}"))
+    let modseq = args::state(call, DataType::Identity).await?;
+    Ok(format!("i{h:x}.{modseq}"))
+}
+
+async fn settings(call: &Call<'_>) -> Result<Vec<IdentitySettings>, MethodError> {
+    call.store()
+        .identity_settings(call.caller.account)
+        .await
+        .map_err(args::store_error)
+}
+
+fn object(id: &str, email: &str, set: Option<&IdentitySettings>) -> Map<String, Value> {
+    let local = email.split('@').next().unwrap_or_default();
+    let list = |v: Option<&String>| {
+        v.and_then(|j| serde_json::from_str::<Value>(j).ok())
+            .unwrap_or(Value::Null)
+    };
+    match json!({
+        "id": id,
+        "name": set.map_or(local, |s| s.name.as_str()),
+        "email": email,
+        "replyTo": list(set.and_then(|s| s.reply_to.as_ref())),
+        "bcc": list(set.and_then(|s| s.bcc.as_ref())),
+        "textSignature": set.map_or("", |s| s.text_signature.as_str()),
+        "htmlSignature": set.map_or("", |s| s.html_signature.as_str()),
+        "mayDelete": false,
+    }) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 /// RFC 8621 §6.1.
@@ -63,6 +95,7 @@ pub async fn get(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     args::check_properties(a.properties.as_deref(), PROPERTIES)?;
     let all = identities(call).await?;
     let state = state(call).await?;
+    let stored = settings(call).await?;
     let mut not_found = Vec::new();
     let chosen: Vec<&(String, String)> = match &a.ids {
         None => all.iter().collect(),
@@ -79,34 +112,148 @@ pub async fn get(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     };
     let list = chosen
         .into_iter()
-        .filter_map(|(id, email)| {
-            let local = email.split('@').next().unwrap_or_default();
-            match json!({"id": id, "name": local, "email": email, "replyTo": null, "bcc": null,
-                         "textSignature": "", "htmlSignature": "", "mayDelete": false})
-            {
-                Value::Object(m) => Some(Value::Object(args::select(m, a.properties.as_deref()))),
-                _ => None,
-            }
+        .map(|(id, email)| {
+            let set = stored.iter().find(|s| s.address.eq_ignore_ascii_case(email));
+            Value::Object(args::select(object(id, email, set), a.properties.as_deref()))
         })
         .collect();
     one("Identity/get", args::get_response(call, state, list, not_found))
 }
 
-/// RFC 8621 §6.2: identities are derived, so any older state cannot be
-/// answered incrementally.
+/// RFC 8621 §6.2: settings changes from the change log while the address
+/// list stays the same.
 pub async fn changes(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     let a: ChangesArgs = args::parse(a)?;
     let current = state(call).await?;
-    if a.since_state != current {
+    let (digest, _) = current.split_once('.').unwrap_or((&current, ""));
+    let Some((since_digest, since_modseq)) = a.since_state.split_once('.') else {
+        return Err(MethodError::new(MethodErrorType::CannotCalculateChanges));
+    };
+    if since_digest != digest {
         return Err(MethodError::new(MethodErrorType::CannotCalculateChanges));
     }
-    let mut out = Map::new();
-    out.insert("accountId".into(), json!(call.caller.account_id()));
-    out.insert("oldState".into(), json!(current));
-    out.insert("newState".into(), json!(current));
-    out.insert("hasMoreChanges".into(), json!(false));
-    for k in ["created", "updated", "destroyed"] {
-        out.insert(k.into(), json!([]));
+    let inner = ChangesArgs {
+        since_state: since_modseq.to_string(),
+        ..a
+    };
+    let mut out = args::changes(call, DataType::Identity, IdKind::Identity, inner).await?;
+    for k in ["oldState", "newState"] {
+        if let Some(Value::String(s)) = out.get(k).cloned() {
+            out.insert(k.into(), json!(format!("{digest}.{s}")));
+        }
     }
     one("Identity/changes", out)
+}
+
+/// Checks an `EmailAddress[]|null` property.
+fn addresses(v: &Value, prop: &str) -> Result<Option<String>, SetError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Array(list)
+            if list.len() <= 20
+                && list.iter().all(|a| {
+                    a.get("email")
+                        .and_then(Value::as_str)
+                        .is_some_and(|e| e.contains('@') && e.len() <= 320)
+                        && a.get("name")
+                            .is_none_or(|n| n.is_null() || n.as_str().is_some_and(|n| n.len() <= 256))
+                }) =>
+        {
+            Ok(Some(v.to_string()))
+        }
+        _ => Err(SetError::invalid_properties(
+            &[prop],
+            "a list of up to 20 {name, email}",
+        )),
+    }
+}
+
+fn patched(mut s: IdentitySettings, patch: &Value) -> Result<IdentitySettings, SetError> {
+    let patch = patch
+        .as_object()
+        .ok_or_else(|| SetError::new(SetErrorType::InvalidPatch, "not an object"))?;
+    for (k, v) in patch {
+        let text = || {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| SetError::invalid_properties(&[k.as_str()], "a string"))
+        };
+        match k.as_str() {
+            "name" => s.name = text()?,
+            "textSignature" => s.text_signature = text()?,
+            "htmlSignature" => s.html_signature = text()?,
+            "replyTo" => s.reply_to = addresses(v, "replyTo")?,
+            "bcc" => s.bcc = addresses(v, "bcc")?,
+            other => return Err(SetError::invalid_properties(&[other], "read-only")),
+        }
+    }
+    Ok(s)
+}
+
+/// RFC 8621 §6.3: updates only.
+pub async fn set(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
+    let s: SetArgs = args::parse(a)?;
+    args::check_set_size(call, &s)?;
+    let old_state = state(call).await?;
+    if s.if_in_state.as_deref().is_some_and(|st| st != old_state) {
+        return Err(MethodError::new(MethodErrorType::StateMismatch));
+    }
+    let all = identities(call).await?;
+    let stored = settings(call).await?;
+    let mut o = args::SetOutcome::default();
+    for cid in s.create.unwrap_or_default().keys() {
+        o.not_created.insert(
+            cid.clone(),
+            json!(SetError::new(
+                SetErrorType::Forbidden,
+                "identities follow the addresses of the account"
+            )),
+        );
+    }
+    for (id, patch) in s.update.unwrap_or_default() {
+        let Some((_, email)) = all.iter().find(|(i, _)| *i == id) else {
+            o.not_updated.insert(id, json!(SetError::not_found()));
+            continue;
+        };
+        let current = stored
+            .iter()
+            .find(|s| s.address.eq_ignore_ascii_case(email))
+            .cloned()
+            .unwrap_or_else(|| IdentitySettings {
+                address: email.to_lowercase(),
+                name: email.split('@').next().unwrap_or_default().to_string(),
+                ..IdentitySettings::default()
+            });
+        let new = match patched(current, &patch) {
+            Ok(n) => n,
+            Err(e) => {
+                o.not_updated.insert(id, json!(e));
+                continue;
+            }
+        };
+        match call
+            .store()
+            .set_identity(call.caller.account, identity_number(email), new)
+            .await
+        {
+            Ok(()) => {
+                o.updated.insert(id, Value::Null);
+            }
+            Err(StoreError::Invalid(why)) => {
+                o.not_updated
+                    .insert(id, json!(SetError::new(SetErrorType::InvalidProperties, why)));
+            }
+            Err(e) => return Err(args::store_error(e)),
+        }
+    }
+    for id in s.destroy.unwrap_or_default() {
+        let e = if all.iter().any(|(i, _)| *i == id) {
+            SetError::new(SetErrorType::Forbidden, "mayDelete is false")
+        } else {
+            SetError::not_found()
+        };
+        o.not_destroyed.insert(id, json!(e));
+    }
+    let new_state = state(call).await?;
+    one("Identity/set", o.response(call, old_state, new_state))
 }

@@ -366,6 +366,7 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
         "SearchSnippet/get" => email::snippet::get(ctx, args).await,
         "Identity/get" => identity::get(ctx, args).await,
         "Identity/changes" => identity::changes(ctx, args).await,
+        "Identity/set" => identity::set(ctx, args).await,
         "EmailSubmission/get" => submission::get(ctx, args).await,
         "EmailSubmission/changes" => submission::changes(ctx, args).await,
         "EmailSubmission/query" => submission::query(ctx, args).await,

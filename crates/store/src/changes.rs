@@ -17,6 +17,8 @@ pub enum DataType {
     VacationResponse,
     /// RFC 8621 §7.
     EmailSubmission,
+    /// RFC 8621 §6: object ids are the identity numbers of addresses.
+    Identity,
 }
 
 impl DataType {
@@ -28,6 +30,7 @@ impl DataType {
             DataType::Email => 3,
             DataType::VacationResponse => 4,
             DataType::EmailSubmission => 5,
+            DataType::Identity => 6,
         }
     }
 }

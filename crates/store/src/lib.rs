@@ -43,7 +43,7 @@ pub use intake::AfterDelivery;
 pub use push::{NewPushSubscription, PushSubscription, PushUpdate};
 pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
 pub use submission::{
-    Cancel, Delivered, NewSubmission, Submission, SubmissionRecipient, SubmissionRelease, UndoStatus,
+    Cancel, Delivered, IdentitySettings, NewSubmission, Submission, SubmissionRecipient, SubmissionRelease, UndoStatus,
 };
 pub use types::*;
 pub use vacation::Vacation;
@@ -159,6 +159,11 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_submission(&self, id: i64, reason: &str) -> Result<()>;
     /// Remove finished submissions created before `before`.
     async fn purge_submissions(&self, before: i64) -> Result<usize>;
+
+    /// The Identity settings of the account's addresses that have any.
+    async fn identity_settings(&self, account: AccountId) -> Result<Vec<IdentitySettings>>;
+    /// Store one identity's settings; `object_id` names it in the change log.
+    async fn set_identity(&self, account: AccountId, object_id: i64, settings: IdentitySettings) -> Result<()>;
 
     async fn vacation(&self, account: AccountId) -> Result<Vacation>;
     /// Replace them; a new setting answers every sender once again.

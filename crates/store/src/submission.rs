@@ -146,3 +146,22 @@ pub enum Cancel {
     NotPending,
     NotFound,
 }
+
+/// What a user set on one Identity (RFC 8621 §6), by address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdentitySettings {
+    /// Lower-case address the identity sends as.
+    pub address: String,
+    pub name: String,
+    /// `EmailAddress[]` as JSON, or none.
+    pub reply_to: Option<String>,
+    /// `EmailAddress[]` as JSON, or none.
+    pub bcc: Option<String>,
+    pub text_signature: String,
+    pub html_signature: String,
+}
+
+/// Longest identity name.
+pub const MAX_IDENTITY_NAME: usize = 256;
+/// Longest signature, each form.
+pub const MAX_SIGNATURE: usize = 64 * 1024;

@@ -382,6 +382,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn identity_settings(&self, account: AccountId) -> Result<Vec<crate::IdentitySettings>> {
+        self.engine
+            .read(move |c| submission::identity_settings(c, account))
+            .await
+    }
+
+    async fn set_identity(&self, account: AccountId, object_id: i64, settings: crate::IdentitySettings) -> Result<()> {
+        self.engine
+            .write(move |c| Ok(((), submission::set_identity(c, account, object_id, &settings)?)))
+            .await
+    }
+
     async fn vacation(&self, account: AccountId) -> Result<crate::Vacation> {
         self.engine.read(move |c| vacation::get(c, account)).await
     }

@@ -226,7 +226,8 @@ const MIGRATIONS: &[Step] = &[
     ),
     // 10: JMAP EmailSubmission objects (RFC 8621 §7), held until their
     // send time (FUTURERELEASE), and each recipient's delivery status,
-    // which the queue entry they became keeps up to date.
+    // which the queue entry they became keeps up to date; Identity
+    // settings (names, signatures).
     Step::Sql(
         r#"
     CREATE TABLE submissions(
@@ -253,6 +254,18 @@ const MIGRATIONS: &[Step] = &[
         PRIMARY KEY(submission_id, address)
     ) WITHOUT ROWID;
     ALTER TABLE queue ADD COLUMN submission_id INTEGER;
+    -- What a user set on an Identity (RFC 8621 §6); the identities
+    -- themselves follow the addresses the account may send as.
+    CREATE TABLE identity_settings(
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        address TEXT NOT NULL,
+        name TEXT NOT NULL,
+        reply_to TEXT,
+        bcc TEXT,
+        text_signature TEXT NOT NULL,
+        html_signature TEXT NOT NULL,
+        PRIMARY KEY(account_id, address)
+    ) WITHOUT ROWID;
     "#,
     ),
 ];

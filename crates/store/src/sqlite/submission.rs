@@ -4,8 +4,8 @@ use super::messages::Op;
 use super::now;
 use crate::changes::{ChangeOp, DataType};
 use crate::submission::{
-    Cancel, Delivered, NewSubmission, Submission, SubmissionRecipient, SubmissionRelease, UndoStatus,
-    MAX_PENDING_SUBMISSIONS, MAX_SUBMISSION_RECIPIENTS,
+    Cancel, Delivered, IdentitySettings, NewSubmission, Submission, SubmissionRecipient, SubmissionRelease, UndoStatus,
+    MAX_IDENTITY_NAME, MAX_PENDING_SUBMISSIONS, MAX_SIGNATURE, MAX_SUBMISSION_RECIPIENTS,
 };
 use crate::{AccountId, ChangeEvent, ChangeKind, RecipientOutcome, RecipientStatus, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -314,4 +314,56 @@ pub(super) fn purge(conn: &Connection, before: i64) -> Result<Vec<ChangeEvent>> 
         }
     }
     Ok(events)
+}
+
+pub(super) fn identity_settings(conn: &Connection, account: AccountId) -> Result<Vec<IdentitySettings>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT address, name, reply_to, bcc, text_signature, html_signature FROM identity_settings
+             WHERE account_id = ?1 ORDER BY address",
+        )?
+        .query_map([account], |r| {
+            Ok(IdentitySettings {
+                address: r.get(0)?,
+                name: r.get(1)?,
+                reply_to: r.get(2)?,
+                bcc: r.get(3)?,
+                text_signature: r.get(4)?,
+                html_signature: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn set_identity(
+    conn: &Connection,
+    account: AccountId,
+    object_id: i64,
+    s: &IdentitySettings,
+) -> Result<Vec<ChangeEvent>> {
+    if s.name.len() > MAX_IDENTITY_NAME || s.name.contains(['\r', '\n']) {
+        return Err(StoreError::Invalid(format!(
+            "an identity name is one line of at most {MAX_IDENTITY_NAME} bytes"
+        )));
+    }
+    if s.text_signature.len() > MAX_SIGNATURE || s.html_signature.len() > MAX_SIGNATURE {
+        return Err(StoreError::Invalid(format!(
+            "a signature has at most {MAX_SIGNATURE} bytes"
+        )));
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO identity_settings(account_id, address, name, reply_to, bcc, text_signature,
+         html_signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        account,
+        s.address.to_lowercase(),
+        s.name,
+        s.reply_to,
+        s.bcc,
+        s.text_signature,
+        s.html_signature
+    ])?;
+    Op::new(account).log(conn, DataType::Identity, object_id, ChangeOp::Updated)?;
+    Ok(vec![event(account)])
 }
