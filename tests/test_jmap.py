@@ -640,3 +640,38 @@ def test_query_changes_bring_a_cached_list_up_to_date(srv, alice):
     alice.call("Mailbox/set", update={new_id: {"name": "AAA receipts"}})
     ch = alice.call("Mailbox/queryChanges", sinceQueryState=state, **q)
     assert apply_query_changes(old, ch) == alice.call("Mailbox/query", **q)["ids"]
+
+
+def test_requests_in_progress_are_limited_per_client_address(server_factory):
+    srv = server_factory("[http]\nmax_requests_per_ip = 2\n").start()
+    srv.cli.add_user("alice@example.test", "pw-alice")
+    auth = base64.b64encode(b"alice@example.test:pw-alice").decode()
+    port = srv.ports["http"]
+
+    def healthz():
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        return data.split(b" ", 2)[1]
+
+    # Two uploads that never finish their bodies hold both slots.
+    slow = []
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"POST /jmap/upload/A1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n"
+                  "Content-Type: text/plain\r\nContent-Length: 100000\r\n\r\npartial".encode())
+        slow.append(s)
+    deadline = time.time() + 10
+    while healthz() != b"429" and time.time() < deadline:
+        time.sleep(0.1)
+    assert healthz() == b"429"
+    slow.pop().close()
+    deadline = time.time() + 10
+    while healthz() != b"200" and time.time() < deadline:
+        time.sleep(0.1)
+    assert healthz() == b"200", "a slot frees when its request ends"
+    for s in slow:
+        s.close()

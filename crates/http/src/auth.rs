@@ -68,6 +68,7 @@ pub struct AccountLimits {
     requests: Mutex<HashMap<i64, Arc<Semaphore>>>,
     uploads: Mutex<HashMap<i64, Arc<Semaphore>>>,
     events: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    ips: Mutex<HashMap<std::net::IpAddr, Arc<Semaphore>>>,
 }
 
 impl AccountLimits {
@@ -97,6 +98,20 @@ impl AccountLimits {
 
     pub fn event_source(&self, account: i64, max: usize) -> Option<OwnedSemaphorePermit> {
         Self::take(&self.events, account, max)
+    }
+
+    /// A slot of the client address's pool of requests in progress.
+    pub fn per_ip(&self, ip: std::net::IpAddr, max: usize) -> Option<OwnedSemaphorePermit> {
+        let sem = {
+            let mut m = self.ips.lock().ok()?;
+            if m.len() > 4096 {
+                m.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            m.entry(ip.to_canonical())
+                .or_insert_with(|| Arc::new(Semaphore::new(max)))
+                .clone()
+        };
+        sem.try_acquire_owned().ok()
     }
 }
 

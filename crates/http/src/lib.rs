@@ -40,6 +40,9 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// EventSource connections per account at once.
     pub max_event_sources: usize,
+    /// Requests in progress at once per client address (push streams
+    /// excepted: they have their per-account limit).
+    pub max_requests_per_ip: usize,
     /// Where mail clients find the protocols (autoconfiguration).
     pub clients: autoconfig::ClientSettings,
     /// Origins allowed to call the API from a browser (CORS); `*` for any.
@@ -74,6 +77,7 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
             max_event_sources: 8,
+            max_requests_per_ip: 256,
             clients: autoconfig::ClientSettings::default(),
             cors_origins: Vec::new(),
             ready_min_free_bytes: 100 << 20,

@@ -154,6 +154,7 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         )
         .fallback(not_found)
         .layer(axum::middleware::from_fn(webmail::csrf))
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), per_ip))
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), cors))
         .layer(axum::middleware::from_fn(count))
         .with_state(ctx)
@@ -175,6 +176,29 @@ pub fn redirect_router(ctx: Arc<HttpCtx>) -> Router {
             }
         })
         .with_state(ctx)
+}
+
+/// At most `max_requests_per_ip` requests in progress per client address;
+/// more get 429 (the connection cap per IP bounds sockets, this bounds
+/// HTTP/2 streams and pipelined work). Push streams are not counted: they
+/// last for hours and have their own per-account limit.
+async fn per_ip(State(ctx): State<Arc<HttpCtx>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    if path == "/jmap/eventsource" || path == "/jmap/ws" {
+        return next.run(req).await;
+    }
+    let Some(ip) = req.extensions().get::<Peer>().map(|p| p.info.peer.ip()) else {
+        return next.run(req).await;
+    };
+    match ctx.limits.per_ip(ip, ctx.config.max_requests_per_ip) {
+        Some(_permit) => next.run(req).await,
+        None => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            "too many requests in progress from your address\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Counts answered requests by status class.

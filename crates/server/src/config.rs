@@ -59,6 +59,9 @@ pub struct HttpSection {
     pub request_timeout_secs: Option<u64>,
     /// EventSource connections per account (default 8).
     pub max_event_sources: Option<usize>,
+    /// Requests in progress at once from one client address (default 256:
+    /// many users may share one address behind carrier-grade NAT).
+    pub max_requests_per_ip: Option<usize>,
     /// Browser origins allowed to call the API (CORS), e.g. `["https://webmail.example"]`; `"*"` for any.
     pub cors_origins: Option<Vec<String>>,
     /// `/readyz` reports not ready below this much free disk, MiB (default 100).
@@ -311,6 +314,7 @@ pub struct HttpSettings {
     pub base_url_configured: bool,
     pub request_timeout: Duration,
     pub max_event_sources: usize,
+    pub max_requests_per_ip: usize,
     pub cors_origins: Vec<String>,
     pub ready_min_free_bytes: u64,
     pub metrics_token: Option<String>,
@@ -556,6 +560,11 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             Some(0) => return Err(invalid("http.max_event_sources", "must be greater than 0")),
             Some(n) => n,
             None => 8,
+        },
+        max_requests_per_ip: match f.http.max_requests_per_ip {
+            Some(0) => return Err(invalid("http.max_requests_per_ip", "must be greater than 0")),
+            Some(n) => n,
+            None => 256,
         },
     };
     Ok(Config {

@@ -218,6 +218,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             base_url: cfg.http.base_url_configured.then(|| cfg.http.base_url.clone()),
             request_timeout: cfg.http.request_timeout,
             max_event_sources: cfg.http.max_event_sources,
+            max_requests_per_ip: cfg.http.max_requests_per_ip,
             clients: client_settings(&cfg),
             cors_origins: cfg.http.cors_origins.clone(),
             ready_min_free_bytes: cfg.http.ready_min_free_bytes,

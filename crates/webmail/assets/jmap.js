@@ -141,7 +141,7 @@ let seq = 0;
 export async function api(calls, { lenient = false, using = USING } = {}) {
   const methodCalls = calls.map(([name, args, id], i) => [
     name,
-    { accountId: jmap.accountId, ...args },
+    name.startsWith('PushSubscription/') ? args : { accountId: jmap.accountId, ...args },
     id || `c${i}`,
   ]);
   const r = await request('POST', local(jmap.session.apiUrl), { using, methodCalls });

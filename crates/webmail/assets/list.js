@@ -13,6 +13,10 @@ const MAX_PAGES = 12;
 const OVERSCAN = 6;
 export const LIST_PROPS = ['threadId', 'mailboxIds', 'keywords', 'from', 'to', 'subject', 'preview', 'receivedAt', 'hasAttachment'];
 
+function rowHeight() {
+  return parseInt(getComputedStyle(document.documentElement).getPropertyValue('--row'), 10) || 68;
+}
+
 export class MailList {
   constructor(root, { onOpen, onSelection, hrefFor }) {
     this.root = root;
@@ -28,10 +32,17 @@ export class MailList {
     this.selected = new Map(); // emailId -> {emailId, threadId}
     this.cursor = -1;
     this.lastClicked = -1;
-    this.rowH = 68;
+    this.rowH = rowHeight();
     this.gen = 0;
     this.scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
-    new ResizeObserver(() => this.schedule()).observe(this.scroller);
+    new ResizeObserver(() => {
+      const r = rowHeight();
+      if (r !== this.rowH) {
+        this.rowH = r;
+        if (this.total != null) this.setTotal(this.total);
+        this.render(true);
+      } else this.schedule();
+    }).observe(this.scroller);
     this.reset({ filter: null });
   }
 
