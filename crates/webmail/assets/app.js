@@ -41,7 +41,6 @@ function showLogin(message) {
     err.hidden = true;
     try {
       await login(user.value, pass.value);
-      await start();
     } catch (x) {
       err.textContent = x.message;
       err.hidden = false;
@@ -49,6 +48,7 @@ function showLogin(message) {
     } finally {
       submit.disabled = false;
     }
+    if (err.hidden) boot();
   });
   root.append(h('main', { class: 'login-page' }, form));
   user.focus();
@@ -72,14 +72,17 @@ function shell() {
     menu,
     h('a', { class: 'brand', href: '#/', 'aria-label': 'Letterbox home' }, h('span', { html: icon('mail', 'logo') }), h('span', { class: 'brand-name' }, 'Letterbox')),
     searchForm,
-    h('button', { class: 'icon-btn', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', onclick: showHelp }, '?'),
+    h('button', { class: 'icon-btn only-wide', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', onclick: showHelp }, '?'),
     h('a', { class: 'icon-btn', href: '#/settings', 'aria-label': 'Settings', title: 'Settings' }, iconEl('settings')),
-    h('button', { class: 'icon-btn', 'aria-label': 'Sign out', title: `Sign out ${jmap.username}`, onclick: signOut }, iconEl('logout')));
+    h('button', { class: 'icon-btn only-wide', 'aria-label': 'Sign out', title: `Sign out ${jmap.username}`, onclick: signOut }, iconEl('logout')));
   const banner = h('div', { class: 'offline-banner', role: 'status', hidden: !jmap.offline }, 'Offline — showing saved mail (read-only).');
   const compose = h('button', { class: 'btn primary compose-btn', onclick: () => openCompose({}) }, iconEl('pen'), h('span', null, 'Compose'));
   const folders = h('ul', { class: 'folders', role: 'list' });
   const newFolder = h('button', { class: 'btn subtle', onclick: createFolder }, iconEl('plus'), 'New folder');
-  const nav = h('nav', { class: 'side', 'aria-label': 'Folders' }, compose, folders, newFolder);
+  const nav = h('nav', { class: 'side', 'aria-label': 'Folders' }, compose, folders, newFolder,
+    h('div', { class: 'side-foot' },
+      h('span', { class: 'me', title: jmap.username }, jmap.username),
+      h('button', { class: 'btn subtle', onclick: signOut }, iconEl('logout'), 'Sign out')));
   const listPane = h('section', { class: 'list-pane', 'aria-label': 'Message list' });
   const listBar = h('div', { class: 'list-bar' });
   const listTitle = h('h2', { class: 'list-title' });
@@ -224,7 +227,7 @@ function actionButtons(targets, after) {
 }
 
 function renderListBar() {
-  if (!ui.listBar) return;
+  if (!ui.listBar || !ui.list) return;
   clear(ui.listBar);
   const sel = ui.list.selected;
   const all = h('input', { type: 'checkbox', class: 'check', 'aria-label': 'Select all loaded', checked: sel.size > 0 });
@@ -464,6 +467,18 @@ if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
 }
 
+async function boot() {
+  try {
+    await start();
+  } catch (e) {
+    if (e.type !== 'auth') {
+      clear(root);
+      root.append(h('main', { class: 'login-page' }, h('p', { class: 'error' }, `Cannot start: ${e.message}`), h('button', { class: 'btn', onclick: () => location.reload() }, 'Retry')));
+      console.error(e);
+    }
+  }
+}
+
 (async () => {
   let me = null;
   try {
@@ -472,12 +487,5 @@ if ('serviceWorker' in navigator) {
     me = null;
   }
   if (!me) return showLogin();
-  try {
-    await start();
-  } catch (e) {
-    if (e.type !== 'auth') {
-      clear(root);
-      root.append(h('main', { class: 'login-page' }, h('p', { class: 'error' }, `Cannot start: ${e.message}`), h('button', { class: 'btn', onclick: () => location.reload() }, 'Retry')));
-    }
-  }
+  return boot();
 })();

@@ -151,7 +151,7 @@ async function preview(att) {
   const body = att.type === 'application/pdf'
     ? h('iframe', { class: 'preview-pdf', src: objUrl, title: att.name })
     : h('img', { class: 'preview-img', src: objUrl, alt: att.name });
-  const dlg = h('dialog', { class: 'preview', 'aria-label': `Preview of ${att.name}` },
+  const dlg = h('dialog', { class: 'preview-dlg', 'aria-label': `Preview of ${att.name}` },
     h('div', { class: 'preview-bar' }, h('span', null, att.name || 'attachment'),
       h('a', { class: 'btn', href: url, download: att.name || 'attachment' }, 'Download'),
       h('button', { class: 'btn', onclick: close }, 'Close')),
