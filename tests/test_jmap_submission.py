@@ -128,3 +128,43 @@ def test_delivery_status_follows_the_queue(server_factory, dns, peer):  # noqa: 
     [txn] = peer.wait_for(1)
     assert txn.rcpts == ["ok@c.test"]
     assert json.dumps(ds)  # plain JSON all the way
+
+
+def test_read_receipt_is_sent_once_and_parses_back(srv):  # noqa: F811
+    import smtplib
+
+    alice = Jmap(srv.ports["http"], "alice@example.test", "pw-alice")
+    bob = Jmap(srv.ports["http"], "bob@example.test", "pw-bob")
+    msg = ("From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: Did you get it?\r\n"
+           "Message-ID: <receipt-1@example.test>\r\nDisposition-Notification-To: bob@example.test\r\n"
+           "\r\nPlease confirm.\r\n")
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"]) as s:
+        s.sendmail("bob@example.test", ["alice@example.test"], msg)
+    [eid] = wait_until(lambda: alice.call("Email/query", filter={"subject": "Did you get it?"})["ids"], what="delivery")
+    ident = identity_of(alice, "alice@example.test")
+    mdn = {"forEmailId": eid, "disposition": {"actionMode": "manual-action", "sendingMode": "mdn-sent-manually",
+                                              "type": "displayed"}}
+    using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:mdn"]
+    [(name, res, _)] = alice.request([["MDN/send", {"accountId": alice.account, "identityId": ident,
+                                                    "send": {"k": mdn}}, "0"]], using=using)
+    assert name == "MDN/send" and "k" in (res["sent"] or {}), res
+    assert res["sent"]["k"]["originalMessageId"] == "<receipt-1@example.test>"
+    kw = alice.call("Email/get", ids=[eid], properties=["keywords"])["list"][0]["keywords"]
+    assert kw.get("$mdnsent") is True
+    [(name, res, _)] = alice.request([["MDN/send", {"accountId": alice.account, "identityId": ident,
+                                                    "send": {"k": mdn}}, "0"]], using=using)
+    assert res["notSent"]["k"]["type"] == "mdnAlreadySent", res
+
+    [rid] = wait_until(lambda: bob.call("Email/query", filter={"subject": "Read: Did you get it?"})["ids"],
+                       what="the receipt in bob's mailbox")
+    blob = bob.call("Email/get", ids=[rid], properties=["blobId"])["list"][0]["blobId"]
+    [(name, res, _)] = bob.request([["MDN/parse", {"accountId": bob.account, "blobIds": [blob]}, "0"]], using=using)
+    got = res["parsed"][blob]
+    assert got["disposition"] == {"actionMode": "manual-action", "sendingMode": "mdn-sent-manually", "type": "displayed"}
+    assert got["originalMessageId"] == "<receipt-1@example.test>"
+    assert got["finalRecipient"] == "rfc822; alice@example.test"
+    assert assert_only_one(bob, "Read: Did you get it?")
+
+
+def assert_only_one(client, subject):
+    return len(client.call("Email/query", filter={"subject": subject})["ids"]) == 1

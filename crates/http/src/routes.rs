@@ -182,7 +182,11 @@ pub fn redirect_router(ctx: Arc<HttpCtx>) -> Router {
 /// more get 429 (the connection cap per IP bounds sockets, this bounds
 /// HTTP/2 streams and pipelined work). Push streams are not counted: they
 /// last for hours and have their own per-account limit.
-async fn per_ip(State(ctx): State<Arc<HttpCtx>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn per_ip(
+    State(ctx): State<Arc<HttpCtx>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let path = req.uri().path();
     if path == "/jmap/eventsource" || path == "/jmap/ws" {
         return next.run(req).await;

@@ -143,6 +143,8 @@ pub enum SetErrorType {
     ForbiddenFrom,
     ForbiddenToSend,
     CannotUnsend,
+    /// RFC 9007 §3.1: the email has `$mdnsent` already.
+    MdnAlreadySent,
 }
 
 /// One object's failure in a `/set` or `/import`.

@@ -16,6 +16,7 @@ mod headers;
 mod identity;
 mod keywords;
 mod mailbox;
+mod mdn;
 pub mod push;
 mod submission;
 pub use submission::run_releaser;
@@ -97,6 +98,7 @@ const CAPABILITIES: &[&str] = &[
     capability::MAIL,
     capability::SUBMISSION,
     capability::VACATION,
+    capability::MDN,
     capability::WEBSOCKET,
 ];
 
@@ -175,6 +177,7 @@ impl Jmap {
         capabilities.insert(capability::MAIL.to_string(), json!({}));
         capabilities.insert(capability::SUBMISSION.to_string(), json!({}));
         capabilities.insert(capability::VACATION.to_string(), json!({}));
+        capabilities.insert(capability::MDN.to_string(), json!({}));
         // RFC 8887 §3: the same host and port, ws(s) for http(s).
         let ws = match base.strip_prefix("https://") {
             Some(rest) => format!("wss://{rest}/jmap/ws"),
@@ -211,6 +214,7 @@ impl Jmap {
             }),
         );
         account_capabilities.insert(capability::VACATION.to_string(), json!({}));
+        account_capabilities.insert(capability::MDN.to_string(), json!({}));
         let id = caller.account_id();
         let mut accounts = BTreeMap::new();
         accounts.insert(
@@ -225,7 +229,8 @@ impl Jmap {
         let mut primary = BTreeMap::new();
         primary.insert(capability::MAIL.to_string(), id.clone());
         primary.insert(capability::SUBMISSION.to_string(), id.clone());
-        primary.insert(capability::VACATION.to_string(), id);
+        primary.insert(capability::VACATION.to_string(), id.clone());
+        primary.insert(capability::MDN.to_string(), id);
 
         Session {
             capabilities,
@@ -328,6 +333,7 @@ fn needs(name: &str) -> Option<&'static str> {
         "Mailbox" | "Thread" | "Email" | "SearchSnippet" => capability::MAIL,
         "Identity" | "EmailSubmission" => capability::SUBMISSION,
         "VacationResponse" => capability::VACATION,
+        "MDN" => capability::MDN,
         _ => return None,
     })
 }
@@ -372,6 +378,8 @@ async fn dispatch(ctx: &mut Call<'_>, name: &str, using: &[String], args: Map<St
         "EmailSubmission/query" => submission::query(ctx, args).await,
         "EmailSubmission/set" => submission::set(ctx, args).await,
         "VacationResponse/get" => vacation::get(ctx, args).await,
+        "MDN/send" => mdn::send(ctx, args).await,
+        "MDN/parse" => mdn::parse(ctx, args).await,
         "PushSubscription/get" => push::get(ctx, args).await,
         "PushSubscription/set" => push::set(ctx, args).await,
         "VacationResponse/set" => vacation::set(ctx, args).await,

@@ -248,7 +248,7 @@ pub async fn query(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     crate::one("EmailSubmission/query", out)
 }
 
-fn addresses_of(fields: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
+pub(crate) fn addresses_of(fields: &[(String, Vec<u8>)], name: &str) -> Vec<String> {
     let prop = headers::HeaderProperty {
         name: name.into(),
         form: headers::Form::Addresses,
@@ -346,7 +346,7 @@ fn send_time(params: Option<&Map<String, Value>>, now: i64) -> Result<i64, SetEr
     Ok(at)
 }
 
-fn storage(e: StoreError) -> SetError {
+pub(crate) fn storage(e: StoreError) -> SetError {
     tracing::error!(error = %e, "store error on submission");
     SetError::new(SetErrorType::Forbidden, "storage error")
 }
@@ -487,8 +487,8 @@ async fn resolve(jmap: &Jmap, rcpts: &[String]) -> Result<Resolved, SetError> {
     Ok(out)
 }
 
-/// Why a submission was not released.
-enum NotReleased {
+/// Why a message was not sent.
+pub(crate) enum NotReleased {
     /// Canceled, or released by another node meanwhile.
     Gone,
     /// It can never be sent.
@@ -500,8 +500,8 @@ enum NotReleased {
 /// Send a pending submission: local copies, queue entry and `final` in
 /// one transaction. Returns the queue entry, if any remote recipient.
 async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleased> {
-    let store = &jmap.store;
-    let metas = store
+    let metas = jmap
+        .store
         .emails(sub.account, &[sub.email_id])
         .await
         .map_err(NotReleased::Temporary)?;
@@ -511,10 +511,31 @@ async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleas
             "the email no longer exists",
         )));
     };
-    let raw = store.raw_message(meta.id).await.map_err(NotReleased::Temporary)?;
-    let fields = headers::fields(letterbox_mail::header_section(&raw));
+    let raw = jmap.store.raw_message(meta.id).await.map_err(NotReleased::Temporary)?;
+    let queue_id = send(jmap, &sub.mail_from, &sub.rcpt_to, &raw, Some(sub.id)).await?;
+    tracing::info!(
+        account = sub.account,
+        submission = sub.id,
+        queue_id,
+        "JMAP submission sent"
+    );
+    Ok(queue_id)
+}
+
+/// Send `raw` from `mail_from` to `rcpts` as a submission does: Bcc:
+/// removed, DKIM-signed as its From: domain, local copies and the queue
+/// entry committed together (and the pending `submission` released in
+/// the same transaction, when given).
+pub(crate) async fn send(
+    jmap: &Jmap,
+    mail_from: &str,
+    rcpts: &[String],
+    raw: &[u8],
+    submission: Option<i64>,
+) -> Result<Option<i64>, NotReleased> {
+    let fields = headers::fields(letterbox_mail::header_section(raw));
     let from = addresses_of(&fields, "From");
-    let resolved = match resolve(jmap, &sub.rcpt_to).await {
+    let resolved = match resolve(jmap, rcpts).await {
         Ok(r) => r,
         Err(e) if e.kind == SetErrorType::Forbidden => {
             return Err(NotReleased::Temporary(StoreError::Backend(
@@ -523,7 +544,7 @@ async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleas
         }
         Err(e) => return Err(NotReleased::Failed(e)),
     };
-    let mut message = without_bcc(&raw);
+    let mut message = without_bcc(raw);
     if let (Some(signer), Some(domain)) = (
         &jmap.signer,
         from.first()
@@ -540,7 +561,7 @@ async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleas
             Err(e) => tracing::error!(domain, error = %e, "DKIM signing failed"),
         }
     }
-    let mut local = format!("Return-Path: <{}>\r\n", sub.mail_from).into_bytes();
+    let mut local = format!("Return-Path: <{mail_from}>\r\n").into_bytes();
     local.extend_from_slice(&message);
     let remote_addresses = resolved.remote.iter().map(|r| r.address.clone()).collect();
     let intake = Intake {
@@ -552,31 +573,25 @@ async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleas
         targets: inbox_targets(&resolved.accounts),
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
-            sender: sub.mail_from.clone(),
+            sender: mail_from.to_string(),
             recipients: resolved.remote,
             raw: message,
             envid: None,
             ret: None,
         },
         over_quota: OverQuota::Bounce,
-        submission: Some(SubmissionRelease {
-            id: sub.id,
+        submission: submission.map(|id| SubmissionRelease {
+            id,
             local: resolved.local_rcpts,
             remote: remote_addresses,
         }),
     };
     let head = Arc::new(letterbox_mail::header_section(&intake.outbound.raw).to_vec());
-    match store.accept(intake).await {
+    match jmap.store.accept(intake).await {
         Ok(accepted) => {
             if let Some(hook) = &jmap.after_delivery {
-                hook.delivered(&sub.mail_from, head, accepted.delivered.iter().map(|d| d.0).collect());
+                hook.delivered(mail_from, head, accepted.delivered.iter().map(|d| d.0).collect());
             }
-            tracing::info!(
-                account = sub.account,
-                submission = sub.id,
-                queue_id = accepted.queue_id,
-                "JMAP submission sent"
-            );
             Ok(accepted.queue_id)
         }
         Err(StoreError::NotFound(_)) => Err(NotReleased::Gone),
