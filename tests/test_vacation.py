@@ -120,3 +120,22 @@ def test_vacation_response_object_and_replies(srv):
     assert wait_for(lambda: len(inbox(srv, "alice@example.test")) == 9)
     time.sleep(1)
     assert replies(srv, "carol@example.test") == []
+
+
+def test_mail_sent_over_jmap_gets_the_vacation_reply_too(srv):
+    bob = Jmap(srv.ports["http"], "bob@example.test", "pw-bob")
+    vac(bob, "VacationResponse/set", update={"singleton": {"isEnabled": True, "subject": "Away",
+                                                          "textBody": "Back on Monday."}})
+    alice = Jmap(srv.ports["http"], "alice@example.test", "pw-alice")
+    drafts = alice.mailboxes()["drafts"]["id"]
+    created = alice.call("Email/set", create={"d": {
+        "mailboxIds": {drafts: True}, "from": [{"email": "alice@example.test"}],
+        "to": [{"email": "bob@example.test"}], "subject": "Lunch over JMAP",
+        "textBody": [{"partId": "t", "type": "text/plain"}], "bodyValues": {"t": {"value": "Noon?"}}}})
+    email = created["created"]["d"]["id"]
+    ident = next(i["id"] for i in alice.call("Identity/get", ids=None)["list"] if i["email"] == "alice@example.test")
+    r = alice.call("EmailSubmission/set", create={"s": {"identityId": ident, "emailId": email}})
+    assert "s" in r["created"], r
+    assert wait_for(lambda: len(replies(srv, "alice@example.test")) == 1), "the vacation reply reaches alice"
+    [reply] = replies(srv, "alice@example.test")
+    assert b"Subject: Away" in reply and b"Back on Monday." in reply
