@@ -15,6 +15,7 @@ command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -26,7 +27,7 @@ fi
 python3 -c 'import pytest, dnslib, dkim, nacl, websockets, cryptography' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1" cryptography
 
 # Third-party JavaScript clients (jmap-jam), pinned by tests/js/package-lock.json.
-[ -d tests/js/node_modules/jmap-jam ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+[ -d tests/js/node_modules/jmap-jam ] && [ -d tests/js/node_modules/playwright-core ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --workspace --bins
 cargo test --workspace

@@ -97,7 +97,9 @@ function walk(node, out, doc, opts, stats) {
  */
 export function sanitize(html, opts = {}) {
   opts = { allowRemote: false, cid: () => null, ...opts };
-  const src = new DOMParser().parseFromString(html, 'text/html');
+  // Handler attributes renamed first only to spare the console CSP
+  // reports of the parser; the walk below is what removes them.
+  const src = new DOMParser().parseFromString(html.replace(/(<[^>]*?[\s/])on([a-z]+\s*=)/gi, '$1data-x-on$2'), 'text/html');
   const doc = document.implementation.createHTMLDocument('');
   const stats = { remote: 0, css: [] };
   const root = doc.createElement('div');

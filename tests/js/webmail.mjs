@@ -1,0 +1,359 @@
+// Drives the Letterbox webmail in Chromium (playwright-core) for
+// tests/test_webmail.py. Every request off loopback is refused (a dead
+// proxy, and a route that aborts and records it). Steps are logged on
+// stderr; a failing step says which. Python is asked to act mid-test by
+// lines on stdout ("deliver", "push-verification", "push-verified?") and
+// answers on stdin. The last stdout line is a JSON summary.
+import { chromium } from 'playwright-core';
+import { createInterface } from 'node:readline';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const { BASE, USER, PASS, ATTACKER, SHOTS, DOWNLOADS } = process.env;
+const out = { offHost: [], csrf: {} };
+const offHost = [];
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const ask = async (what) => {
+  process.stdout.write(what + '\n');
+  const { value } = await lines.next();
+  return value;
+};
+let current = 'start';
+const log = (s) => process.stderr.write(`webmail: ${s}\n`);
+async function step(name, f) {
+  current = name;
+  const t = Date.now();
+  await f();
+  log(`ok ${name} (${Date.now() - t} ms)`);
+}
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+mkdirSync(SHOTS, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--proxy-server=http://127.0.0.1:9', '--proxy-bypass-list=127.0.0.1', '--disable-features=HttpsUpgrades'],
+  downloadsPath: DOWNLOADS,
+});
+
+async function newContext(opts = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, ...opts });
+  await ctx.grantPermissions(['notifications'], { origin: BASE });
+  await ctx.route('**/*', (route) => {
+    const u = new URL(route.request().url());
+    if (u.hostname === '127.0.0.1') return route.continue();
+    offHost.push(u.href);
+    return route.abort('blockedbyclient');
+  });
+  return ctx;
+}
+
+const pageErrors = [];
+function watch(page) {
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && !/status of 40[13]/.test(m.text()) && log(`console: ${m.text()}`));
+}
+
+const row = (page, subject) => page.locator('.row', { has: page.locator('.subject', { hasText: subject }) });
+const toast = (page, text) => page.locator('#toast', { hasText: text }).waitFor({ timeout: 20000 });
+
+async function signIn(page) {
+  await page.fill('#login-user', USER);
+  await page.fill('#login-pass', PASS);
+  await page.click('.login button[type=submit]');
+  await page.locator('body[data-ready="1"]').waitFor();
+}
+
+try {
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  watch(page);
+
+  await step('wrong password shows the server error', async () => {
+    await page.goto(BASE + '/');
+    await page.fill('#login-user', USER);
+    await page.fill('#login-pass', 'wrong');
+    await page.click('.login button[type=submit]');
+    const err = page.locator('.login .error');
+    await err.waitFor();
+    check(/wrong email address or password/i.test(await err.textContent()), 'the 401 text is shown');
+  });
+
+  await step('sign in shows folders and the inbox', async () => {
+    await signIn(page);
+    await page.locator('.folder[data-role="inbox"]').waitFor();
+    await row(page, 'Lunch on Friday').waitFor();
+    const badge = await page.locator('.folder[data-role="inbox"] .badge').textContent();
+    check(Number(badge) >= 40, `inbox unread count ${badge}`);
+    const rows = await page.locator('.row').count();
+    check(rows < 40, `only visible rows are in the DOM (${rows})`);
+  });
+
+  await step('a long mailbox scrolls by windows', async () => {
+    await page.locator('.list-scroll').evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await row(page, 'Filler 00').waitFor();
+    await page.locator('.list-scroll').evaluate((el) => (el.scrollTop = 0));
+    await row(page, 'Lunch on Friday').waitFor();
+  });
+
+  await step('read a thread', async () => {
+    await row(page, 'Project plan').locator('.row-link').click();
+    await page.locator('.message').nth(1).waitFor();
+    check((await page.locator('.message').count()) === 2, 'both emails of the thread');
+    check(/Looks good/.test(await page.locator('.message.open .text-body').last().textContent()), 'plain text body');
+    await page.screenshot({ path: join(SHOTS, 'desktop-thread.png') });
+  });
+
+  await step('hostile HTML runs no script and fetches nothing remote', async () => {
+    await row(page, 'Weekly newsletter').locator('.row-link').click();
+    const frame = page.locator('iframe.mail-frame');
+    await frame.waitFor();
+    check((await frame.getAttribute('sandbox')) === 'allow-same-origin allow-popups allow-popups-to-escape-sandbox', 'sandbox without scripts');
+    const f = page.frameLocator('iframe.mail-frame');
+    await f.locator('text=subscriber').waitFor();
+    const inside = await frame.evaluate((el) => {
+      const d = el.contentDocument;
+      return {
+        csp: d.querySelector('meta[http-equiv="Content-Security-Policy"]')?.content,
+        dangerous: d.querySelectorAll('script, svg, iframe, form, object, input, [onerror], [onclick]').length,
+        jsHref: [...d.querySelectorAll('a')].filter((a) => /javascript/i.test(a.getAttribute('href') || '')).length,
+        deal: (() => {
+          const a = [...d.querySelectorAll('a')].find((x) => x.textContent === 'Deal');
+          return a && [a.getAttribute('href'), a.target, a.rel];
+        })(),
+        remoteSrc: [...d.querySelectorAll('img')].filter((i) => /198\.51/.test(i.getAttribute('src') || '')).length,
+        css: [...d.querySelectorAll('style')].map((s) => s.textContent).join(''),
+      };
+    });
+    check(inside.csp && inside.csp.includes("default-src 'none'") && !inside.csp.includes('http:'), `frame CSP ${inside.csp}`);
+    check(inside.dangerous === 0, 'no script, svg, iframe, form or handlers in the frame');
+    check(inside.jsHref === 0, 'javascript: links removed');
+    check(JSON.stringify(inside.deal) === JSON.stringify(['https://example.org/deal', '_blank', 'noopener noreferrer']), `links open apart: ${inside.deal}`);
+    check(inside.remoteSrc === 0 && !/198\.51|expression/.test(inside.css), 'remote images and CSS expressions dropped');
+    await page.locator('.images-bar').waitFor();
+    check(!offHost.some((u) => u.includes('198.51.100.7')), 'nothing remote requested before Load images');
+    const pixel = page.waitForRequest((r) => r.url() === 'http://198.51.100.7/pixel.gif', { timeout: 10000 });
+    await page.click('.images-bar button:text("Load images")');
+    await pixel;
+    const pwned = await page.evaluate(() => [window.PWNED, document.title]);
+    check(pwned[0] === undefined && pwned[1] !== 'PWNED', `no payload ran: ${pwned}`);
+    out.remoteAfterLoad = offHost.filter((u) => u.includes('198.51.100.7'));
+    offHost.length = 0;
+  });
+
+  await step('download an attachment', async () => {
+    await row(page, 'Lunch on Friday').locator('.row-link').click();
+    const link = page.locator('.attachment a', { hasText: 'Download' });
+    await link.waitFor();
+    check(/notes\.txt/.test(await page.locator('.attachment .att-name').textContent()), 'attachment name');
+    const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    check(dl.suggestedFilename() === 'notes.txt', `file name ${dl.suggestedFilename()}`);
+    const bytes = readFileSync(await dl.path()).toString();
+    check(bytes === 'Bring the maps.\n'.repeat(3), `downloaded bytes: ${JSON.stringify(bytes)}`);
+    const r = await ctx.request.get(dl.url());
+    check(/^attachment;/.test(r.headers()['content-disposition'] || ''), `Content-Disposition ${r.headers()['content-disposition']}`);
+  });
+
+  await step('compose with an attachment and send', async () => {
+    await page.click('.compose-btn');
+    await page.fill('#c-to', 'bob@example.test');
+    await page.fill('#c-subject', 'Webmail hello');
+    await page.fill('#c-body', 'Sent from the browser test.\n');
+    await page.setInputFiles('#c-file', { name: 'report.txt', mimeType: 'text/plain', buffer: Buffer.from('Quarterly numbers\n'.repeat(20)) });
+    await page.locator('.c-att', { hasText: 'report.txt' }).waitFor();
+    await page.locator('.c-att progress').waitFor({ state: 'detached' });
+    await page.locator('.c-status', { hasText: 'Draft saved' }).waitFor({ timeout: 10000 });
+    await page.click('.compose button[type=submit]');
+    await toast(page, 'Message sent');
+  });
+
+  await step('reply keeps the thread', async () => {
+    await row(page, 'Project plan').locator('.row-link').click();
+    await page.locator('.message').nth(1).waitFor();
+    await page.locator('.message').last().locator('.msg-actions button', { hasText: /^Reply$/ }).click();
+    check((await page.inputValue('#c-subject')) === 'Re: Project plan', 'Re: subject');
+    check((await page.inputValue('#c-to')).includes('bob@example.test'), 'reply goes to the sender');
+    check((await page.inputValue('#c-body')).includes('> Looks good.'), 'quoted text');
+    await page.click('.compose button[type=submit]');
+    await toast(page, 'Message sent');
+  });
+
+  await step('search shows highlighted snippets', async () => {
+    await page.fill('#search', 'zebra');
+    await page.press('#search', 'Enter');
+    const mark = page.locator('.row mark');
+    await mark.first().waitFor();
+    check(/zebra/i.test(await mark.first().textContent()), 'the match is marked');
+    check((await page.locator('.row').count()) === 1, 'one result');
+    await page.fill('#search', 'from:spam.example');
+    await page.press('#search', 'Enter');
+    await row(page, 'Cheap pills').waitFor();
+    await page.goto(BASE + '/#/');
+    await row(page, 'Lunch on Friday').waitFor();
+  });
+
+  await step('create a folder and move by drag and drop', async () => {
+    page.once('dialog', (d) => d.accept('Projects'));
+    await page.click('.side button:text("New folder")');
+    const folder = page.locator('.folder', { hasText: 'Projects' });
+    await folder.waitFor();
+    await row(page, 'Lunch on Friday').dragTo(folder);
+    await row(page, 'Lunch on Friday').waitFor({ state: 'detached' });
+    await folder.click();
+    await row(page, 'Lunch on Friday').waitFor();
+    await page.locator('.folder[data-role="inbox"]').click();
+  });
+
+  await step('spam and not spam', async () => {
+    await row(page, 'Cheap pills').locator('.check').check();
+    await page.click('.list-bar button[aria-label="Spam"]');
+    await row(page, 'Cheap pills').waitFor({ state: 'detached' });
+    await page.locator('.folder[data-role="junk"]').click();
+    await row(page, 'Cheap pills').locator('.check').check();
+    await page.click('.list-bar button[aria-label="Not spam"]');
+    await row(page, 'Cheap pills').waitFor({ state: 'detached' });
+    await page.locator('.folder[data-role="inbox"]').click();
+    await row(page, 'Cheap pills').waitFor();
+  });
+
+  await step('keyboard shortcuts', async () => {
+    await page.locator('.reader').click({ position: { x: 5, y: 5 } }).catch(() => {});
+    for (const k of 'jjjjjjk') await page.keyboard.press(k);
+    check(Number(await page.locator('.row.cursor').getAttribute('data-pos')) === 4, 'j x6, k: the fifth row');
+    out.archived = await page.locator('.row.cursor .subject').textContent();
+    check(out.archived.startsWith('Filler'), `the cursor is on ${out.archived}`);
+    await page.keyboard.press('e');
+    await row(page, out.archived).waitFor({ state: 'detached' });
+    await page.keyboard.press('j');
+    out.deleted = await page.locator('.row.cursor .subject').textContent();
+    await page.keyboard.press('#');
+    await row(page, out.deleted).waitFor({ state: 'detached' });
+    await page.keyboard.press('?');
+    await page.locator('dialog.help').waitFor();
+    check(/Archive/.test(await page.locator('dialog.help').textContent()), 'help lists the shortcuts');
+    await page.keyboard.press('Escape');
+    await page.locator('dialog.help').waitFor({ state: 'detached' });
+    await page.keyboard.press('j');
+    await page.keyboard.press('o');
+    await page.locator('.message').first().waitFor();
+    await page.keyboard.press('u');
+    await page.locator('.reader-empty').waitFor();
+  });
+
+  await step('live update without reload', async () => {
+    await page.locator('.folder[data-role="inbox"]').click();
+    await page.evaluate(() => (window.__noReload = true));
+    check((await ask('deliver')) === 'delivered', 'python delivered');
+    await row(page, 'Live update arrives').waitFor({ timeout: 15000 });
+    check(await page.evaluate(() => window.__noReload === true), 'same page');
+  });
+
+  await step('cross-origin forms are refused', async () => {
+    const p2 = await ctx.newPage();
+    for (const [k, path] of [['api', '/jmap/api'], ['login', '/auth/session']]) {
+      const resp = p2.waitForResponse((r) => r.url() === BASE + path);
+      await p2.goto(`${ATTACKER}/${k}.html`);
+      out.csrf[k] = (await resp).status();
+    }
+    await p2.close();
+  });
+
+  await step('push: the worker verifies the subscription and notifies', async () => {
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    const cdp = await ctx.newCDPSession(page);
+    const regs = new Promise((resolve) => cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
+      const r = e.registrations.find((x) => x.scopeURL === BASE + '/' && !x.isDeleted);
+      if (r) resolve(r.registrationId);
+    }));
+    await cdp.send('ServiceWorker.enable');
+    const registrationId = await regs;
+    const verification = await ask('push-verification');
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: BASE, registrationId, data: verification });
+    const change = await ask('push-verified?');
+    check(JSON.parse(change)['@type'] === 'StateChange', 'a state change came after verification');
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: BASE, registrationId, data: change });
+    const count = () => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length);
+    for (let i = 0; (await count()) !== 1; i++) {
+      check(i < 50, 'one notification within 10 s');
+      await page.waitForTimeout(200);
+    }
+    out.notification = await page.evaluate(async () => {
+      const [n] = await (await navigator.serviceWorker.ready).getNotifications();
+      return { title: n.title, body: n.body };
+    });
+    check(out.notification.body.length > 0, `notification ${JSON.stringify(out.notification)}`);
+  });
+
+  await step('offline start shows the saved mailbox', async () => {
+    await page.goto(BASE + '/#/');
+    await page.waitForFunction(() => !!navigator.serviceWorker.controller);
+    await page.reload();
+    await page.locator('body[data-ready="1"]').waitFor();
+    await row(page, 'Live update arrives').waitFor();
+    await ctx.setOffline(true);
+    await page.reload();
+    await page.locator('.offline-banner:not([hidden])').waitFor();
+    await page.locator('.folder[data-role="inbox"]').waitFor();
+    await row(page, 'Live update arrives').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'desktop-offline.png') });
+    await ctx.setOffline(false);
+  });
+
+  await step('screenshots: desktop and phone', async () => {
+    await page.goto(BASE + '/#/');
+    await page.locator('body[data-ready="1"]').waitFor();
+    await row(page, 'Weekly newsletter').locator('.row-link').click();
+    await page.locator('iframe.mail-frame').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'desktop-1440x900.png') });
+    const state = await ctx.storageState();
+    for (const scheme of ['light', 'dark']) {
+      const phone = await newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, storageState: state, colorScheme: scheme });
+      const p = await phone.newPage();
+      watch(p);
+      await p.goto(BASE + '/#/');
+      await p.locator('body[data-ready="1"]').waitFor();
+      await row(p, 'Project plan').waitFor();
+      await p.screenshot({ path: join(SHOTS, `phone-${scheme}-list.png`) });
+      const tooSmall = await p.evaluate(() => [...document.querySelectorAll('.top button, .top a, .row .star, .list-bar button')]
+        .filter((el) => el.offsetParent && (el.getBoundingClientRect().height < 44 || el.getBoundingClientRect().width < 40))
+        .map((el) => el.getAttribute('aria-label') || el.textContent));
+      check(!tooSmall.length, `touch targets of 44 px: ${tooSmall}`);
+      await row(p, 'Project plan').locator('.row-link').click();
+      await p.locator('.message').first().waitFor();
+      check(!(await p.locator('.list-pane').isVisible()), 'one pane at a time');
+      await p.screenshot({ path: join(SHOTS, `phone-${scheme}-thread.png`) });
+      await p.click('.thread-bar .back');
+      await row(p, 'Project plan').waitFor();
+      if (scheme === 'light') {
+        await p.click('.top button[aria-label="Folders"]');
+        await p.locator('.side .folder[data-role="inbox"]').waitFor();
+        await p.screenshot({ path: join(SHOTS, 'phone-light-folders.png'), animations: 'disabled' });
+        await p.locator('.scrim').click({ position: { x: 340, y: 400 } });
+        check(await p.evaluate(() => document.documentElement.scrollWidth <= innerWidth && innerWidth === 360), 'nothing wider than the phone');
+        await p.click('.fab');
+        await p.locator('.compose').waitFor();
+        await p.screenshot({ path: join(SHOTS, 'phone-light-compose.png') });
+      }
+      await phone.close();
+    }
+  });
+
+  await step('sign out', async () => {
+    await page.click('.side-foot button');
+    await page.locator('.login').waitFor();
+    const r = await ctx.request.get(BASE + '/jmap/session');
+    check(r.status() === 401, `the session is revoked (${r.status()})`);
+  });
+
+  check(!pageErrors.length, `no page errors: ${pageErrors}`);
+  out.offHost = offHost;
+  process.stdout.write(JSON.stringify(out) + '\n');
+  await browser.close();
+  process.exit(0);
+} catch (e) {
+  log(`FAILED at step "${current}": ${e.stack || e}`);
+  if (pageErrors.length) log(`page errors: ${pageErrors.join(' | ')}`);
+  await browser.close().catch(() => {});
+  process.exit(1);
+}
