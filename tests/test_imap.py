@@ -844,3 +844,20 @@ def test_objectid_ids_match_jmap(server_factory):
     assert e["threadId"] == ids[0][1].decode()
     assert set(e["mailboxIds"]) == {inbox_id.decode(), keep_id.decode()}
     c.logout()
+
+
+def test_error_texts_never_echo_line_breaks(srv):
+    """Issue 18: a mailbox name sent as a literal with CR LF in it must not
+    come back as a forged response line."""
+    r = login_raw(srv)
+    evil = b"x\r\n* OK [ALERT] forged"
+    for tag, verb in (("c", "CREATE"), ("d", "DELETE"), ("s", "SELECT"), ("n", "RENAME")):
+        extra = b" y" if verb == "RENAME" else b""
+        r.send(f"{tag} {verb} {{{len(evil)}}}\r\n".encode())
+        assert r.line().startswith(b"+")
+        r.send(evil + extra + b"\r\n")
+        lines = r.until(tag)
+        assert not any(l.startswith(b"* OK [ALERT] forged") for l in lines), lines
+        assert all(l.count(b"\r\n") == 1 and l.endswith(b"\r\n") for l in lines)
+    assert r.cmd("z", "NOOP")[-1].startswith(b"z OK")
+    r.close()

@@ -75,7 +75,7 @@ impl Conn {
     /// Queue a tagged status response.
     pub fn tagged(&mut self, tag: &str, status: &str, text: &str) {
         self.out
-            .extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+            .extend_from_slice(format!("{tag} {status} {}\r\n", resp_text(text)).as_bytes());
     }
 
     /// Write pending output, bounded by the idle timeout.
@@ -246,4 +246,28 @@ fn is_append(buf: &[u8]) -> bool {
     let mut words = buf.split(|&b| b == b' ');
     words.next();
     words.next().is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+}
+
+/// RFC 9051 §9 `text`: no CR, LF or other controls. Error texts may quote
+/// what a client sent (a mailbox name from a literal); a line break in it
+/// would let the client forge response lines into its own session.
+pub fn resp_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn response_texts_carry_no_line_breaks() {
+        assert_eq!(super::resp_text("plain text"), "plain text");
+        assert_eq!(super::resp_text("no\r\n* OK [ALERT] forged"), "no  * OK [ALERT] forged");
+        assert_eq!(super::resp_text("tab\tnul\0"), "tab nul ");
+    }
 }

@@ -371,26 +371,54 @@ pub(super) fn attributes<'a>(b: &'a Mailbox, names: &[&str]) -> Vec<&'a str> {
     attrs
 }
 
-/// Match a LIST pattern (`*` anything, `%` anything but the delimiter).
+/// Longest LIST pattern matched; longer ones match nothing.
+pub const MAX_PATTERN_CHARS: usize = 1024;
+
+/// Match a LIST pattern (RFC 9051 §6.3.9: `*` anything, `%` anything but
+/// the delimiter) in O(pattern × name) time, with no backtracking: the
+/// set of name prefixes each pattern prefix can match is carried along.
 pub fn matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('%', rest)) => {
-                let stop = n.iter().position(|&c| c == HIERARCHY_DELIMITER).unwrap_or(n.len());
-                (0..=stop).any(|i| go(rest, &n[i..]))
-            }
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    // Bound the backtracking: patterns come from the client.
-    if pattern.len() > 1024 || pattern.matches(['*', '%']).count() > 16 {
+    if pattern.chars().count() > MAX_PATTERN_CHARS {
         return false;
     }
-    let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
+    // reach[j]: the pattern so far matches n[..j].
+    let mut reach = vec![false; n.len() + 1];
+    reach[0] = true;
+    let mut next = vec![false; n.len() + 1];
+    for c in pattern.chars() {
+        match c {
+            '*' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    any |= reach[j];
+                    next[j] = any;
+                }
+            }
+            '%' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    // A span crossing the delimiter cannot be `%`.
+                    if j > 0 && n[j - 1] == HIERARCHY_DELIMITER {
+                        any = false;
+                    }
+                    any |= reach[j];
+                    next[j] = any;
+                }
+            }
+            c => {
+                next[0] = false;
+                for j in 1..=n.len() {
+                    next[j] = reach[j - 1] && n[j - 1] == c;
+                }
+            }
+        }
+        std::mem::swap(&mut reach, &mut next);
+        if !reach.iter().any(|&r| r) {
+            return false;
+        }
+    }
+    reach[n.len()]
 }
 
 #[cfg(test)]
@@ -410,9 +438,40 @@ mod tests {
             ("In%", "INBOX", false),
             ("%/%", "a/b", true),
             ("*c", "a/b/c", true),
+            ("", "", true),
+            ("", "a", false),
+            ("a%b", "axxb", true),
+            ("a%b", "ax/xb", false),
+            ("a*b", "ax/xb", true),
+            ("%%", "ab", true),
+            ("*/%", "a/b/c", true),
+            ("%/*", "a/b/c", true),
+            ("a%", "a", true),
+            ("*a*a*b", "aab", true),
+            ("*a*a*b", "ab", false),
         ];
         for (p, n, want) in cases {
             assert_eq!(matches(p, n), want, "{p} vs {n}");
         }
+    }
+
+    /// Issue 18: this pattern took over 48 s with backtracking.
+    #[test]
+    fn adversarial_patterns_take_linear_time() {
+        let name = "a".repeat(40);
+        let pattern = format!("{}b", "*a".repeat(11));
+        let many = "*a".repeat(500);
+        let long_name = "a/".repeat(2000);
+        let t = std::time::Instant::now();
+        assert!(!matches(&pattern, &name));
+        assert!(!matches(&format!("{many}b"), &name));
+        assert!(matches(&"%/".repeat(500), &"a/".repeat(500)));
+        assert!(!matches(&format!("{}x", "%*".repeat(500)), &long_name));
+        assert!(
+            !matches(&"*".repeat(super::MAX_PATTERN_CHARS + 1), "a"),
+            "too long: no match"
+        );
+        // Generous bound: the old matcher took seconds on the first alone.
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
     }
 }
