@@ -252,6 +252,15 @@ def test_webmail_in_a_browser(srv, tmp_path):
     assert result["deleted"] in subjects(srv, "alice@example.test", "Trash")
     assert result["archived"] not in inbox and result["deleted"] not in inbox
 
+    # Settings: the responder is on; the app password logs in over IMAP.
+    [(_, got, _)] = alice.request([["VacationResponse/get", {"accountId": alice.account, "ids": ["singleton"]}, "v"]],
+                                  using=["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:vacationresponse"])
+    vac = got["list"][0]
+    assert vac["isEnabled"] and vac["subject"] == "Away until Monday" and vac["textBody"] == "I am away."
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+    c.login("alice@example.test", result["appPassword"])
+    c.logout()
+
     # The cross-origin forms changed nothing.
     names = [m["name"] for m in alice.call("Mailbox/get", ids=None)["list"]]
     assert "Hacked" not in names

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 const { BASE, USER, PASS, ATTACKER, SHOTS, DOWNLOADS } = process.env;
 const out = { offHost: [], csrf: {} };
 const offHost = [];
+let allowedFrom = Infinity;
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const ask = async (what) => {
   process.stdout.write(what + '\n');
@@ -134,12 +135,11 @@ try {
     await page.locator('.images-bar').waitFor();
     check(!offHost.some((u) => u.includes('198.51.100.7')), 'nothing remote requested before Load images');
     const pixel = page.waitForRequest((r) => r.url() === 'http://198.51.100.7/pixel.gif', { timeout: 10000 });
+    allowedFrom = offHost.length; // from here the user allowed this mail's images
     await page.click('.images-bar button:text("Load images")');
     await pixel;
     const pwned = await page.evaluate(() => [window.PWNED, document.title]);
     check(pwned[0] === undefined && pwned[1] !== 'PWNED', `no payload ran: ${pwned}`);
-    out.remoteAfterLoad = offHost.filter((u) => u.includes('198.51.100.7'));
-    offHost.length = 0;
   });
 
   await step('download an attachment', async () => {
@@ -314,7 +314,7 @@ try {
       await p.goto(BASE + '/#/');
       await p.locator('body[data-ready="1"]').waitFor();
       await row(p, 'Project plan').waitFor();
-      await p.screenshot({ path: join(SHOTS, `phone-${scheme}-list.png`) });
+      await p.screenshot({ path: join(SHOTS, `phone-${scheme}-list.png`), animations: 'disabled' });
       const tooSmall = await p.evaluate(() => [...document.querySelectorAll('.top button, .top a, .row .star, .list-bar button')]
         .filter((el) => el.offsetParent && (el.getBoundingClientRect().height < 44 || el.getBoundingClientRect().width < 40))
         .map((el) => el.getAttribute('aria-label') || el.textContent));
@@ -333,10 +333,28 @@ try {
         check(await p.evaluate(() => document.documentElement.scrollWidth <= innerWidth && innerWidth === 360), 'nothing wider than the phone');
         await p.click('.fab');
         await p.locator('.compose').waitFor();
-        await p.screenshot({ path: join(SHOTS, 'phone-light-compose.png') });
+        await p.screenshot({ path: join(SHOTS, 'phone-light-compose.png'), animations: 'disabled' });
       }
       await phone.close();
     }
+  });
+
+  await step('settings: vacation responder and an app password', async () => {
+    await page.goto(BASE + '/#/settings');
+    await page.locator('#vac-subject').waitFor();
+    await page.check('#vac-on');
+    await page.fill('#vac-subject', 'Away until Monday');
+    await page.fill('#vac-text', 'I am away.');
+    await page.click('form:has(#vac-subject) button[type=submit]');
+    await toast(page, 'Vacation responder saved');
+    await page.fill('#ap-name', 'Test app');
+    await page.click('form:has(#ap-name) button[type=submit]');
+    const secret = page.locator('.secret');
+    await secret.waitFor();
+    out.appPassword = (await secret.textContent()).trim();
+    await page.locator('td', { hasText: 'Test app' }).waitFor();
+    await page.locator('td', { hasText: 'Webmail' }).first().waitFor();
+    await page.screenshot({ path: join(SHOTS, 'desktop-settings.png') });
   });
 
   await step('sign out', async () => {
@@ -347,7 +365,7 @@ try {
   });
 
   check(!pageErrors.length, `no page errors: ${pageErrors}`);
-  out.offHost = offHost;
+  out.offHost = offHost.filter((u, i) => i < allowedFrom || !u.startsWith('http://198.51.100.7/'));
   process.stdout.write(JSON.stringify(out) + '\n');
   await browser.close();
   process.exit(0);

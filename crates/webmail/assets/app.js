@@ -320,6 +320,7 @@ export function listHref() {
 }
 
 let threadEmails = [];
+let threadSig = '';
 
 async function openThread(emailId, keepScroll = false) {
   const top = ui.reader.scrollTop;
@@ -340,6 +341,10 @@ async function openThread(emailId, keepScroll = false) {
     location.hash = listHref();
     return;
   }
+  // A live refresh redraws only when something visible changed.
+  const sig = JSON.stringify(emails.map((e) => [e.id, e.mailboxIds, Object.keys(e.keywords).filter((k) => k !== '$seen').sort()]));
+  if (keepScroll && sig === threadSig && ui.reader.querySelector('.messages')) return;
+  threadSig = sig;
   threadEmails = renderThread(ui.reader, emails, threadActions());
   ui.list.render(true);
   if (keepScroll) ui.reader.scrollTop = top;

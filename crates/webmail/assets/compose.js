@@ -246,6 +246,7 @@ function open(d) {
   const box = h('div', { class: 'compose-wrap', role: 'dialog', 'aria-modal': 'false', 'aria-label': title }, form);
   document.body.append(box);
   document.body.classList.add('composing');
+  document.body.classList.remove('nav-open');
 
   function fmt(label, ic, f) {
     const b = h('button', { type: 'button', class: 'icon-btn', 'aria-label': label, title: label }, iconEl(ic));

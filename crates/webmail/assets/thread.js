@@ -12,6 +12,7 @@ export const BODY_PROPS = ['threadId', 'mailboxIds', 'keywords', 'from', 'to', '
   'messageId', 'inReplyTo', 'references', 'preview', 'hasAttachment', 'attachments', 'textBody', 'htmlBody', 'bodyValues', 'blobId', 'size'];
 
 const IMG_KEY = 'lb.images';
+const allowedNow = new Set(); // emails whose images were loaded this session
 function trustedSenders() {
   try {
     return new Set(JSON.parse(localStorage.getItem(IMG_KEY) || '[]'));
@@ -242,7 +243,13 @@ function messageCard(e, open, trusted, actions) {
         const r = frameFor(e, allowRemote, () => {
           bar.hidden = false;
           bar.append(h('span', null, 'Remote images blocked.'),
-            h('button', { class: 'btn small', onclick: () => draw(true) }, 'Load images'),
+            h('button', {
+              class: 'btn small',
+              onclick: () => {
+                allowedNow.add(e.id);
+                draw(true);
+              },
+            }, 'Load images'),
             from.email ? h('button', {
               class: 'btn small',
               onclick: () => {
@@ -255,7 +262,7 @@ function messageCard(e, open, trusted, actions) {
         content.append(r.frame);
       } else content.append(textView(textOf(e)));
     };
-    draw(trusted.has(from.email.toLowerCase()));
+    draw(allowedNow.has(e.id) || trusted.has(from.email.toLowerCase()));
     const att = attachmentList(e, used);
     if (att) body.append(att);
     li.append(body);
