@@ -9,12 +9,14 @@ Web Push (verification answered by the service worker, a notification on
 a state change), CSRF from another origin, and phone/desktop screenshots
 (saved under $WEBMAIL_SCREENSHOTS)."""
 
+import base64
 import email
 import email.policy
 import http.server
 import imaplib
 import json
 import os
+import re
 import shutil
 import smtplib
 import subprocess
@@ -45,6 +47,8 @@ EVIL_HTML = """<html><head><style>body{background:url(http://198.51.100.7/css.gi
 </body></html>"""
 
 NOTES = b"Bring the maps.\n" * 3
+# A 3x2 red PNG.
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAMAAAACCAIAAAASFvFNAAAAEElEQVR4nGP4z8AAQQxwFgBB0gX7h/C5SAAAAABJRU5ErkJggg=="
 
 
 def msg(subject, mid, body="Hello Alice.\n", frm="Bob <bob@example.test>", extra="", date="Thu, 03 Dec 2026 10:00:00 +0100"):
@@ -53,7 +57,6 @@ def msg(subject, mid, body="Hello Alice.\n", frm="Bob <bob@example.test>", extra
 
 
 def seed(srv):
-    import base64
     lunch = (
         "From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: Lunch on Friday\r\n"
         "Message-ID: <lunch@example.test>\r\nDate: Thu, 03 Dec 2026 09:00:00 +0100\r\nMIME-Version: 1.0\r\n"
@@ -70,14 +73,31 @@ def seed(srv):
     # Fillers first: the list is newest-received first.
     mails = [msg(f"Filler {i:02d}", f"filler-{i}@example.test", f"Filler body {i}.\n",
                  date=f"Wed, 02 Dec 2026 10:{i:02d}:00 +0100") for i in range(40)]
+    zoo = (
+        "From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: Zoo trip\r\n"
+        "Message-ID: <zoo@example.test>\r\nDate: Thu, 03 Dec 2026 06:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=z1\r\n\r\n--z1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "We saw a zebra and two lions.\r\n--z1\r\nContent-Type: image/png; name=zebra.png\r\n"
+        "Content-Disposition: attachment; filename=zebra.png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + PNG + "\r\n--z1--\r\n"
+    )
+    photo = (
+        "From: Carol <carol@example.test>\r\nTo: alice@example.test\r\nSubject: Photo of the day\r\n"
+        "Message-ID: <photo@example.test>\r\nDate: Thu, 03 Dec 2026 05:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/related; boundary=r1\r\n\r\n--r1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        "<p>Look:</p><img id=photo src=\"cid:photo1@example.test\" alt=photo>\r\n--r1\r\nContent-Type: image/png\r\n"
+        "Content-ID: <photo1@example.test>\r\nContent-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + PNG + "\r\n--r1--\r\n"
+    )
     mails += [
+        photo,
         lunch,
         evil,
         msg("Project plan", "plan-1@example.test", "Here is the plan.\n", date="Thu, 03 Dec 2026 08:00:00 +0100"),
         msg("Re: Project plan", "plan-2@example.test", "Looks good.\n\n> Here is the plan.\n",
             extra="In-Reply-To: <plan-1@example.test>\r\nReferences: <plan-1@example.test>\r\n", date="Thu, 03 Dec 2026 08:30:00 +0100"),
         msg("Cheap pills", "pills@spam.example", "Buy now!\n", frm="Spammer <x@spam.example>", date="Thu, 03 Dec 2026 07:00:00 +0100"),
-        msg("Zoo trip", "zoo@example.test", "We saw a zebra and two lions.\n", date="Thu, 03 Dec 2026 06:00:00 +0100"),
+        zoo,
     ]
     with smtplib.SMTP("127.0.0.1", srv.ports["smtp"]) as s:
         for m in mails:
@@ -239,6 +259,42 @@ def test_webmail_in_a_browser(srv, tmp_path):
     assert {"Webmail hello", "Re: Project plan"} <= {str(m["Subject"]) for _, m in sent}
     assert all("$draft" not in f.lower() and "\\draft" not in f.lower() for f, _ in sent)
     assert subjects(srv, "alice@example.test", "Drafts") == []
+
+    # Forwarded as an attachment: the original travels as message/rfc822.
+    fwd = wait_for(lambda: sent_to_bob("Fwd: Zoo trip"), "the forward in Bob's INBOX")
+    inner = [p for p in fwd.walk() if p.get_content_type() == "message/rfc822"]
+    assert len(inner) == 1, [p.get_content_type() for p in fwd.walk()]
+    # (RFC 2046 §5.2.1 wants 7bit/8bit/binary here; the server currently
+    # base64-encodes the part, so both forms are read.)
+    if inner[0]["Content-Transfer-Encoding"] and inner[0]["Content-Transfer-Encoding"].lower() == "base64":
+        body = re.search(rb"Content-Type: message/rfc822.*?\r?\n\r?\n(.*?)\r?\n--", fwd.as_bytes(), re.S).group(1)
+        original = email.message_from_bytes(base64.b64decode(body), policy=email.policy.default)
+    else:
+        original = inner[0].get_payload(0)
+    assert str(original["Subject"]) == "Zoo trip" and original["Message-ID"] == "<zoo@example.test>"
+    assert "Cc" not in fwd
+    assert fwd["References"].split() == ["<zoo@example.test>"]
+
+    # Rich text: an HTML part with the bold text and a plain alternative.
+    rich = wait_for(lambda: sent_to_bob("Rich hello"), "the rich text mail in Bob's INBOX")
+    html = rich.get_body(("html",)).get_content()
+    assert ("<b>" in html or "<strong>" in html) and "Bold words" in html, html
+    assert "Bold words" in rich.get_body(("plain",)).get_content()
+    assert "<" not in rich.get_body(("plain",)).get_content()
+
+    # Undo send: the held submission was cancelled and nothing reached Bob.
+    if "FUTURERELEASE" in json.dumps(alice.session["accounts"][alice.account]["accountCapabilities"]):
+        subs = alice.call("EmailSubmission/get", ids=None)["list"]
+        assert any(s["undoStatus"] == "canceled" for s in subs), subs
+    assert not sent_to_bob("Undo me")
+
+    # Folders: nested and renamed.
+    c = imap(srv, "alice@example.test")
+    _, boxes = c.list()
+    c.logout()
+    names = [b.decode().rsplit(" ", 1)[-1].strip('"') for b in boxes]
+    assert any(n.startswith("Projects") and n.endswith("Later") and n != "Later" for n in names), names
+    assert not any(n.endswith("Scratch") for n in names), names
 
     # Moved by drag and drop; spam went to Junk and came back as not spam.
     assert subjects(srv, "alice@example.test", "Projects") == ["Lunch on Friday"]

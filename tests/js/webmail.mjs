@@ -179,6 +179,85 @@ try {
     await toast(page, 'Message sent');
   });
 
+  await step('inline cid: image and attachment preview', async () => {
+    await row(page, 'Photo of the day').locator('.row-link').click();
+    const frame = page.locator('iframe.mail-frame');
+    await frame.waitFor();
+    await page.frameLocator('iframe.mail-frame').locator('img').waitFor();
+    for (let i = 0; ; i++) {
+      const w = await frame.evaluate((el) => el.contentDocument?.querySelector('img')?.naturalWidth || 0);
+      if (w === 3) break;
+      check(i < 50, 'the cid: image loads from the server');
+      await page.waitForTimeout(100);
+    }
+    check((await page.locator('.message.open .attachment').count()) === 0, 'an inline image is not listed as an attachment');
+    await row(page, 'Zoo trip').locator('.row-link').click();
+    await page.locator('.attachment', { hasText: 'zebra.png' }).locator('button', { hasText: 'Preview' }).click();
+    const img = page.locator('dialog.preview-dlg img');
+    await img.waitFor();
+    await page.waitForFunction(() => document.querySelector('dialog.preview-dlg img')?.naturalWidth === 3);
+    check((await img.getAttribute('src')).startsWith('blob:'), 'previewed from an object URL');
+    await page.click('dialog.preview-dlg button:text("Close")');
+  });
+
+  await step('forward as attachment', async () => {
+    await page.locator('.message.open .msg-actions button', { hasText: 'Forward as attachment' }).click();
+    check((await page.inputValue('#c-subject')) === 'Fwd: Zoo trip', 'Fwd: subject');
+    await page.locator('.c-att', { hasText: 'Zoo trip.eml' }).waitFor();
+    await page.fill('#c-to', 'bob@example.test');
+    await page.click('.compose button[type=submit]');
+    await toast(page, 'Message sent');
+  });
+
+  await step('rich text with a completed recipient', async () => {
+    await page.click('.compose-btn');
+    await page.locator('#c-to').pressSequentially('bo');
+    const opt = page.locator('#c-to-list .suggest-item', { hasText: 'bob@example.test' });
+    await opt.waitFor();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    check((await page.inputValue('#c-to')).startsWith('bob@example.test'), `completed: ${await page.inputValue('#c-to')}`);
+    await page.fill('#c-subject', 'Rich hello');
+    await page.click('.compose button:text("Rich text")');
+    await page.locator('.c-rich').click();
+    await page.keyboard.type('Bold words');
+    await page.keyboard.press('Control+A');
+    await page.click('.fmt-bar button[aria-label="Bold"]');
+    check(/<(b|strong)>/.test(await page.locator('.c-rich').innerHTML()), 'bold applied');
+    await page.click('.compose button[type=submit]');
+    await toast(page, 'Message sent');
+  });
+
+  await step('a draft is saved, resumed and discarded', async () => {
+    await page.click('.compose-btn');
+    await page.fill('#c-to', 'bob@example.test');
+    await page.fill('#c-subject', 'Draft to resume');
+    await page.fill('#c-body', 'Half written.');
+    await page.locator('.c-status', { hasText: 'Draft saved' }).waitFor({ timeout: 10000 });
+    await page.click('.compose .c-head button[aria-label^="Close"]');
+    await page.locator('.folder[data-role="drafts"]').click();
+    await row(page, 'Draft to resume').locator('.row-link').click();
+    await page.locator('.msg-actions button', { hasText: 'Edit draft' }).click();
+    check((await page.inputValue('#c-subject')) === 'Draft to resume', 'the draft reopens');
+    check((await page.inputValue('#c-body')).includes('Half written.'), 'with its text');
+    await page.click('.compose button:text("Discard")');
+    await row(page, 'Draft to resume').waitFor({ state: 'detached' });
+    await page.locator('.folder[data-role="inbox"]').click();
+  });
+
+  await step('undo send', async () => {
+    await page.click('.compose-btn');
+    await page.fill('#c-to', 'bob@example.test');
+    await page.fill('#c-subject', 'Undo me');
+    await page.fill('#c-body', 'Oops.');
+    await page.click('.compose button[type=submit]');
+    await page.locator('#toast button', { hasText: 'Undo' }).click();
+    await page.locator('.compose').waitFor();
+    check((await page.inputValue('#c-subject')) === 'Undo me', 'the message comes back to the editor');
+    await page.click('.compose button:text("Discard")');
+    await page.locator('.compose').waitFor({ state: 'detached' });
+  });
+
   await step('search shows highlighted snippets', async () => {
     await page.fill('#search', 'zebra');
     await page.press('#search', 'Enter');
@@ -194,8 +273,9 @@ try {
   });
 
   await step('create a folder and move by drag and drop', async () => {
-    page.once('dialog', (d) => d.accept('Projects'));
     await page.click('.side button:text("New folder")');
+    await page.fill('#ask-name', 'Projects');
+    await page.click('.ask button[type=submit]');
     const folder = page.locator('.folder', { hasText: 'Projects' });
     await folder.waitFor();
     await row(page, 'Lunch on Friday').dragTo(folder);
@@ -203,6 +283,24 @@ try {
     await folder.click();
     await row(page, 'Lunch on Friday').waitFor();
     await page.locator('.folder[data-role="inbox"]').click();
+  });
+
+  await step('nested folder, renamed', async () => {
+    await page.click('.side button:text("New folder")');
+    await page.fill('#ask-name', 'Scratch');
+    await page.selectOption('#ask-parent', { label: '\u00a0\u00a0Projects'.replace(/^\u00a0\u00a0/, '') }).catch(async () => {
+      const id = await page.locator('.folder', { hasText: 'Projects' }).getAttribute('data-mailbox');
+      await page.selectOption('#ask-parent', id);
+    });
+    await page.click('.ask button[type=submit]');
+    const scratch = page.locator('.folder-item', { hasText: 'Scratch' });
+    await scratch.waitFor();
+    check(Number(await scratch.locator('.folder').evaluate((a) => getComputedStyle(a).getPropertyValue('--depth'))) === 1, 'Scratch sits inside Projects');
+    await scratch.hover();
+    await scratch.locator('.folder-menu').click();
+    await page.fill('#ask-name', 'Later');
+    await page.click('.ask button[type=submit]');
+    await page.locator('.folder', { hasText: 'Later' }).waitFor();
   });
 
   await step('spam and not spam', async () => {
@@ -219,10 +317,19 @@ try {
 
   await step('keyboard shortcuts', async () => {
     await page.locator('.reader').click({ position: { x: 5, y: 5 } }).catch(() => {});
-    for (const k of 'jjjjjjk') await page.keyboard.press(k);
-    check(Number(await page.locator('.row.cursor').getAttribute('data-pos')) === 4, 'j x6, k: the fifth row');
-    out.archived = await page.locator('.row.cursor .subject').textContent();
-    check(out.archived.startsWith('Filler'), `the cursor is on ${out.archived}`);
+    const pos = async () => Number(await page.locator('.row.cursor').getAttribute('data-pos'));
+    const subj = () => page.locator('.row.cursor .subject').textContent();
+    await page.keyboard.press('j');
+    check((await pos()) === 0, 'j: the first row');
+    for (let i = 0; !(await subj()).startsWith('Filler'); i++) {
+      check(i < 10, 'j walks down to the fillers');
+      await page.keyboard.press('j');
+    }
+    const p = await pos();
+    await page.keyboard.press('k');
+    check((await pos()) === p - 1, 'k: one up');
+    await page.keyboard.press('j');
+    out.archived = await subj();
     await page.keyboard.press('e');
     await row(page, out.archived).waitFor({ state: 'detached' });
     await page.keyboard.press('j');

@@ -1,7 +1,7 @@
 // Letterbox webmail: the shell (sign-in, folders, list, reader), routing
 // by location.hash, live updates over EventSource, offline notice.
 import { jmap, whoami, login, logout, loadSession, call, eventSourceUrl } from './jmap.js';
-import { h, $, clear, toast } from './util.js';
+import { h, clear, toast, ask, displayName } from './util.js';
 import { icon, iconEl, ROLE_ICON } from './icons.js';
 import { state, loadMailboxes, loadIdentities, mailboxTree, roleId, mailboxPath, setThreads } from './state.js';
 import { MailList } from './list.js';
@@ -72,8 +72,8 @@ function shell() {
     menu,
     h('a', { class: 'brand', href: '#/', 'aria-label': 'Letterbox home' }, h('span', { html: icon('mail', 'logo') }), h('span', { class: 'brand-name' }, 'Letterbox')),
     searchForm,
-    h('button', { class: 'icon-btn only-wide', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', onclick: showHelp }, '?'),
-    h('a', { class: 'icon-btn', href: '#/settings', 'aria-label': 'Settings', title: 'Settings' }, iconEl('settings')),
+    h('button', { class: 'icon-btn only-wide push', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', onclick: showHelp }, '?'),
+    h('a', { class: 'icon-btn push-narrow', href: '#/settings', 'aria-label': 'Settings', title: 'Settings' }, iconEl('settings')),
     h('button', { class: 'icon-btn only-wide', 'aria-label': 'Sign out', title: `Sign out ${jmap.username}`, onclick: signOut }, iconEl('logout')));
   const banner = h('div', { class: 'offline-banner', role: 'status', hidden: !jmap.offline }, 'Offline — showing saved mail (read-only).');
   const compose = h('button', { class: 'btn primary compose-btn', onclick: () => openCompose({}) }, iconEl('pen'), h('span', null, 'Compose'));
@@ -117,7 +117,7 @@ function renderFolders() {
       style: `--depth:${depth}`,
       'aria-current': current ? 'page' : null,
       dataset: { mailbox: m.id, role: m.role || '' },
-    }, iconEl(ROLE_ICON[m.role] || 'folder'), h('span', { class: 'folder-name' }, m.name),
+    }, iconEl(ROLE_ICON[m.role] || 'folder'), h('span', { class: 'folder-name' }, displayName(m)),
     count ? h('span', { class: 'badge', 'aria-label': `${count} ${m.role === 'drafts' ? 'drafts' : 'unread'}` }, String(count)) : null);
     a.addEventListener('dragover', (e) => {
       if (e.dataTransfer.types.includes('application/x-letterbox-items')) {
@@ -135,7 +135,7 @@ function renderFolders() {
     a.addEventListener('click', () => document.body.classList.remove('nav-open'));
     const li = h('li', { class: 'folder-item' }, a);
     if (!m.role) {
-      li.append(h('button', { class: 'icon-btn tiny folder-menu', 'aria-label': `Rename or delete ${m.name}`, title: 'Rename / delete', onclick: () => folderMenu(m) }, iconEl('more')));
+      li.append(h('button', { class: 'icon-btn tiny folder-menu', 'aria-label': `Folder options: ${m.name}`, title: 'Rename / delete', onclick: () => folderMenu(m) }, iconEl('more')));
     }
     ui.folders.append(li);
   }
@@ -148,42 +148,60 @@ function titleText() {
   return n ? `(${n}) Letterbox` : 'Letterbox';
 }
 
+function parentOptions(exclude) {
+  return [['', '(top level)'], ...mailboxTree().filter(({ m }) => !exclude || (m.id !== exclude && !isUnder(m, exclude)))
+    .map(({ m, depth }) => [m.id, `${'\u00a0\u00a0'.repeat(depth)}${displayName(m)}`])];
+}
+
+function isUnder(m, id) {
+  for (let x = m; x && x.parentId; x = state.byId.get(x.parentId)) if (x.parentId === id) return true;
+  return false;
+}
+
+function setError(r, key, verb) {
+  const e = (r[verb] || {})[key];
+  if (e) throw new Error(e.description || e.type);
+}
+
 async function createFolder() {
-  const name = prompt('Name of the new folder (use / for a subfolder, e.g. Projects/2026):');
-  if (!name || !name.trim()) return;
-  const parts = name.split('/').map((s) => s.trim()).filter(Boolean);
-  let parentId = null;
+  const a = await ask({
+    title: 'New folder',
+    fields: [{ name: 'name', label: 'Name', required: true }, { name: 'parent', label: 'Inside', options: parentOptions(), value: '' }],
+    buttons: [{ value: 'ok', label: 'Create', primary: true }],
+  });
+  if (!a || !a.values.name.trim()) return;
   try {
-    for (const [i, part] of parts.entries()) {
-      const existing = state.mailboxes.find((m) => (m.parentId || null) === parentId && m.name === part);
-      if (existing && i < parts.length - 1) {
-        parentId = existing.id;
-        continue;
-      }
-      const r = await call('Mailbox/set', { create: { n: { name: part, parentId } } });
-      if (!r.created || !r.created.n) throw new Error(Object.values(r.notCreated || {})[0]?.description || 'refused');
-      parentId = r.created.n.id;
-    }
+    const r = await call('Mailbox/set', { create: { n: { name: a.values.name.trim(), parentId: a.values.parent || null } } });
+    setError(r, 'n', 'notCreated');
     await loadMailboxes();
-    toast(`Folder ${name} created`);
+    toast(`Folder ${a.values.name.trim()} created`);
   } catch (e) {
     toast(`Cannot create the folder: ${e.message}`);
   }
 }
 
 async function folderMenu(m) {
-  const choice = prompt(`Folder "${mailboxPath(m)}": type a new name to rename it, or DELETE to delete it.`, m.name);
-  if (choice === null || choice === m.name) return;
+  const a = await ask({
+    title: `Folder ${mailboxPath(m)}`,
+    fields: [{ name: 'name', label: 'Name', value: m.name, required: true }, { name: 'parent', label: 'Inside', options: parentOptions(m.id), value: m.parentId || '' }],
+    buttons: [{ value: 'save', label: 'Save', primary: true }, { value: 'delete', label: 'Delete folder', danger: true }],
+  });
+  if (!a) return;
   try {
-    if (choice === 'DELETE') {
-      const r = await call('Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: false });
-      if (r.notDestroyed && r.notDestroyed[m.id]) throw new Error(r.notDestroyed[m.id].description || r.notDestroyed[m.id].type);
+    if (a.button === 'delete') {
+      if (m.totalEmails && !confirm(`Delete the folder ${m.name} and the ${m.totalEmails} messages in it?`)) return;
+      const r = await call('Mailbox/set', { destroy: [m.id], onDestroyRemoveEmails: true });
+      setError(r, m.id, 'notDestroyed');
       if (state.route.mailboxId === m.id) location.hash = `#/m/${roleId('inbox')}`;
       toast('Folder deleted');
-    } else if (choice.trim()) {
-      const r = await call('Mailbox/set', { update: { [m.id]: { name: choice.trim() } } });
-      if (r.notUpdated && r.notUpdated[m.id]) throw new Error(r.notUpdated[m.id].description || r.notUpdated[m.id].type);
-      toast('Folder renamed');
+    } else {
+      const patch = {};
+      if (a.values.name.trim() && a.values.name.trim() !== m.name) patch.name = a.values.name.trim();
+      if ((a.values.parent || null) !== (m.parentId || null)) patch.parentId = a.values.parent || null;
+      if (!Object.keys(patch).length) return;
+      const r = await call('Mailbox/set', { update: { [m.id]: patch } });
+      setError(r, m.id, 'notUpdated');
+      toast('Folder saved');
     }
     await loadMailboxes();
   } catch (e) {
@@ -296,7 +314,7 @@ async function route() {
     } else {
       if (document.activeElement !== ui.search) ui.search.value = '';
       const m = state.byId.get(r.mailboxId);
-      ui.listTitle.textContent = m ? m.name : '';
+      ui.listTitle.textContent = m ? displayName(m) : '';
       ui.list.reset({ filter: { inMailbox: r.mailboxId }, collapse: state.threads });
     }
     renderListBar();

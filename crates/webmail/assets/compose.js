@@ -3,7 +3,7 @@
 // attachments by picker or drop with upload progress, recipients
 // completed from the Sent folder, and undo send.
 import { api, call, ref, upload, jmap, submissionExtension } from './jmap.js';
-import { h, $, clear, addrListText, parseAddrs, validEmail, debounce, toast, longDate, fmtSize, addrFull } from './util.js';
+import { h, clear, addrListText, parseAddrs, validEmail, debounce, toast, longDate, fmtSize, addrFull, ask } from './util.js';
 import { iconEl } from './icons.js';
 import { state, roleId, myAddresses, loadMailboxes } from './state.js';
 import { textOf } from './thread.js';
@@ -187,6 +187,7 @@ function open(d) {
     toast('You are offline: writing mail needs the server.');
     return;
   }
+  known = null; // Sent changes: completions are read again per message
   const c = { ...d, uploads: 0, rich: !!d.html, dirty: false, saving: null };
   const to = recipientField('To', 'c-to', d.to);
   const cc = recipientField('Cc', 'c-cc', d.cc);
@@ -202,9 +203,20 @@ function open(d) {
   const fmtBar = h('div', { class: 'fmt-bar', role: 'toolbar', 'aria-label': 'Formatting', hidden: true },
     fmt('Bold', 'bold', () => document.execCommand('bold')),
     fmt('Italic', 'italic', () => document.execCommand('italic')),
-    fmt('Link', 'link', () => {
-      const u = prompt('Link address (https://…)');
-      if (u && /^(https?:|mailto:)/i.test(u.trim())) document.execCommand('createLink', false, u.trim());
+    fmt('Link', 'link', async () => {
+      const sel = window.getSelection();
+      const range = sel.rangeCount ? sel.getRangeAt(0).cloneRange() : null;
+      const a = await ask({ title: 'Insert link', fields: [{ name: 'url', label: 'Address', type: 'url', placeholder: 'https://', required: true }], buttons: [{ value: 'ok', label: 'Insert', primary: true }] });
+      editor.focus();
+      if (range) {
+        sel.removeAllRanges();
+        sel.addRange(range);
+      }
+      const u = a && a.values.url.trim();
+      if (!u || !/^(https?:|mailto:)/i.test(u)) return;
+      if (range && !range.collapsed) document.execCommand('createLink', false, u);
+      else document.execCommand('insertHTML', false, `<a href="${u.replace(/[&"<>]/g, (c) => ({ '&': '&amp;', '"': '&quot;', '<': '&lt;', '>': '&gt;' })[c])}">${u.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c])}</a>`);
+      changed();
     }),
     fmt('Bulleted list', 'list', () => document.execCommand('insertUnorderedList')),
     fmt('Numbered list', 'olist', () => document.execCommand('insertOrderedList')));
@@ -345,6 +357,7 @@ function open(d) {
       e.textBody = [{ partId: 't', type: 'text/plain' }];
     }
     if (!e.attachments.length) delete e.attachments;
+    for (const k of ['to', 'cc', 'bcc']) if (!e[k].length) delete e[k];
     void draft;
     return e;
   }

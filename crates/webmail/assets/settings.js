@@ -16,6 +16,11 @@ function field(label, input) {
   return [h('label', { for: input.id }, label), input];
 }
 
+function when(t) {
+  const d = typeof t === 'number' ? new Date(t * 1000) : new Date(t);
+  return isNaN(d) ? String(t) : d.toLocaleDateString([], { dateStyle: 'medium' });
+}
+
 function date(iso) {
   return iso ? iso.slice(0, 10) : '';
 }
@@ -140,7 +145,7 @@ async function appPasswords() {
     }
     table.append(h('tr', null, h('th', null, 'Name'), h('th', null, 'Created'), h('th', null, '')));
     for (const p of r.data) {
-      table.append(h('tr', null, h('td', null, p.name), h('td', null, String(p.created).slice(0, 10)),
+      table.append(h('tr', null, h('td', null, p.name), h('td', null, when(p.created)),
         h('td', null, h('button', {
           class: 'btn small danger',
           onclick: async () => {
@@ -178,7 +183,7 @@ async function sessions() {
     }
     table.append(h('tr', null, h('th', null, 'Client'), h('th', null, 'Since'), h('th', null, '')));
     for (const g of r.data) {
-      table.append(h('tr', null, h('td', null, g.clientId === 'webmail' ? 'Webmail' : g.clientId), h('td', null, String(g.created).slice(0, 10)),
+      table.append(h('tr', null, h('td', null, g.clientId === 'webmail' ? 'Webmail' : g.clientId), h('td', null, when(g.created)),
         h('td', null, h('button', {
           class: 'btn small danger',
           onclick: async () => {

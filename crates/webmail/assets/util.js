@@ -185,3 +185,58 @@ export function hue(s) {
   for (const c of String(s)) x = (x * 31 + c.charCodeAt(0)) % 360;
   return x;
 }
+
+/**
+ * A small modal form: fields [{name, label, value, type, options}], buttons
+ * [{value, label, primary, danger}]. Resolves to {button, values} or null.
+ */
+export function ask({ title, fields = [], buttons = [{ value: 'ok', label: 'OK', primary: true }], note }) {
+  return new Promise((resolve) => {
+    const inputs = {};
+    const form = h('form', { method: 'dialog', class: 'ask' }, h('h2', { id: 'ask-title' }, title), note ? h('p', { class: 'note' }, note) : null);
+    for (const f of fields) {
+      const id = `ask-${f.name}`;
+      const input = f.options
+        ? h('select', { id, name: f.name }, f.options.map(([v, l]) => h('option', { value: v, selected: v === f.value }, l)))
+        : h('input', { id, name: f.name, type: f.type || 'text', value: f.value || '', required: !!f.required, placeholder: f.placeholder || '' });
+      inputs[f.name] = input;
+      form.append(h('label', { for: id }, f.label), input);
+    }
+    const dlg = h('dialog', { class: 'ask-dlg', 'aria-labelledby': 'ask-title' }, form);
+    let chosen = null;
+    const bar = h('div', { class: 'ask-buttons' });
+    for (const b of buttons) {
+      bar.append(h('button', {
+        class: `btn${b.primary ? ' primary' : ''}${b.danger ? ' danger' : ''}`,
+        type: b.primary ? 'submit' : 'button',
+        onclick: b.primary ? () => (chosen = b.value) : () => {
+          chosen = b.value;
+          dlg.close();
+        },
+      }, b.label));
+    }
+    bar.append(h('button', { class: 'btn subtle', type: 'button', onclick: () => dlg.close() }, 'Cancel'));
+    form.append(bar);
+    form.addEventListener('submit', () => {
+      if (!chosen) chosen = (buttons.find((b) => b.primary) || buttons[0]).value;
+    });
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      if (!chosen) return resolve(null);
+      const values = Object.fromEntries(Object.entries(inputs).map(([k, el]) => [k, el.value]));
+      resolve({ button: chosen, values });
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    const first = Object.values(inputs)[0];
+    if (first) {
+      first.focus();
+      if (first.select) first.select();
+    }
+  });
+}
+
+/** A mailbox name as shown (the server's INBOX reads "Inbox"). */
+export function displayName(m) {
+  return m.role === 'inbox' && /^inbox$/i.test(m.name) ? 'Inbox' : m.name;
+}
