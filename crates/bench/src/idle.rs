@@ -1,4 +1,5 @@
-//! `idle`: hold N IMAP connections in IDLE, measure what they cost the
+//! `idle`: hold N IMAP connections in IDLE (or, with `--eventsource`, N
+//! JMAP EventSource streams, RFC 8620 §7.3), measure what they cost the
 //! server in memory, and how fast a delivery reaches an idling client.
 //!
 //! 1. Connections are opened `--open-parallel` at a time (RLIMIT_NOFILE is
@@ -21,7 +22,9 @@
 //!    same numbering as `--user`), and the time from the end of the message
 //!    data being written to the first of that user's connections receiving
 //!    `* N EXISTS` is taken (and to the last of them, when a user holds
-//!    several).
+//!    several). With `--eventsource` the connections are
+//!    `GET /jmap/eventsource?types=Email` with Basic auth on `--port`, and a
+//!    `StateChange` event counts as the notification.
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -86,6 +89,9 @@ pub struct IdleArgs {
     /// Keep the connections open this many seconds after measuring.
     #[arg(long, default_value_t = 0)]
     hold: u64,
+    /// Hold JMAP EventSource streams over HTTP instead of IMAP IDLE.
+    #[arg(long)]
+    eventsource: bool,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -242,7 +248,45 @@ enum Event {
     Closed(usize),
 }
 
-async fn open_one(a: &IdleArgs, conn: &Connector, i: usize) -> Result<Client> {
+/// One held connection.
+enum Held {
+    Imap(Client),
+    Events(crate::conn::Stream),
+}
+
+/// RFC 8620 §7.3: an EventSource stream of Email changes, past its headers.
+async fn open_events(a: &IdleArgs, conn: &Connector, i: usize) -> Result<crate::conn::Stream> {
+    use base64::Engine;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut s = conn.connect().await?;
+    let user = a.target.user_name(i);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", a.target.password));
+    let req = format!(
+        "GET /jmap/eventsource?types=Email&closeafter=no&ping=0 HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Basic {auth}\r\nAccept: text/event-stream\r\n\r\n",
+        conn.addr()
+    );
+    s.get_mut().write_all(req.as_bytes()).await?;
+    let mut line = String::new();
+    s.read_line(&mut line).await?;
+    if !line.starts_with("HTTP/1.1 200") {
+        bail!("EventSource for {user} refused: {}", line.trim());
+    }
+    loop {
+        line.clear();
+        if s.read_line(&mut line).await? == 0 {
+            bail!("EventSource for {user} closed in its header");
+        }
+        if line == "\r\n" || line == "\n" {
+            return Ok(s);
+        }
+    }
+}
+
+async fn open_one(a: &IdleArgs, conn: &Connector, i: usize) -> Result<Held> {
+    if a.eventsource {
+        return Ok(Held::Events(open_events(a, conn, i).await?));
+    }
     let mut c = Client::greet(conn.connect().await?).await?;
     let user = a.target.user_name(i);
     let r = c
@@ -256,11 +300,36 @@ async fn open_one(a: &IdleArgs, conn: &Connector, i: usize) -> Result<Client> {
         bail!("SELECT INBOX refused for {user}: {}", r.text);
     }
     c.idle().await?;
-    Ok(c)
+    Ok(Held::Imap(c))
 }
 
-/// Read responses until the connection ends, reporting EXISTS.
-async fn watch(mut c: Client, i: usize, events: mpsc::UnboundedSender<Event>) {
+/// Read responses until the connection ends, reporting EXISTS (or a
+/// JMAP StateChange).
+async fn watch(held: Held, i: usize, events: mpsc::UnboundedSender<Event>) {
+    let mut c = match held {
+        Held::Imap(c) => c,
+        Held::Events(mut s) => {
+            use tokio::io::AsyncBufReadExt;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match s.read_line(&mut line).await {
+                    Ok(n) if n > 0 => {
+                        if line.starts_with("data:")
+                            && line.contains("StateChange")
+                            && events.send(Event::Exists(i, Instant::now())).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    _ => {
+                        let _ = events.send(Event::Closed(i));
+                        return;
+                    }
+                }
+            }
+        }
+    };
     loop {
         match c.read().await {
             Ok(Response::Untagged { text, .. }) => {
@@ -322,7 +391,11 @@ impl From<Summary> for Delays {
 }
 
 pub async fn run(a: IdleArgs) -> Result<()> {
-    let conn = a.target.connector(143, 993, 4096)?;
+    let conn = if a.eventsource {
+        a.target.connector(8080, 8443, 4096)?
+    } else {
+        a.target.connector(143, 993, 4096)?
+    };
     let smtp_conn = Connector::new(
         a.smtp_host.as_deref().unwrap_or(&a.target.host),
         a.smtp_port,
@@ -512,7 +585,7 @@ pub async fn run(a: IdleArgs) -> Result<()> {
         Some((af as f64 - b as f64) / n_held as f64)
     };
     let r = Report {
-        workload: "idle",
+        workload: if a.eventsource { "eventsource" } else { "idle" },
         connections_requested: a.connections,
         connections_held: n_held,
         connections_failed: n_failed,

@@ -12,15 +12,14 @@ use axum::Extension;
 use letterbox_store::{AccountId, ChangeEvent, ChangeKind, DataType, SharedStore};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
 
 /// Shortest ping interval honoured (RFC 8620 §7.3: the server may raise it).
 pub const MIN_PING_SECS: u64 = 10;
-/// Changes closer together than this are sent as one StateChange.
-const COALESCE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Deserialize)]
 pub struct EventQuery {
@@ -62,48 +61,53 @@ pub async fn event_source(
         .ping
         .filter(|&p| p > 0)
         .map(|p| Duration::from_secs(p.clamp(MIN_PING_SECS, 3600)));
-    let (tx, rx) = tokio::sync::mpsc::channel::<String>(8);
-    let mut watcher = StateWatcher::new(ctx.jmap.store().clone(), caller.account, caller.account_id(), wanted).await;
-    tokio::spawn(async move {
-        let _permit = permit;
-        let event = |v: Value| format!("event: state\ndata: {v}\n\n");
-        // The current state first, so a client knows where it starts from.
-        if tx.send(event(watcher.state_change(watcher.current()))).await.is_err() {
-            return;
-        }
-        let mut ticker = ping.map(|p| {
-            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            t
-        });
-        loop {
-            let tick = async {
-                match ticker.as_mut() {
-                    Some(t) => {
-                        t.tick().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                diff = watcher.changed() => {
-                    let Some(diff) = diff else { return };
-                    if tx.send(event(watcher.state_change(&diff))).await.is_err() || close_after_state {
-                        return;
-                    }
-                }
-                _ = tick => {
-                    let secs = ping.map_or(0, |p| p.as_secs());
-                    if tx.send(format!("event: ping\ndata: {{\"interval\":{secs}}}\n\n")).await.is_err() {
-                        return;
-                    }
-                }
-                _ = tx.closed() => return,
-            }
-        }
+    let watcher = StateWatcher::new(&ctx.hub, caller.account, caller.account_id(), wanted).await;
+    let ticker = ping.map(|p| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
     });
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|s| (Ok::<_, std::io::Error>(s), rx))
+    let feed = Feed {
+        watcher,
+        ticker,
+        ping_secs: ping.map_or(0, |p| p.as_secs()),
+        started: false,
+        close_after_state,
+        done: false,
+        _permit: permit,
+    };
+    // The stream is the whole stream's state: no task or channel per
+    // connection, and dropping it (the client left) ends everything.
+    let body = Body::from_stream(futures_util::stream::unfold(feed, |mut f| async move {
+        let event = |v: Value| format!("event: state\ndata: {v}\n\n");
+        if f.done {
+            return None;
+        }
+        if !f.started {
+            // The current state first, so a client knows where it starts from.
+            f.started = true;
+            let first = event(f.watcher.state_change(f.watcher.current()));
+            return Some((Ok::<_, std::io::Error>(first), f));
+        }
+        let (watcher, ticker) = (&mut f.watcher, &mut f.ticker);
+        let tick = async {
+            match ticker.as_mut() {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let out = tokio::select! {
+            diff = watcher.changed() => {
+                let diff = diff?;
+                let e = event(watcher.state_change(&diff));
+                f.done = f.close_after_state;
+                e
+            }
+            _ = tick => format!("event: ping\ndata: {{\"interval\":{}}}\n\n", f.ping_secs),
+        };
+        Some((Ok(out), f))
     }));
     (
         StatusCode::OK,
@@ -116,40 +120,154 @@ pub async fn event_source(
         .into_response()
 }
 
+/// Every push stream's source of states: one task reads the store's
+/// change events and, per account that has watchers, reads its states
+/// once per change and publishes them on that account's `watch` channel.
+/// So a delivery costs one state read per account, not one per open
+/// stream, and a stream wakes only for its own account.
+pub(crate) struct StateHub {
+    store: SharedStore,
+    channels: std::sync::Mutex<HashMap<AccountId, watch::Sender<Arc<Map<String, Value>>>>>,
+    started: std::sync::Once,
+}
+
+impl StateHub {
+    pub fn new(store: SharedStore) -> Arc<StateHub> {
+        Arc::new(StateHub {
+            store,
+            channels: std::sync::Mutex::new(HashMap::new()),
+            started: std::sync::Once::new(),
+        })
+    }
+
+    /// The account's states channel (created with its current states).
+    async fn subscribe(self: &Arc<Self>, account: AccountId) -> watch::Receiver<Arc<Map<String, Value>>> {
+        // Started on first use: the hub is built before the runtime runs.
+        self.started.call_once(|| {
+            tokio::spawn(self.clone().pump(self.store.subscribe()));
+        });
+        if let Some(rx) = self.lock().get(&account).map(|tx| tx.subscribe()) {
+            return rx;
+        }
+        let now = Arc::new(states(&self.store, account, TYPES).await);
+        let rx = self
+            .lock()
+            .entry(account)
+            .or_insert_with(|| watch::channel(now).0)
+            .subscribe();
+        // A change committed between the read and the channel's creation
+        // went unseen by the pump: read once more now that it is there.
+        self.refresh(account).await;
+        rx
+    }
+
+    /// Read the account's states and publish them if they changed.
+    async fn refresh(&self, account: AccountId) {
+        let now = states(&self.store, account, TYPES).await;
+        if let Some(tx) = self.lock().get(&account) {
+            tx.send_if_modified(|cur| {
+                let changed = **cur != now;
+                if changed {
+                    *cur = Arc::new(now);
+                }
+                changed
+            });
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, watch::Sender<Arc<Map<String, Value>>>>> {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn pump(self: Arc<Self>, mut events: broadcast::Receiver<ChangeEvent>) {
+        loop {
+            let mut touched: Vec<AccountId> = Vec::new();
+            let mut everyone = false;
+            let mut note = |r: Result<ChangeEvent, bool>| match r {
+                Ok(e) if e.kind == ChangeKind::External => everyone = true,
+                Ok(e) => {
+                    if !touched.contains(&e.account_id) {
+                        touched.push(e.account_id);
+                    }
+                }
+                // Lagged: some events are lost, so anyone may have changed.
+                Err(_) => everyone = true,
+            };
+            match events.recv().await {
+                Ok(e) => note(Ok(e)),
+                Err(RecvError::Lagged(_)) => note(Err(true)),
+                Err(RecvError::Closed) => {
+                    self.lock().clear();
+                    return;
+                }
+            }
+            // What one commit batch announced arrives together.
+            loop {
+                match events.try_recv() {
+                    Ok(e) => note(Ok(e)),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => note(Err(true)),
+                    Err(_) => break,
+                }
+            }
+            let accounts: Vec<AccountId> = {
+                let mut map = self.lock();
+                map.retain(|_, tx| tx.receiver_count() > 0);
+                if everyone {
+                    map.keys().copied().collect()
+                } else {
+                    touched.into_iter().filter(|a| map.contains_key(a)).collect()
+                }
+            };
+            for account in accounts {
+                self.refresh(account).await;
+            }
+        }
+    }
+}
+
+/// One EventSource stream's state.
+struct Feed {
+    watcher: StateWatcher,
+    ticker: Option<tokio::time::Interval>,
+    ping_secs: u64,
+    started: bool,
+    close_after_state: bool,
+    done: bool,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// One account's states of some data types, and waiting for them to change:
 /// what EventSource and WebSocket push share (RFC 8620 §7.1).
 pub(crate) struct StateWatcher {
-    store: SharedStore,
-    account: AccountId,
     account_id: String,
     wanted: Vec<(&'static str, DataType)>,
-    events: broadcast::Receiver<ChangeEvent>,
+    rx: watch::Receiver<Arc<Map<String, Value>>>,
     last: Map<String, Value>,
 }
 
 impl StateWatcher {
     /// Subscribed before the first read, so no change falls in between.
     pub async fn new(
-        store: SharedStore,
+        hub: &Arc<StateHub>,
         account: AccountId,
         account_id: String,
         wanted: Vec<(&'static str, DataType)>,
     ) -> StateWatcher {
-        let events = store.subscribe();
-        let mut w = StateWatcher {
-            store,
-            account,
+        let mut rx = hub.subscribe(account).await;
+        let last = Self::pick(&rx.borrow_and_update(), &wanted);
+        StateWatcher {
             account_id,
             wanted,
-            events,
-            last: Map::new(),
-        };
-        w.last = w.read().await;
-        w
+            rx,
+            last,
+        }
     }
 
-    async fn read(&self) -> Map<String, Value> {
-        states(&self.store, self.account, &self.wanted).await
+    fn pick(all: &Map<String, Value>, wanted: &[(&'static str, DataType)]) -> Map<String, Value> {
+        wanted
+            .iter()
+            .filter_map(|(n, _)| all.get(*n).map(|v| (n.to_string(), v.clone())))
+            .collect()
     }
 
     /// The states last seen, by type name.
@@ -164,19 +282,12 @@ impl StateWatcher {
         json!({"@type": "StateChange", "changed": c})
     }
 
-    /// Wait for a commit that changes a watched state; the changed types
-    /// with their new states, or `None` once the store has closed.
+    /// Wait for a change of a watched state; the changed types with their
+    /// new states, or `None` once the store has closed.
     pub async fn changed(&mut self) -> Option<Map<String, Value>> {
         loop {
-            match self.events.recv().await {
-                // A commit by another process (the CLI) may concern anyone.
-                Ok(e) if e.account_id != self.account && e.kind != ChangeKind::External => continue,
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
-            }
-            tokio::time::sleep(COALESCE).await;
-            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = self.events.try_recv() {}
-            let now = self.read().await;
+            self.rx.changed().await.ok()?;
+            let now = Self::pick(&self.rx.borrow_and_update(), &self.wanted);
             let diff = diff(&self.last, &now);
             self.last = now;
             if !diff.is_empty() {

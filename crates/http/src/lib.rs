@@ -96,6 +96,7 @@ pub struct HttpCtx {
     pub(crate) cache: AuthCache,
     pub(crate) limits: auth::AccountLimits,
     pub(crate) webmail: letterbox_webmail::Webmail,
+    pub(crate) hub: Arc<events::StateHub>,
 }
 
 /// The HTTP service: the routers for TLS and plain connections.
@@ -111,7 +112,9 @@ impl Http {
             Some(dir) => letterbox_webmail::Webmail::from_dir(dir),
             None => letterbox_webmail::Webmail::embedded(),
         };
+        let hub = events::StateHub::new(jmap.store().clone());
         let ctx = Arc::new(HttpCtx {
+            hub,
             jmap,
             auth,
             webmail,

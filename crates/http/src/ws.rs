@@ -87,13 +87,7 @@ fn parse_push_state(s: &str) -> Option<Map<String, Value>> {
 type Push = Option<Vec<String>>;
 
 async fn run(ctx: Arc<HttpCtx>, caller: Caller, mut socket: WebSocket) {
-    let mut watcher = StateWatcher::new(
-        ctx.jmap.store().clone(),
-        caller.account,
-        caller.account_id(),
-        TYPES.to_vec(),
-    )
-    .await;
+    let mut watcher = StateWatcher::new(&ctx.hub, caller.account, caller.account_id(), TYPES.to_vec()).await;
     let mut push: Push = None;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
