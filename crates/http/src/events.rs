@@ -120,6 +120,10 @@ pub async fn event_source(
         .into_response()
 }
 
+/// Each account's latest states, as the streams watching it see them.
+type States = Arc<Map<String, Value>>;
+type Channels = HashMap<AccountId, watch::Sender<States>>;
+
 /// Every push stream's source of states: one task reads the store's
 /// change events and, per account that has watchers, reads its states
 /// once per change and publishes them on that account's `watch` channel.
@@ -127,7 +131,7 @@ pub async fn event_source(
 /// stream, and a stream wakes only for its own account.
 pub(crate) struct StateHub {
     store: SharedStore,
-    channels: std::sync::Mutex<HashMap<AccountId, watch::Sender<Arc<Map<String, Value>>>>>,
+    channels: std::sync::Mutex<Channels>,
     started: std::sync::Once,
 }
 
@@ -141,7 +145,7 @@ impl StateHub {
     }
 
     /// The account's states channel (created with its current states).
-    async fn subscribe(self: &Arc<Self>, account: AccountId) -> watch::Receiver<Arc<Map<String, Value>>> {
+    async fn subscribe(self: &Arc<Self>, account: AccountId) -> watch::Receiver<States> {
         // Started on first use: the hub is built before the runtime runs.
         self.started.call_once(|| {
             tokio::spawn(self.clone().pump(self.store.subscribe()));
@@ -175,7 +179,7 @@ impl StateHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, watch::Sender<Arc<Map<String, Value>>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Channels> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -241,7 +245,7 @@ struct Feed {
 pub(crate) struct StateWatcher {
     account_id: String,
     wanted: Vec<(&'static str, DataType)>,
-    rx: watch::Receiver<Arc<Map<String, Value>>>,
+    rx: watch::Receiver<States>,
     last: Map<String, Value>,
 }
 
