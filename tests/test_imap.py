@@ -8,6 +8,7 @@ import imaplib
 import re
 import socket
 import ssl
+import time
 
 import pytest
 
@@ -861,3 +862,18 @@ def test_error_texts_never_echo_line_breaks(srv):
         assert all(l.count(b"\r\n") == 1 and l.endswith(b"\r\n") for l in lines)
     assert r.cmd("z", "NOOP")[-1].startswith(b"z OK")
     r.close()
+
+
+def test_unauthenticated_connections_time_out_sooner(server_factory):
+    srv = server_factory("[imap]\npreauth_timeout_secs = 2\n").start()
+    srv.cli.add_user(USER, PW)
+    idle = Raw(srv.ports["imap"])
+    logged = login_raw(srv)
+    idle.sock.settimeout(10)
+    t = time.time()
+    assert idle.line().startswith(b"* BYE"), "autologout before authentication"
+    assert time.time() - t < 8
+    # A logged-in session keeps the long timeout.
+    assert logged.cmd("n", "NOOP")[-1].startswith(b"n OK")
+    idle.close()
+    logged.close()

@@ -30,6 +30,8 @@ pub struct ImapConfig {
     pub allow_plaintext_auth: bool,
     /// Autologout (RFC 9051 §5.4); also bounds a blocked write.
     pub idle_timeout: Duration,
+    /// Autologout before authentication (RFC 9051 §5.4 allows a shorter one).
+    pub preauth_timeout: Duration,
     /// Bad commands after which the session says BYE.
     pub max_errors: u32,
     /// Longest line between literals, terminator included.
@@ -46,6 +48,7 @@ impl Default for ImapConfig {
             hostname: "localhost".into(),
             allow_plaintext_auth: false,
             idle_timeout: MIN_IDLE_TIMEOUT,
+            preauth_timeout: Duration::from_secs(60),
             max_errors: 10,
             max_line: 64 * 1024,
             max_literal: 64 * 1024 * 1024,

@@ -87,6 +87,8 @@ pub struct Pop3Section {
 pub struct ImapSection {
     /// Autologout, seconds (default 1800; RFC 9051 §5.4 asks for at least 30 minutes).
     pub idle_timeout_secs: Option<u64>,
+    /// Autologout before LOGIN/AUTHENTICATE, seconds (default 60).
+    pub preauth_timeout_secs: Option<u64>,
     /// Bad commands before BYE (default 10).
     pub max_errors: Option<u32>,
     /// Largest APPEND literal, bytes (default 64 MiB).
@@ -502,6 +504,11 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             Some(0) => return Err(invalid("imap.idle_timeout_secs", "must be greater than 0")),
             Some(n) => Duration::from_secs(n),
             None => imap_defaults.idle_timeout,
+        },
+        preauth_timeout: match f.imap.preauth_timeout_secs {
+            Some(0) => return Err(invalid("imap.preauth_timeout_secs", "must be greater than 0")),
+            Some(n) => Duration::from_secs(n),
+            None => imap_defaults.preauth_timeout,
         },
         max_errors: match f.imap.max_errors {
             Some(0) => return Err(invalid("imap.max_errors", "must be greater than 0")),

@@ -220,27 +220,34 @@ function currentRole() {
   return state.route.view === 'mailbox' && m ? m.role : null;
 }
 
-function actionButtons(targets, after) {
+/** Buttons acting on `targets`; `after` runs once they moved away (thread view). `flagged` says whether to offer Unflag. */
+function actionButtons(targets, after, { thread = false, flagged = false } = {}) {
   const r = currentRole();
   const out = [];
   const T = () => (typeof targets === 'function' ? targets() : targets);
-  const go = (label, f) => doAction(label, () => f(T()), after);
+  const go = (label, f, leaves = true) => doAction(label, () => f(T()), leaves ? after : null);
   if (r !== 'archive') out.push(btn('Archive', 'archive', () => go('Archived', act.archive)));
   out.push(btn(r === 'trash' || r === 'junk' ? 'Delete forever' : 'Delete', 'trash', () => go(r === 'trash' || r === 'junk' ? 'Deleted forever' : 'Moved to Trash', act.remove)));
   if (r === 'junk') out.push(btn('Not spam', 'notSpam', () => go('Moved to Inbox', act.notSpam)));
   else out.push(btn('Spam', 'junk', () => go('Marked as spam', act.spam)));
   const moveSel = h('select', { class: 'move-select', 'aria-label': 'Move to folder' },
     h('option', { value: '' }, 'Move to…'),
-    mailboxTree().map(({ m, depth }) => h('option', { value: m.id }, `${'\u00a0\u00a0'.repeat(depth)}${m.name}`)));
+    mailboxTree().map(({ m, depth }) => h('option', { value: m.id, disabled: m.id === state.route.mailboxId }, `${'\u00a0\u00a0'.repeat(depth)}${displayName(m)}`)));
   moveSel.addEventListener('change', () => {
     const id = moveSel.value;
     moveSel.value = '';
-    if (id) go(`Moved to ${state.byId.get(id).name}`, (t) => act.move(t, id));
+    if (id) go(`Moved to ${displayName(state.byId.get(id))}`, (t) => act.move(t, id));
   });
   out.push(moveSel);
-  out.push(btn('Mark read', 'mailOpen', () => go('Marked as read', (t) => act.setKeyword(t, '$seen', true))));
-  out.push(btn('Mark unread', 'mail', () => go('Marked as unread', (t) => act.setKeyword(t, '$seen', false))));
-  out.push(btn('Flag', 'star', () => go('Flagged', (t) => act.setKeyword(t, '$flagged', true))));
+  if (!thread) out.push(btn('Mark read', 'mailOpen', () => go('Marked as read', (t) => act.setKeyword(t, '$seen', true), false)));
+  out.push(btn('Mark unread', 'mail', () => go('Marked as unread', (t) => act.setKeyword(t, '$seen', false), false), thread ? { title: 'Mark unread and go back' } : {}));
+  if (thread) {
+    out.push(btn(flagged ? 'Unflag' : 'Flag', 'star', () => go(flagged ? 'Unflagged' : 'Flagged', (t) => act.setKeyword(t, '$flagged', !flagged), false),
+      { class: `btn tool${flagged ? ' flag-on' : ''}`, 'aria-pressed': String(flagged) }));
+  } else {
+    out.push(btn('Flag', 'star', () => go('Flagged', (t) => act.setKeyword(t, '$flagged', true), false)));
+    out.push(btn('Unflag', 'star', () => go('Unflagged', (t) => act.setKeyword(t, '$flagged', false), false), { class: 'btn tool unflag' }));
+  }
   return out;
 }
 
@@ -280,6 +287,7 @@ function renderListBar() {
 }
 
 async function doAction(label, f, after) {
+  if (label === 'Marked as unread' && state.route.emailId && !after) after = () => (location.hash = listHref());
   await act.run(label, f);
   if (after) after();
   await refreshAll();
@@ -383,9 +391,9 @@ function afterThreadAction() {
 
 function threadActions() {
   return {
-    toolbar: () => h('div', { class: 'thread-bar' },
+    toolbar: (emails) => h('div', { class: 'thread-bar' },
       h('a', { class: 'btn tool back', href: listHref(), 'aria-label': 'Back to the list' }, iconEl('back'), h('span', { class: 'tool-label' }, 'Back')),
-      ...actionButtons(threadItems, afterThreadAction)),
+      ...actionButtons(threadItems, afterThreadAction, { thread: true, flagged: emails.some((e) => e.keywords.$flagged) })),
     reply: (e, all) => openCompose({ mode: all ? 'replyAll' : 'reply', email: e }),
     forward: (e, asAttachment) => openCompose({ mode: asAttachment ? 'forwardAttachment' : 'forward', email: e }),
     editDraft: (e) => composeFromDraft(e),
@@ -487,7 +495,12 @@ function onChangeMailboxes() {
 jmap.onAuthLost = () => showLogin('Your session ended. Please sign in again.');
 
 if ('serviceWorker' in navigator) {
+  const hadController = !!navigator.serviceWorker.controller;
   navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
+  // A new release took over: this page's files are the old ones.
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (hadController) toast('Letterbox was updated.', { label: 'Reload', run: () => location.reload() }, 60000);
+  });
 }
 
 async function boot() {

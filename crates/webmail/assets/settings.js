@@ -100,12 +100,17 @@ async function identities() {
   const box = h('div');
   const sec = section('Identities and signature', box);
   await loadIdentities();
+  // Identity/set is newer than Identity/get on some servers: ask once.
+  const probe = await call('Identity/set', {}, { lenient: true }).catch(() => ({ name: 'error' }));
+  const editable = probe.name !== 'error';
+  if (!editable) box.append(h('p', { class: 'note' }, 'This server does not let you change identities yet.'));
   for (const i of state.identities) {
-    const name = h('input', { type: 'text', value: i.name || '' });
-    const sig = h('textarea', {});
+    const name = h('input', { type: 'text', value: i.name || '', id: `idn-${i.id}`, class: 'identity-name' });
+    const sig = h('textarea', { id: `ids-${i.id}`, class: 'identity-signature' });
     sig.value = i.textSignature || '';
-    const replyTo = h('input', { type: 'text', value: (i.replyTo || []).map((a) => a.email).join(', ') });
-    const save = h('button', { class: 'btn primary', type: 'submit' }, 'Save');
+    const replyTo = h('input', { type: 'text', value: (i.replyTo || []).map((a) => a.email).join(', '), id: `idr-${i.id}` });
+    const save = h('button', { class: 'btn primary', type: 'submit', disabled: !editable }, 'Save');
+    for (const el of [name, sig, replyTo]) el.disabled = !editable;
     const form = h('form', { class: 'form' }, h('strong', { style: 'grid-column:1/-1' }, i.email),
       ...field('Name', name), ...field('Reply-To', replyTo), ...field('Signature', sig), h('div', { class: 'actions' }, save));
     form.addEventListener('submit', async (e) => {
@@ -199,7 +204,12 @@ async function sessions() {
   return section('Sessions and connected apps', table);
 }
 
-function password() {
+async function password() {
+  // POST-only route: a GET answers 405 when it exists, 404 when not.
+  const probe = await request('GET', '/api/password').catch(() => ({ status: 0 }));
+  if (probe.status === 404 || probe.status === 0) {
+    return section('Password', h('p', { class: 'note' }, 'Changing the password here is not available on this server; ask your administrator.'));
+  }
   const old = h('input', { type: 'password', id: 'pw-old', autocomplete: 'current-password', required: true });
   const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', required: true, minlength: 10 });
   const again = h('input', { type: 'password', id: 'pw-again', autocomplete: 'new-password', required: true });
@@ -234,5 +244,5 @@ export async function renderSettings(root) {
       page.append(section(part.name, h('p', { class: 'error' }, e.message)));
     }
   }
-  page.append(password());
+  page.append(await password());
 }

@@ -107,6 +107,7 @@ impl Session {
         match result {
             Ok(a) => {
                 info!(account = %a.address, account_id = a.account_id, "IMAP login");
+                conn.set_idle_timeout(self.ctx.config.idle_timeout);
                 self.state = State::Authenticated(User {
                     id: a.account_id,
                     address: a.address,

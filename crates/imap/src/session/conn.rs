@@ -60,6 +60,11 @@ impl Conn {
         self.reader.get_ref().is_tls()
     }
 
+    /// Change the inactivity limit (shorter before authentication).
+    pub fn set_idle_timeout(&mut self, timeout: Duration) {
+        self.idle_timeout = timeout;
+    }
+
     /// Bytes received that no command has consumed yet.
     pub fn pipelined(&self) -> usize {
         self.reader.buffered()

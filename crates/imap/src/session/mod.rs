@@ -65,7 +65,13 @@ pub async fn session(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdo
 }
 
 async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
-    let mut conn = Conn::new(stream, ctx.config.idle_timeout, shutdown);
+    // Issue 18: an unauthenticated connection gets a minute, not the
+    // 30-minute autologout of a logged-in one.
+    let mut conn = Conn::new(
+        stream,
+        ctx.config.idle_timeout.min(ctx.config.preauth_timeout),
+        shutdown,
+    );
     let mut s = Session {
         ctx,
         info,
