@@ -317,6 +317,10 @@ def test_webmail_in_a_browser(srv, tmp_path):
     c.login("alice@example.test", result["appPassword"])
     c.logout()
 
+    if result.get("identitySaved"):
+        ident = alice.call("Identity/get", ids=None)["list"][0]
+        assert ident["name"] == "Alice Example" and ident["textSignature"] == "Alice, from the browser test"
+
     # The cross-origin forms changed nothing.
     names = [m["name"] for m in alice.call("Mailbox/get", ids=None)["list"]]
     assert "Hacked" not in names

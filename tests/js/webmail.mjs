@@ -449,6 +449,22 @@ try {
   await step('settings: vacation responder and an app password', async () => {
     await page.goto(BASE + '/#/settings');
     await page.locator('#vac-subject').waitFor();
+    // First, since a new password signs out app passwords too.
+    // Password change (when the server has /api/password), and back.
+    if (await page.locator('#pw-old').count()) {
+      for (const [from, to] of [[PASS, PASS + '-new'], [PASS + '-new', PASS]]) {
+        await page.fill('#pw-old', from);
+        await page.fill('#pw-new', to);
+        await page.fill('#pw-again', to);
+        await page.click('form:has(#pw-old) button[type=submit]');
+        await page.locator('form:has(#pw-old) [role=status]', { hasText: 'Password changed' }).waitFor();
+        const r = await (await import('playwright-core')).request.newContext().then((rc) =>
+          rc.get(BASE + '/jmap/session', { headers: { Authorization: 'Basic ' + Buffer.from(`${USER}:${to}`).toString('base64') } }));
+        check(r.status() === 200, `the new password works (${r.status()})`);
+        await page.locator('form:has(#pw-old) [role=status]').evaluate((el) => (el.textContent = ''));
+      }
+      out.passwordChanged = true;
+    }
     await page.check('#vac-on');
     await page.fill('#vac-subject', 'Away until Monday');
     await page.fill('#vac-text', 'I am away.');
@@ -462,6 +478,14 @@ try {
     await page.locator('td', { hasText: 'Test app' }).waitFor();
     await page.locator('td', { hasText: 'Webmail' }).first().waitFor();
     await page.screenshot({ path: join(SHOTS, 'desktop-settings.png') });
+    // Identity and signature (when the server has Identity/set).
+    if (await page.locator('.identity-name:not([disabled])').count()) {
+      await page.fill('.identity-name', 'Alice Example');
+      await page.fill('.identity-signature', 'Alice, from the browser test');
+      await page.locator('form:has(.identity-name) button[type=submit]').click();
+      await toast(page, 'Identity saved');
+      out.identitySaved = true;
+    }
   });
 
   await step('sign out', async () => {

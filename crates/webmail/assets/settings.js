@@ -211,7 +211,7 @@ async function password() {
     return section('Password', h('p', { class: 'note' }, 'Changing the password here is not available on this server; ask your administrator.'));
   }
   const old = h('input', { type: 'password', id: 'pw-old', autocomplete: 'current-password', required: true });
-  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', required: true, minlength: 10 });
+  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', required: true });
   const again = h('input', { type: 'password', id: 'pw-again', autocomplete: 'new-password', required: true });
   const status = h('span', { class: 'note', role: 'status' });
   const form = h('form', { class: 'form' }, ...field('Current password', old), ...field('New password', nw), ...field('New password again', again),
@@ -225,7 +225,12 @@ async function password() {
     const r = await request('POST', '/api/password', { old: old.value, new: nw.value });
     if (r.status === 404 || r.status === 405) status.textContent = 'This server does not support changing the password here yet.';
     else status.textContent = r.ok ? 'Password changed.' : (r.data && r.data.error) || `Failed (${r.status})`;
-    if (r.ok) form.reset();
+    if (r.ok) {
+      form.reset();
+      // The server signs every other session out and renews ours.
+      if (r.data && r.data.csrf) jmap.csrf = r.data.csrf;
+      import('./push.js').then((p) => p.rememberForWorker()).catch(() => {});
+    }
   });
   return section('Password', form);
 }
