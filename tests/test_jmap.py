@@ -370,6 +370,15 @@ def test_draft_with_attachment_then_submission_to_a_local_user(srv, alice):
     forged = res["created"]["f"]["id"]
     r = alice.call("EmailSubmission/set", create={"s": {"identityId": ident["id"], "emailId": forged}})
     assert r["notCreated"]["s"]["type"] == "forbiddenFrom"
+    # So is a Sender: naming someone else.
+    res = alice.call(
+        "Email/set",
+        create={"f": {"mailboxIds": {boxes["drafts"]["id"]: True}, "from": [{"email": "alice@example.test"}],
+                      "sender": [{"email": "bob@example.test"}], "to": [{"email": "bob@example.test"}],
+                      "subject": "forged sender"}},
+    )
+    r = alice.call("EmailSubmission/set", create={"s": {"identityId": ident["id"], "emailId": res["created"]["f"]["id"]}})
+    assert r["notCreated"]["s"]["type"] == "forbiddenFrom"
 
 
 def test_event_source_pushes_state_changes(srv, alice):

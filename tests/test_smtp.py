@@ -165,7 +165,24 @@ def test_sender_spoofing_refused(mx):
         assert c.rcpt("bob@example.test")[0] == 250
         code, text = c.data(b"From: bob@example.test\r\nSubject: spoof\r\n\r\nx\r\n")
         assert code == 550 and b"5.7.1" in text
-    assert stored(mx, "bob@example.test") == []
+        # Issue 18: a second From: field, a Sender:, a Resent-From: or a
+        # display name that shows someone else's address are refused too.
+        for head in (
+            b"From: bob@example.test\r\nFrom: alice@example.test\r\n",
+            b"From: alice@example.test\r\nFrom: bob@example.test\r\n",
+            b"From: alice@example.test\r\nSender: bob@example.test\r\n",
+            b"From: alice@example.test\r\nResent-From: bob@example.test\r\n",
+            b"From: \"bob@example.test\" <alice@example.test>\r\n",
+        ):
+            assert c.mail("alice@example.test")[0] == 250
+            assert c.rcpt("bob@example.test")[0] == 250
+            code, text = c.data(head + b"Subject: spoof\r\n\r\nx\r\n")
+            assert code == 550 and b"5.7.1" in text, (head, code, text)
+        assert c.mail("alice@example.test")[0] == 250
+        assert c.rcpt("bob@example.test")[0] == 250
+        code, _ = c.data(b"From: \"Alice (work)\" <alice@example.test>\r\nSubject: fine\r\n\r\nx\r\n")
+        assert code == 250
+    assert [b"Subject: fine" in m for m in stored(mx, "bob@example.test")] == [True]
 
 
 def test_wrong_password_is_535(mx):

@@ -394,7 +394,15 @@ async fn check(call: &Call<'_>, c: Create) -> Result<NewSubmission, SetError> {
             "the email has no From: address",
         ));
     }
-    if let Some(bad) = from.iter().find(|f| !mine(f)) {
+    if fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case("From")).count() > 1 {
+        // RFC 5322 §3.6: one From: field; readers show different ones.
+        return Err(SetError::new(SetErrorType::InvalidEmail, "more than one From: field"));
+    }
+    let mut authors = from.clone();
+    for field in ["Sender", "Resent-From", "Resent-Sender"] {
+        authors.extend(addresses_of(&fields, field));
+    }
+    if let Some(bad) = authors.iter().find(|f| !mine(f)) {
         return Err(SetError::new(
             SetErrorType::ForbiddenFrom,
             format!("{bad} is not yours"),

@@ -80,30 +80,77 @@ pub(crate) fn received(t: &Trace<'_>) -> String {
 
 /// Facts about a message's header the MSA needs.
 pub(crate) struct HeaderFacts {
+    /// The addresses of every From: field.
     pub from: Vec<String>,
+    /// How many From: fields there are (RFC 5322 §3.6: exactly one).
+    pub from_fields: usize,
+    /// Every address that names an author or sender: From:, Sender:,
+    /// Resent-From:, Resent-Sender:, and address-like display names in them
+    /// (`"ceo@bank.example" <me@ours>` shows the bank's address).
+    pub authors: Vec<String>,
     pub has_message_id: bool,
     pub has_date: bool,
 }
 
+/// Address-like words of a display name.
+fn addresses_in_name(name: &str) -> impl Iterator<Item = String> + '_ {
+    name.split(|c: char| c.is_whitespace() || "<>()[]\",;:'\"".contains(c))
+        .filter(|w| {
+            w.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
+        })
+        .map(str::to_lowercase)
+}
+
 /// Parse only the header block.
 pub(crate) fn header_facts(raw: &[u8]) -> HeaderFacts {
-    let parsed = MessageParser::default().parse_headers(raw);
-    let Some(m) = parsed else {
-        return HeaderFacts {
-            from: vec![],
-            has_message_id: false,
-            has_date: false,
-        };
+    use mail_parser::{HeaderName, HeaderValue};
+    let mut facts = HeaderFacts {
+        from: vec![],
+        from_fields: 0,
+        authors: vec![],
+        has_message_id: false,
+        has_date: false,
     };
-    let from = m
-        .from()
-        .map(|a| a.iter().filter_map(|x| x.address()).map(|s| s.to_lowercase()).collect())
-        .unwrap_or_default();
-    HeaderFacts {
-        from,
-        has_message_id: m.header_raw("Message-ID").is_some(),
-        has_date: m.header_raw("Date").is_some(),
+    let Some(m) = MessageParser::default().parse_headers(raw) else {
+        return facts;
+    };
+    for h in m.headers() {
+        let is_from = matches!(h.name, HeaderName::From);
+        let author = is_from
+            || matches!(
+                h.name,
+                HeaderName::Sender | HeaderName::ResentFrom | HeaderName::ResentSender
+            );
+        match h.name {
+            HeaderName::MessageId => facts.has_message_id = true,
+            HeaderName::Date => facts.has_date = true,
+            _ => {}
+        }
+        if !author {
+            continue;
+        }
+        if is_from {
+            facts.from_fields += 1;
+        }
+        let addrs: Vec<&mail_parser::Addr> = match &h.value {
+            HeaderValue::Address(a) => a.iter().collect(),
+            _ => Vec::new(),
+        };
+        for a in addrs {
+            if let Some(addr) = a.address() {
+                let addr = addr.to_lowercase();
+                if is_from {
+                    facts.from.push(addr.clone());
+                }
+                facts.authors.push(addr);
+            }
+            if let Some(name) = a.name() {
+                facts.authors.extend(addresses_in_name(name));
+            }
+        }
     }
+    facts
 }
 
 /// Headers an MSA adds to a submitted message that lacks them.
@@ -164,5 +211,22 @@ mod tests {
         assert!(add.starts_with("Message-ID: <") && add.contains("@mx.test>\r\nDate: "));
         let f = header_facts(b"Message-ID: <1@x>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n");
         assert_eq!(submission_additions(&f, "mx.test"), "");
+    }
+
+    /// Issue 18: every field that names an author is seen, and counted.
+    #[test]
+    fn every_author_field_is_seen() {
+        let f = header_facts(b"From: demo@x.test\r\nFrom: a@x.test\r\n\r\n");
+        assert_eq!(f.from_fields, 2);
+        assert!(f.authors.contains(&"demo@x.test".to_string()));
+        let f =
+            header_facts(b"From: \"ceo@bank.example\" <a@x.test>\r\nSender: s@y.test\r\nResent-From: r@z.test\r\n\r\n");
+        assert_eq!(f.from_fields, 1);
+        assert_eq!(f.from, vec!["a@x.test".to_string()]);
+        for a in ["ceo@bank.example", "a@x.test", "s@y.test", "r@z.test"] {
+            assert!(f.authors.contains(&a.to_string()), "{a} in {:?}", f.authors);
+        }
+        let f = header_facts(b"From: \"Alice at home\" <a@x.test>\r\n\r\n");
+        assert_eq!(f.authors, vec!["a@x.test".to_string()]);
     }
 }

@@ -176,12 +176,17 @@ impl Session {
                 self.say(550, "5.7.1", "Message has no From: address");
                 return;
             }
+            if facts.from_fields > 1 {
+                // RFC 5322 §3.6: one From: field; readers show different ones.
+                self.say(550, "5.7.1", "Message has more than one From: field");
+                return;
+            }
             if let Some(bad) = facts
-                .from
+                .authors
                 .iter()
                 .find(|f| !own.iter().any(|o| o.eq_ignore_ascii_case(f)))
             {
-                self.say(550, "5.7.1", format!("From: address <{bad}> is not yours"));
+                self.say(550, "5.7.1", format!("Author address <{bad}> is not yours"));
                 return;
             }
             prefix.push_str(&submission_additions(&facts, &self.ctx.config.hostname));
