@@ -273,17 +273,18 @@ impl Session {
 
     /// `NO` with a response code for a store failure (RFC 5530).
     fn store_error(&self, conn: &mut Conn, tag: &str, e: &StoreError) -> Flow {
-        let code = match e {
-            StoreError::NotFound(_) => "NONEXISTENT",
-            StoreError::AlreadyExists(_) => "ALREADYEXISTS",
-            StoreError::QuotaExceeded { .. } => "OVERQUOTA",
-            StoreError::Invalid(_) | StoreError::CannotCalculateChanges => "CANNOT",
+        let (code, text) = match e {
+            StoreError::NotFound(_) => ("NONEXISTENT", e.to_string()),
+            StoreError::AlreadyExists(_) => ("ALREADYEXISTS", e.to_string()),
+            StoreError::QuotaExceeded { .. } => ("OVERQUOTA", e.to_string()),
+            StoreError::Invalid(_) | StoreError::CannotCalculateChanges => ("CANNOT", e.to_string()),
+            // Issue 18: the backend's own words (SQL errors) stay in the log.
             StoreError::Backend(_) | StoreError::Closed => {
                 warn!(error = %e, "store failure");
-                "UNAVAILABLE"
+                ("UNAVAILABLE", "temporary server failure, try again".to_string())
             }
         };
-        conn.tagged(tag, "NO", &format!("[{code}] {e}"));
+        conn.tagged(tag, "NO", &format!("[{code}] {text}"));
         Flow::Continue
     }
 }
