@@ -877,3 +877,20 @@ def test_unauthenticated_connections_time_out_sooner(server_factory):
     assert logged.cmd("n", "NOOP")[-1].startswith(b"n OK")
     idle.close()
     logged.close()
+
+
+def test_no_big_literals_before_login(srv):
+    """Issue 18 / RFC 7888 §9: before authentication only a LOGIN's worth of
+    literal is accepted; a 64 MiB APPEND gets NO [TOOBIG], not `+ Ready`."""
+    r = Raw(srv.ports["imap"])
+    r.send(b"a APPEND INBOX {67108864}\r\n")
+    assert r.line().startswith(b"a NO [TOOBIG]")
+    r.send(b"b LOGIN {9000}\r\n")
+    assert r.line().startswith(b"b NO [TOOBIG]")
+    r.send(f"c LOGIN {{{len(USER)}}}\r\n".encode())
+    assert r.line() == b"+ Ready\r\n"
+    r.send(f"{USER} {PW}\r\n".encode())
+    assert r.until("c")[-1].startswith(b"c OK")
+    r.send(b"d APPEND INBOX {100000}\r\n")
+    assert r.line() == b"+ Ready\r\n", "after login, messages are welcome"
+    r.close()

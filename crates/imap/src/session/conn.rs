@@ -146,7 +146,7 @@ impl Conn {
     /// `+ Ready` first; one over the limit is refused before the client
     /// sends it. A non-synchronising one over the limit is already on its
     /// way, so the session ends (RFC 7888 §4) instead of buffering it.
-    pub async fn read_command(&mut self, cfg: &ImapConfig) -> Result<Input, End> {
+    pub async fn read_command(&mut self, cfg: &ImapConfig, authenticated: bool) -> Result<Input, End> {
         let mut buf = Vec::new();
         let mut literals = 0u64;
         loop {
@@ -165,8 +165,11 @@ impl Conn {
             let Some(marker) = literal_marker(&line.content) else {
                 return Ok(Input::Command(buf));
             };
-            // Only APPEND carries messages; other literals are small.
-            let limit = if is_append(&buf) {
+            // Only APPEND carries messages; other literals are small, and
+            // before login only what LOGIN needs is taken (RFC 7888 §9).
+            let limit = if !authenticated {
+                cfg.max_small_literals.min(PREAUTH_LITERALS)
+            } else if is_append(&buf) {
                 cfg.max_literal
             } else {
                 cfg.max_small_literals
@@ -252,6 +255,9 @@ fn is_append(buf: &[u8]) -> bool {
     words.next();
     words.next().is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
 }
+
+/// Most literal octets in one command before authentication.
+pub const PREAUTH_LITERALS: u64 = 8 * 1024;
 
 /// RFC 9051 §9 `text`: no CR, LF or other controls. Error texts may quote
 /// what a client sent (a mailbox name from a literal); a line break in it

@@ -86,7 +86,8 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
         s.ctx.config.hostname
     ));
     loop {
-        let flow = match conn.read_command(&s.ctx.config).await {
+        let authenticated = !matches!(s.state, State::NotAuthenticated);
+        let flow = match conn.read_command(&s.ctx.config, authenticated).await {
             Err(end) => {
                 debug!(?end, "session over");
                 break;
