@@ -189,9 +189,20 @@ impl VerifiedCache {
     }
 }
 
+/// How long a client address stays trusted for an account after a
+/// successful login from it.
+const TRUST_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 struct Failures {
     by_ip: FailureTable<IpAddr>,
     by_account: FailureTable<String>,
+    /// Failures per (account, client address): what limits a trusted
+    /// client, which the account-wide count does not.
+    by_pair: FailureTable<(String, IpAddr)>,
+    /// (account, client address) pairs with a recent success. Guesses from
+    /// elsewhere that lock the account do not lock out its owner's usual
+    /// address (issue 18: lockout as a weapon).
+    trusted: HashMap<(String, IpAddr), Instant>,
     /// Attempts being checked right now.
     pending_ip: HashMap<IpAddr, u32>,
     pending_account: HashMap<String, u32>,
@@ -267,6 +278,8 @@ impl Authenticator {
                 failures: Mutex::new(Failures {
                     by_ip: FailureTable::new(window, capacity),
                     by_account: FailureTable::new(window, capacity),
+                    by_pair: FailureTable::new(window, capacity),
+                    trusted: HashMap::new(),
                     pending_ip: HashMap::new(),
                     pending_account: HashMap::new(),
                 }),
@@ -492,9 +505,17 @@ impl Authenticator {
                 let mut f = self.lock();
                 let now = Instant::now();
                 let failed_ip = f.by_ip.count(&ip, now);
-                // An empty address (token logins) is throttled per client only.
+                let pair = (address.to_string(), ip);
+                let trusted = !address.is_empty()
+                    && f.trusted
+                        .get(&pair)
+                        .is_some_and(|t| now.saturating_duration_since(*t) < TRUST_TTL);
+                // An empty address (token logins) is throttled per client
+                // only; a trusted client by its own failures on the account.
                 let failed_account = if address.is_empty() {
                     0
+                } else if trusted {
+                    f.by_pair.count(&pair, now)
                 } else {
                     f.by_account.count(address, now)
                 };
@@ -502,7 +523,7 @@ impl Authenticator {
                     return Err(AuthError::RateLimited);
                 }
                 let pending_ip = f.pending_ip.get(&ip).copied().unwrap_or(0);
-                let pending_account = if address.is_empty() {
+                let pending_account = if address.is_empty() || trusted {
                     0
                 } else {
                     f.pending_account.get(address).copied().unwrap_or(0)
@@ -540,10 +561,24 @@ impl Authenticator {
                     f.by_ip.add(ip, now);
                     if !address.is_empty() {
                         f.by_account.add(address.to_string(), now);
+                        f.by_pair.add((address.to_string(), ip), now);
                     }
                 }
-                // A success clears the account's record.
-                Outcome::Success => f.by_account.remove(address),
+                // A success clears the account's record and trusts the client.
+                Outcome::Success => {
+                    f.by_account.remove(address);
+                    if !address.is_empty() {
+                        let pair = (address.to_string(), ip);
+                        f.by_pair.remove(&pair);
+                        if f.trusted.len() >= MAX_TRACKED_ENTRIES {
+                            f.trusted.retain(|_, t| now.saturating_duration_since(*t) < TRUST_TTL);
+                            if f.trusted.len() >= MAX_TRACKED_ENTRIES {
+                                f.trusted.clear();
+                            }
+                        }
+                        f.trusted.insert(pair, now);
+                    }
+                }
                 Outcome::Neutral => {}
             }
         }

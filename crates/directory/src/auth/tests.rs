@@ -188,6 +188,31 @@ async fn per_account_limit_spans_addresses() {
     a.authenticate("ann@example.org", "annpw", IP_C).await.unwrap();
 }
 
+/// Issue 18: guesses from elsewhere lock the account, but not its owner's
+/// usual address; that address is still limited by its own failures.
+#[tokio::test]
+async fn a_locked_account_still_lets_its_usual_client_in() {
+    let (a, _) = auth(policy(100, 3));
+    a.authenticate("tim@example.org", "right", IP_A).await.unwrap();
+    for _ in 0..3 {
+        assert!(a.authenticate("tim@example.org", "guess", IP_B).await.is_err());
+    }
+    assert_eq!(
+        a.authenticate("tim@example.org", "right", IP_C).await,
+        Err(AuthError::RateLimited),
+        "an unknown client stays locked out"
+    );
+    a.authenticate("tim@example.org", "right", IP_A).await.unwrap();
+    for _ in 0..3 {
+        assert!(a.authenticate("tim@example.org", "guess", IP_A).await.is_err());
+    }
+    assert_eq!(
+        a.authenticate("tim@example.org", "right", IP_A).await,
+        Err(AuthError::RateLimited),
+        "a trusted client that guesses is limited too"
+    );
+}
+
 #[tokio::test]
 async fn success_resets_the_account_counter() {
     let (a, _) = auth(policy(100, 2));
