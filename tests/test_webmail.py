@@ -104,6 +104,21 @@ def seed(srv):
             s.sendmail("bob@example.test", ["alice@example.test"], m)
 
 
+BULK = 1500
+
+
+def seed_bulk(srv):
+    """Carol's big INBOX for the scrolling check (SMTP: 50 per connection)."""
+    srv.cli.add_user("carol@example.test", "pw-carol")
+    i = 0
+    while i < BULK:
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"]) as s:
+            for _ in range(min(50, BULK - i)):
+                s.sendmail("robot@example.test", ["carol@example.test"],
+                           msg(f"Bulk {i:04d}", f"bulk-{i}@example.test", f"Bulk body {i}.\n", frm="Robot <robot@example.test>"))
+                i += 1
+
+
 class Attacker:
     """Another origin (another port) whose pages auto-submit forms at the server."""
 
@@ -176,11 +191,14 @@ def test_webmail_in_a_browser(srv, tmp_path):
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is required at {CHROMIUM} (apt-get install chromium)")
     seed(srv)
+    t = time.time()
+    seed_bulk(srv)
+    print(f"bulk seeding: {time.time() - t:.1f} s")
     alice = Jmap(srv.ports["http"], "alice@example.test", "pw-alice")
     attacker = Attacker(f"http://127.0.0.1:{srv.ports['http']}")
     shots = Path(os.environ.get("WEBMAIL_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, BASE=f"http://127.0.0.1:{srv.ports['http']}", USER="alice@example.test", PASS="pw-alice",
+    env = dict(os.environ, BASE=f"http://127.0.0.1:{srv.ports['http']}", USER="alice@example.test", PASS="pw-alice", BULK=str(BULK),
                ATTACKER=attacker.url, SHOTS=str(shots), CHROMIUM=CHROMIUM, DOWNLOADS=str(tmp_path / "downloads"))
     node = subprocess.Popen(["node", str(JS / "webmail.mjs")], cwd=JS, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -98,6 +98,39 @@ try {
     await row(page, 'Lunch on Friday').waitFor();
   });
 
+  await step('a big mailbox scrolls in windows with a bounded DOM', async () => {
+    const bulk = Number(process.env.BULK);
+    const c2 = await newContext();
+    const p2 = await c2.newPage();
+    watch(p2);
+    const windows = [];
+    p2.on('request', (r) => {
+      if (r.url().endsWith('/jmap/api') && r.method() === 'POST') {
+        for (const [name, args] of JSON.parse(r.postData()).methodCalls) if (name === 'Email/query') windows.push(args.position);
+      }
+    });
+    await p2.goto(BASE + '/');
+    await p2.fill('#login-user', 'carol@example.test');
+    await p2.fill('#login-pass', 'pw-carol');
+    await p2.click('.login button[type=submit]');
+    await row(p2, `Bulk ${String(bulk - 1).padStart(4, '0')}`).waitFor();
+    const scroller = p2.locator('.list-scroll');
+    const height = await scroller.evaluate((el) => el.scrollHeight);
+    const rowH = await p2.locator('.row').first().evaluate((el) => el.offsetHeight);
+    check(height >= bulk * (rowH - 1), `the list is as tall as ${bulk} rows (${height})`);
+    const mid = Math.floor(bulk / 2);
+    await scroller.evaluate((el, y) => (el.scrollTop = y), mid * rowH);
+    await row(p2, `Bulk ${String(bulk - 1 - mid).padStart(4, '0')}`).waitFor();
+    await scroller.evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await row(p2, 'Bulk 0000').waitFor();
+    const rows = await p2.locator('.row').count();
+    check(rows < 40, `DOM rows stay bounded (${rows})`);
+    const distinct = new Set(windows);
+    const near = (p) => [0, mid, bulk].some((v) => Math.abs(p - v) <= 100);
+    check(distinct.size <= 6 && [...distinct].every(near), `only the visited windows were queried: ${[...distinct]}`);
+    await c2.close();
+  });
+
   await step('read a thread', async () => {
     await row(page, 'Project plan').locator('.row-link').click();
     await page.locator('.message').nth(1).waitFor();
