@@ -618,3 +618,29 @@ def test_success_notify_to_a_server_without_dsn_gives_a_relayed_report(make_a):
         [report] = wait_until(lambda: stored(a, "alice@a.test"), what="the relayed report")
         _, _, recipients, _ = parse_bounce(report)
         assert [(r["final-recipient"], r["action"]) for r in recipients] == [("rfc822; bob@b.test", "relayed")]
+
+
+def test_forwarded_mail_from_port_25_reflects_no_reports(make_a):
+    """Issue 18 (DSN reflection): anyone may send to an alias that forwards,
+    naming any sender; NOTIFY=SUCCESS RET=FULL must not make us mail the
+    message back to that (forged) sender."""
+    with ScriptedSmtp(extensions=["PIPELINING", "8BITMIME"]) as plain, ScriptedSmtp() as dsn:
+        a = make_a(routes={"b.test": f"127.0.0.1:{plain.port}", "c.test": f"127.0.0.1:{dsn.port}"})
+        a.cli.run("alias", "add", "fwd@a.test", "bob@b.test", check=True)
+        a.cli.run("alias", "add", "fwd2@a.test", "carol@c.test", check=True)
+        tokens = []
+        for rcpt in ("fwd@a.test", "fwd2@a.test"):
+            token, raw = make_message("alice@a.test", [rcpt])
+            tokens.append(token)
+            with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=30) as c:
+                assert c.sendmail("alice@a.test", [rcpt], raw, mail_options=["RET=FULL"],
+                                  rcpt_options=["NOTIFY=SUCCESS,FAILURE"]) == {}
+        wait_until(lambda: with_token(plain.accepted, tokens[0]), what="the forward without DSN")
+        [t] = wait_until(lambda: with_token(dsn.accepted, tokens[1]), what="the forward with DSN")
+        params = {k.upper(): v for k, v in t.mail_params.items()}
+        assert params.get("RET") == "HDRS", params
+        rp = {k.upper(): v for k, v in t.rcpt_params["carol@c.test"].items()}
+        assert rp.get("NOTIFY") == "FAILURE", rp
+        wait_until(lambda: queue(a) == [], what="the queue to empty")
+        time.sleep(1)  # absence check: no "relayed" report may follow
+        assert stored(a, "alice@a.test") == [], "no report to the claimed sender"

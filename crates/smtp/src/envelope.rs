@@ -22,6 +22,9 @@ pub(crate) struct Transaction {
     pub remote: Vec<OutboundRecipient>,
     /// Accepted RCPTs.
     pub rcpt_count: usize,
+    /// An unauthenticated sender's mail goes on to a forward: its sender
+    /// may be forged, so no success reports and no full content go back.
+    pub unauth_forward: bool,
     /// BDAT chunks so far (RFC 3030); `None` until the first BDAT.
     pub chunks: Option<Vec<u8>>,
     /// BDAT total went over the size limit; later chunks are drained.
@@ -157,11 +160,31 @@ impl Session {
                         });
                     }
                 }
+                // Issue 18 (DSN reflection): mail from anyone on port 25 to
+                // an alias that forwards must not make us send a forged
+                // sender success reports with the message in them.
+                let unauth = self.user.is_none();
+                let forward_notify = if unauth {
+                    params.notify.map(|mut n| {
+                        n.success = false;
+                        if !n.failure && !n.delay {
+                            n.never = true;
+                        }
+                        n
+                    })
+                } else {
+                    params.notify
+                };
+                let forward_params = RcptParams {
+                    notify: forward_notify,
+                    ..params.clone()
+                };
                 for ext in res.external {
+                    tx.unauth_forward |= unauth;
                     if !tx.remote.iter().any(|r| r.address == ext) {
                         tx.remote.push(OutboundRecipient {
                             address: ext,
-                            notify: notify_text(&params),
+                            notify: notify_text(&forward_params),
                             orcpt: params.orcpt.clone(),
                         });
                     }

@@ -243,7 +243,13 @@ impl Session {
                 recipients: tx.remote,
                 raw: message,
                 envid: tx.params.envid.clone(),
-                ret: tx.params.ret.map(|r| r.as_str().to_string()),
+                // RET=FULL from an unauthenticated sender to a forward
+                // would mirror the message to a possibly forged address.
+                ret: if tx.unauth_forward {
+                    tx.params.ret.map(|_| "HDRS".to_string())
+                } else {
+                    tx.params.ret.map(|r| r.as_str().to_string())
+                },
             },
             over_quota: OverQuota::Bounce,
             submission: None,
