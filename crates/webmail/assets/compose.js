@@ -2,7 +2,7 @@
 // drafts saved to Drafts as you type and resumable, plain or rich text,
 // attachments by picker or drop with upload progress, recipients
 // completed from the Sent folder, and undo send.
-import { api, call, ref, upload, jmap, submissionExtension } from './jmap.js';
+import { api, call, ref, upload, jmap, submissionExtension, capability } from './jmap.js';
 import { h, clear, addrListText, parseAddrs, validEmail, debounce, toast, longDate, fmtSize, addrFull, ask } from './util.js';
 import { iconEl } from './icons.js';
 import { state, roleId, myAddresses, loadMailboxes } from './state.js';
@@ -256,6 +256,15 @@ function open(d) {
       h('label', { class: 'btn', for: 'c-file' }, iconEl('clip'), 'Attach'), file, richToggle, status,
       h('button', { type: 'button', class: 'btn subtle danger', onclick: () => discard() }, 'Discard')));
   const box = h('div', { class: 'compose-wrap', role: 'dialog', 'aria-modal': 'false', 'aria-label': title }, form);
+  box.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !e.defaultPrevented) {
+      e.preventDefault();
+      c.close();
+    } else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
   document.body.append(box);
   document.body.classList.add('composing');
   document.body.classList.remove('nav-open');
@@ -287,7 +296,12 @@ function open(d) {
   renderAtts();
 
   async function addFiles(files) {
+    const max = (capability('urn:ietf:params:jmap:core') || {}).maxSizeUpload || Infinity;
     for (const f of files) {
+      if (f.size > max) {
+        toast(`${f.name} is too large (the limit is ${fmtSize(max)}).`);
+        continue;
+      }
       const a = { name: f.name, type: f.type || 'application/octet-stream', size: f.size, progress: 0 };
       c.attachments.push(a);
       c.uploads++;

@@ -5,7 +5,7 @@
 import { api, call, ref, downloadUrl, jmap } from './jmap.js';
 import { h, clear, longDate, fmtSize, addrName, addrListText, linkify, initials, hue, toast } from './util.js';
 import { icon, iconEl } from './icons.js';
-import { sanitize, frameDocument } from './sanitize.js';
+import { sanitize, frameDocument, htmlToText } from './sanitize.js';
 import { state, roleId } from './state.js';
 
 export const BODY_PROPS = ['threadId', 'mailboxIds', 'keywords', 'from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'sentAt', 'receivedAt',
@@ -54,9 +54,13 @@ function visible(emails) {
   return l.length ? l : emails;
 }
 
+/** The plain text of an email (HTML-only mail converted), for quoting. */
 export function textOf(e) {
   const parts = e.textBody || [];
-  return parts.map((p) => (e.bodyValues[p.partId] || {}).value || '').join('\n');
+  return parts.map((p) => {
+    const v = (e.bodyValues[p.partId] || {}).value || '';
+    return p.type === 'text/html' ? htmlToText(v) : v;
+  }).join('\n');
 }
 
 function cidMap(e) {
