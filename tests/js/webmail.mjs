@@ -234,7 +234,8 @@ try {
   });
 
   await step('forward as attachment', async () => {
-    await page.locator('.message.open .msg-actions button', { hasText: 'Forward as attachment' }).click();
+    await page.locator('.message.open .msg-actions summary').click();
+    await page.locator('.message.open .menu-item', { hasText: 'Forward as attachment' }).click();
     check((await page.inputValue('#c-subject')) === 'Fwd: Zoo trip', 'Fwd: subject');
     await page.locator('.c-att', { hasText: 'Zoo trip.eml' }).waitFor();
     await page.fill('#c-to', 'bob@example.test');

@@ -90,7 +90,11 @@ function shell() {
   const reader = h('main', { class: 'reader', id: 'reader', tabindex: '-1' });
   const scrim = h('div', { class: 'scrim', onclick: () => document.body.classList.remove('nav-open') });
   const fab = h('button', { class: 'fab only-narrow', 'aria-label': 'Compose', onclick: () => openCompose({}) }, iconEl('pen'));
-  root.append(top, banner, h('div', { class: 'panes' }, nav, scrim, listPane, reader), fab, h('div', { id: 'toast', role: 'status', 'aria-live': 'polite', hidden: true }));
+  const skip = h('a', { class: 'skip', href: '#', onclick: (e) => {
+    e.preventDefault();
+    (ui.list.rows.size ? ui.listPane.querySelector('.row-link') : ui.reader)?.focus();
+  } }, 'Skip to messages');
+  root.append(skip, top, banner, h('div', { class: 'panes' }, nav, scrim, listPane, reader), fab, h('div', { id: 'toast', role: 'status', 'aria-live': 'polite', hidden: true }));
   Object.assign(ui, { search, banner, folders, listPane, listBar, listTitle, reader, nav });
   ui.list = new MailList(listPane, {
     hrefFor: (it) => (state.route.view === 'search' ? `#/search/${enc(state.route.query)}/${it.emailId}` : `#/m/${state.route.mailboxId}/${it.emailId}`),
@@ -372,7 +376,7 @@ async function openThread(emailId, keepScroll = false) {
   if (keepScroll && sig === threadSig && ui.reader.querySelector('.messages')) return;
   threadSig = sig;
   threadEmails = renderThread(ui.reader, emails, threadActions());
-  ui.list.render(true);
+  ui.list.markRead(emails[0].threadId, emails.map((e) => e.id));
   if (keepScroll) ui.reader.scrollTop = top;
   else {
     ui.reader.scrollTop = 0;

@@ -367,21 +367,20 @@ function open(d) {
       e.textBody = [{ partId: 't', type: 'text/plain' }];
       e.htmlBody = [{ partId: 'h', type: 'text/html' }];
     } else {
-      e.bodyValues.t = { value: textarea.value };
+      e.bodyValues.t = { value: draft ? textarea.value : textarea.value.replace(/^(\s*\n)+/, '') };
       e.textBody = [{ partId: 't', type: 'text/plain' }];
     }
     if (!e.attachments.length) delete e.attachments;
     for (const k of ['to', 'cc', 'bcc']) if (!e[k].length) delete e[k];
-    void draft;
     return e;
   }
 
   /** Saves the draft (replacing the previous one); resolves to its id. */
-  async function save() {
+  async function save(final = false) {
     if (c.saving) await c.saving.catch(() => {});
     c.saving = (async () => {
       const old = c.draftId;
-      const r = await call('Email/set', { create: { d: email() }, destroy: old ? [old] : [] });
+      const r = await call('Email/set', { create: { d: email(!final) }, destroy: old ? [old] : [] });
       if (!r.created || !r.created.d) {
         const err = Object.values(r.notCreated || {})[0];
         throw new Error(err ? err.description || err.type : 'not saved');
@@ -452,7 +451,7 @@ function open(d) {
     autosave.cancel();
     let id;
     try {
-      id = await save();
+      id = await save(true);
     } catch (e) {
       status.textContent = `Cannot send: ${e.message}`;
       send.disabled = false;

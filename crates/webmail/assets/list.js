@@ -342,6 +342,15 @@ export class MailList {
     return this.cursor >= 0 ? this.item(this.cursor) : null;
   }
 
+  /** The open conversation was marked read: show it so before the server says. */
+  markRead(threadId, ids) {
+    const set = new Set(ids);
+    for (const page of this.pages.values()) {
+      for (const it of page.items) if (it.threadId === threadId || set.has(it.emailId)) it.unread = false;
+    }
+    this.render(true);
+  }
+
   /** Puts the cursor on an email if it is loaded. */
   setCursorTo(emailId) {
     for (const [p, page] of this.pages) {

@@ -225,6 +225,18 @@ function messageCard(e, open, trusted, actions) {
     const details = h('div', { class: 'msg-details' },
       h('div', null, h('span', { class: 'label' }, 'To: '), addrListText(e.to) || '—'),
       e.cc && e.cc.length ? h('div', null, h('span', { class: 'label' }, 'Cc: '), addrListText(e.cc)) : null);
+    const more = h('details', { class: 'more' },
+      h('summary', { class: 'btn', 'aria-label': 'More actions' }, iconEl('more'), h('span', { class: 'tool-label' }, 'More')),
+      h('div', { class: 'menu', role: 'menu' },
+        e.keywords.$draft ? null : h('button', { class: 'menu-item', role: 'menuitem', onclick: () => { more.open = false; actions.forward(e, true); } }, 'Forward as attachment'),
+        h('a', { class: 'menu-item', role: 'menuitem', href: downloadUrl(e.blobId, 'message.eml', 'message/rfc822'), download: 'message.eml' }, 'Download original (.eml)')));
+    more.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && more.open) {
+        ev.stopPropagation();
+        more.open = false;
+        more.querySelector('summary').focus();
+      }
+    });
     const buttons = h('div', { class: 'msg-actions' },
       e.keywords.$draft
         ? h('button', { class: 'btn primary', onclick: () => actions.editDraft(e) }, iconEl('pen'), 'Edit draft')
@@ -232,9 +244,8 @@ function messageCard(e, open, trusted, actions) {
           h('button', { class: 'btn', onclick: () => actions.reply(e, false) }, iconEl('reply'), 'Reply'),
           h('button', { class: 'btn', onclick: () => actions.reply(e, true) }, iconEl('replyAll'), 'Reply all'),
           h('button', { class: 'btn', onclick: () => actions.forward(e, false) }, iconEl('forward'), 'Forward'),
-          h('button', { class: 'btn', onclick: () => actions.forward(e, true), title: 'Forward as attachment' }, 'Forward as attachment'),
         ],
-      h('a', { class: 'btn', href: downloadUrl(e.blobId, 'message.eml', 'message/rfc822'), download: 'message.eml', title: 'Download the original message' }, 'Original'));
+      more);
     body.append(details, buttons);
     const content = h('div', { class: 'msg-content' });
     body.append(content);
