@@ -382,6 +382,31 @@ try {
     await page.locator('.reader-empty').waitFor();
   });
 
+  await step('messages mode, shift-click range, empty Trash', async () => {
+    await page.locator('.folder[data-role="inbox"]').click();
+    await row(page, 'Project plan').first().waitFor();
+    const threaded = await page.locator('.row .subject', { hasText: /^(Re: )?Project plan$/ }).count();
+    await page.click('.list-bar button[aria-pressed]');
+    await page.locator('.list-bar button[aria-pressed="false"]').waitFor();
+    await row(page, /^Project plan$/).waitFor();
+    const single = await page.locator('.row .subject', { hasText: /^(Re: )?Project plan$/ }).count();
+    check(threaded === 1 && single === 2, `one conversation, two messages (${threaded}, ${single})`);
+    await page.click('.list-bar button[aria-pressed]');
+    await page.locator('.list-bar button[aria-pressed="true"]').waitFor();
+    await page.locator('.row[data-pos="0"] .check').click();
+    await page.locator('.row[data-pos="3"] .check').click({ modifiers: ['Shift'] });
+    check((await page.locator('.sel-count').textContent()) === '4 selected', 'shift-click selects the range');
+    await page.locator('.list-bar .check').uncheck();
+    await page.locator('.sel-count').waitFor({ state: 'detached' });
+    await page.locator('.folder[data-role="trash"]').click();
+    await row(page, out.deleted).waitFor();
+    page.once('dialog', (d) => d.accept());
+    await page.click('.list-bar button:text("Empty Trash")');
+    await page.locator('.list-pane .empty:not([hidden])').waitFor();
+    await page.locator('.folder[data-role="inbox"]').click();
+    await row(page, 'Cheap pills').waitFor();
+  });
+
   await step('live update without reload', async () => {
     await page.locator('.folder[data-role="inbox"]').click();
     await page.evaluate(() => (window.__noReload = true));
