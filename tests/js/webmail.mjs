@@ -552,6 +552,13 @@ try {
     await page.locator('.login').waitFor();
     const r = await ctx.request.get(BASE + '/jmap/session');
     check(r.status() === 401, `the session is revoked (${r.status()})`);
+    check(!(await page.evaluate(() => caches.has('lb-data'))), 'saved mail is dropped at sign-out');
+    await signIn(page);
+    await row(page, 'Cheap pills').waitFor();
+    await page.keyboard.press('j');
+    await page.keyboard.press('x');
+    check(await page.locator('.row.cursor').getAttribute('data-pos') === '0', 'shortcuts are bound once (j moved one row)');
+    check((await page.locator('.sel-count').textContent()) === '1 selected', 'x selected it once');
   });
 
   check(!pageErrors.length, `no page errors: ${pageErrors}`);

@@ -453,16 +453,33 @@ function live() {
     lastStates = { ...lastStates, ...s };
     if (interesting) refreshAll();
   });
+  let failures = 0;
   events.addEventListener('open', () => {
+    failures = 0;
     if (jmap.offline) refreshAll();
   });
+  events.addEventListener('error', async () => {
+    // Signed out elsewhere (the grant was revoked)? Then stop and say so.
+    if (++failures !== 3) return;
+    const me = await whoami().catch(() => undefined);
+    if (me === null) {
+      events.close();
+      jmap.onAuthLost();
+    }
+  });
 }
+
+window.addEventListener('online', () => {
+  if (jmap.session) refreshAll();
+});
 
 // ---- start --------------------------------------------------------------
 
 async function signOut() {
   await logout();
   if (events) events.close();
+  // Saved answers belong to this account: gone with the session.
+  if ('caches' in window) await caches.delete('lb-data').catch(() => {});
   try {
     const { forgetPush } = await import('./push.js');
     await forgetPush();
@@ -473,15 +490,21 @@ async function signOut() {
   showLogin('You are signed out.');
 }
 
+let started = false;
+
 async function start() {
   await loadSession();
   shell();
   jmap.onOffline(jmap.offline);
   await Promise.all([loadMailboxes(), loadIdentities()]);
-  window.addEventListener('hashchange', route);
+  lastListKey = null;
+  if (!started) {
+    started = true;
+    window.addEventListener('hashchange', route);
+    bindKeys({ ui, route, listHref, doAction, threadItems, afterThreadAction, openThread: () => threadEmails });
+  }
   await route();
   live();
-  bindKeys({ ui, route, listHref, doAction, threadItems, afterThreadAction, openThread: () => threadEmails });
   import('./push.js').then((p) => p.rememberForWorker()).catch(() => {});
   document.body.dataset.ready = '1';
 }
