@@ -325,6 +325,7 @@ def test_webmail_in_a_browser(srv, tmp_path):
     assert result["archived"] in subjects(srv, "alice@example.test", "Archive")
     assert subjects(srv, "alice@example.test", "Trash") == []
     assert result["archived"] not in inbox and result["deleted"] not in inbox
+    assert "\\flagged" in inbox[result["flagged"]].lower(), inbox[result["flagged"]]
 
     # Settings: the responder is on; the app password logs in over IMAP.
     [(_, got, _)] = alice.request([["VacationResponse/get", {"accountId": alice.account, "ids": ["singleton"]}, "v"]],

@@ -195,6 +195,17 @@ try {
     await page.fill('#c-body', 'Sent from the browser test.\n');
     await page.setInputFiles('#c-file', { name: 'report.txt', mimeType: 'text/plain', buffer: Buffer.from('Quarterly numbers\n'.repeat(20)) });
     await page.locator('.c-att', { hasText: 'report.txt' }).waitFor();
+    // Dropped onto the editor: uploaded too, then removed again.
+    await page.locator('.compose-wrap').evaluate((box) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }));
+      for (const type of ['dragover', 'drop']) box.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    const dropped = page.locator('.c-att', { hasText: 'dropped.txt' });
+    await dropped.waitFor();
+    await dropped.locator('progress').waitFor({ state: 'detached' });
+    await dropped.locator('button[aria-label="Remove dropped.txt"]').click();
+    await dropped.waitFor({ state: 'detached' });
     await page.locator('.c-att progress').waitFor({ state: 'detached' });
     await page.locator('.c-status', { hasText: 'Draft saved' }).waitFor({ timeout: 10000 });
     await page.click('.compose button[type=submit]');
@@ -370,6 +381,21 @@ try {
     out.deleted = await page.locator('.row.cursor .subject').textContent();
     await page.keyboard.press('#');
     await row(page, out.deleted).waitFor({ state: 'detached' });
+    const starred = page.locator('.row.cursor .star');
+    check((await starred.getAttribute('aria-pressed')) === 'false', 'not flagged yet');
+    await page.keyboard.press('s');
+    await page.locator('.row.cursor .star[aria-pressed="true"]').waitFor();
+    out.flagged = await page.locator('.row.cursor .subject').textContent();
+    await page.keyboard.press('/');
+    check(await page.evaluate(() => document.activeElement.id === 'search'), '/ focuses the search box');
+    await page.keyboard.press('j');
+    check((await page.inputValue('#search')) === 'j', 'typing in the search box is not a shortcut');
+    await page.fill('#search', '');
+    await page.locator('#search').blur();
+    await page.keyboard.press('c');
+    await page.locator('.compose').waitFor();
+    await page.keyboard.press('Escape');
+    await page.locator('.compose').waitFor({ state: 'detached' });
     await page.keyboard.press('?');
     await page.locator('dialog.help').waitFor();
     check(/Archive/.test(await page.locator('dialog.help').textContent()), 'help lists the shortcuts');
