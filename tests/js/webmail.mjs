@@ -79,6 +79,7 @@ try {
     const err = page.locator('.login .error');
     await err.waitFor();
     check(/wrong email address or password/i.test(await err.textContent()), 'the 401 text is shown');
+    await page.screenshot({ path: join(SHOTS, 'desktop-login.png') });
   });
 
   await step('sign in shows folders and the inbox', async () => {
@@ -398,6 +399,7 @@ try {
     await page.locator('.compose').waitFor({ state: 'detached' });
     await page.keyboard.press('?');
     await page.locator('dialog.help').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'desktop-help.png') });
     check(/Archive/.test(await page.locator('dialog.help').textContent()), 'help lists the shortcuts');
     await page.keyboard.press('Escape');
     await page.locator('dialog.help').waitFor({ state: 'detached' });
@@ -498,6 +500,11 @@ try {
     await row(page, 'Weekly newsletter').locator('.row-link').click();
     await page.locator('iframe.mail-frame').waitFor();
     await page.screenshot({ path: join(SHOTS, 'desktop-1440x900.png') });
+    const unnamed = await page.evaluate(() => [...document.querySelectorAll('button, a[href], input, select, textarea, summary, iframe')]
+      .filter((el) => el.offsetParent !== null || el.tagName === 'IFRAME')
+      .filter((el) => !(el.getAttribute('aria-label') || el.getAttribute('title') || (el.labels && el.labels.length) || el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 80)));
+    check(!unnamed.length, `every control has a name: ${unnamed}`);
     const state = await ctx.storageState();
     for (const scheme of ['light', 'dark']) {
       const phone = await newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, storageState: state, colorScheme: scheme });
