@@ -562,6 +562,7 @@ try {
     await page.fill('#vac-text', 'I am away.');
     await page.click('form:has(#vac-subject) button[type=submit]');
     await toast(page, 'Vacation responder saved');
+    await page.locator('.vacation-banner:not([hidden])').waitFor();
     await page.fill('#ap-name', 'Test app');
     await page.click('form:has(#ap-name) button[type=submit]');
     const secret = page.locator('.secret');

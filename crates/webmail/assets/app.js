@@ -76,6 +76,8 @@ function shell() {
     h('a', { class: 'icon-btn push-narrow', href: '#/settings', 'aria-label': 'Settings', title: 'Settings' }, iconEl('settings')),
     h('button', { class: 'icon-btn only-wide', 'aria-label': 'Sign out', title: `Sign out ${jmap.username}`, onclick: signOut }, iconEl('logout')));
   const banner = h('div', { class: 'offline-banner', role: 'status', hidden: !jmap.offline }, 'Offline — showing saved mail (read-only).');
+  const vacation = h('div', { class: 'vacation-banner', role: 'status', hidden: true },
+    h('span', null, 'Your vacation responder is on.'), h('a', { href: '#/settings' }, 'Change'));
   const compose = h('button', { class: 'btn primary compose-btn', onclick: () => openCompose({}) }, iconEl('pen'), h('span', null, 'Compose'));
   const folders = h('ul', { class: 'folders', role: 'list' });
   const newFolder = h('button', { class: 'btn subtle', onclick: createFolder }, iconEl('plus'), 'New folder');
@@ -94,8 +96,8 @@ function shell() {
     e.preventDefault();
     (ui.list.rows.size ? ui.listPane.querySelector('.row-link') : ui.reader)?.focus();
   } }, 'Skip to messages');
-  root.append(skip, top, banner, h('div', { class: 'panes' }, nav, scrim, listPane, reader), fab, h('div', { id: 'toast', role: 'status', 'aria-live': 'polite', hidden: true }));
-  Object.assign(ui, { search, banner, folders, listPane, listBar, listTitle, reader, nav });
+  root.append(skip, top, banner, vacation, h('div', { class: 'panes' }, nav, scrim, listPane, reader), fab, h('div', { id: 'toast', role: 'status', 'aria-live': 'polite', hidden: true }));
+  Object.assign(ui, { search, banner, vacation, folders, listPane, listBar, listTitle, reader, nav });
   ui.list = new MailList(listPane, {
     hrefFor: (it) => (state.route.view === 'search' ? `#/search/${enc(state.route.query)}/${it.emailId}` : `#/m/${state.route.mailboxId}/${it.emailId}`),
     onSelection: () => renderListBar(),
@@ -450,6 +452,7 @@ function live() {
     const s = (change.changed || {})[jmap.accountId];
     if (!s) return;
     const interesting = ['Email', 'Mailbox', 'Thread'].some((t) => s[t] && s[t] !== lastStates[t]);
+    if (s.VacationResponse && s.VacationResponse !== lastStates.VacationResponse) checkVacation();
     lastStates = { ...lastStates, ...s };
     if (interesting) refreshAll();
   });
@@ -492,6 +495,15 @@ async function signOut() {
 
 let started = false;
 
+export async function checkVacation() {
+  try {
+    const r = await call('VacationResponse/get', { ids: ['singleton'] });
+    ui.vacation.hidden = !(r.list[0] && r.list[0].isEnabled);
+  } catch {
+    ui.vacation.hidden = true;
+  }
+}
+
 async function start() {
   await loadSession();
   shell();
@@ -505,6 +517,7 @@ async function start() {
   }
   await route();
   live();
+  checkVacation();
   import('./push.js').then((p) => p.rememberForWorker()).catch(() => {});
   document.body.dataset.ready = '1';
 }

@@ -87,6 +87,7 @@ async function vacation() {
       const r2 = await call('VacationResponse/set', { update: { singleton: patch } }).catch((x) => ({ notUpdated: { singleton: { description: x.message } } }));
       const err = r2.notUpdated && r2.notUpdated.singleton;
       toast(err ? `Not saved: ${err.description || err.type}` : 'Vacation responder saved');
+      if (!err) import('./app.js').then((m) => m.checkVacation()).catch(() => {});
     });
     body.append(form);
   } catch (e) {
