@@ -56,6 +56,29 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
+/// The EHLO/HELO name as it may appear in `Received: from` (RFC 5321
+/// §4.4 Extended-Domain: a domain or an address literal). Anything else a
+/// client sent (`;` that would end the clause early, U+2028, spaces) is
+/// replaced, so the trace header parses as the client cannot choose.
+fn clean_domain(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .take(255)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_:[]".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        "unknown".into()
+    } else {
+        out
+    }
+}
+
 /// `Return-Path:`, added only at final delivery (RFC 5321 §4.4).
 pub(crate) fn return_path(sender: &str) -> String {
     format!("Return-Path: <{}>\r\n", clean(sender))
@@ -63,7 +86,7 @@ pub(crate) fn return_path(sender: &str) -> String {
 
 /// The `Received:` header, CRLF-terminated, to prepend.
 pub(crate) fn received(t: &Trace<'_>) -> String {
-    let mut h = format!("Received: from {} ([{}])\r\n", clean(t.helo), t.peer_ip);
+    let mut h = format!("Received: from {} ([{}])\r\n", clean_domain(t.helo), t.peer_ip);
     if let Some((version, cipher)) = &t.tls {
         h.push_str(&format!("\t(using {version} with cipher {cipher})\r\n"));
     }
@@ -211,6 +234,16 @@ mod tests {
         assert!(add.starts_with("Message-ID: <") && add.contains("@mx.test>\r\nDate: "));
         let f = header_facts(b"Message-ID: <1@x>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n");
         assert_eq!(submission_additions(&f, "mx.test"), "");
+    }
+
+    /// Issue 18: an EHLO name cannot reshape the Received: header.
+    #[test]
+    fn helo_names_are_domains_in_received() {
+        assert_eq!(clean_domain("mail.example.org"), "mail.example.org");
+        assert_eq!(clean_domain("[192.0.2.1]"), "[192.0.2.1]");
+        assert_eq!(clean_domain("x; by evil"), "x__by_evil");
+        assert_eq!(clean_domain("a\u{2028}b"), "a_b");
+        assert_eq!(clean_domain(""), "unknown");
     }
 
     /// Issue 18: every field that names an author is seen, and counted.
