@@ -55,12 +55,19 @@ function inCurrent(emails) {
 /** Moves items to a mailbox; extra keyword patches (spam). Returns an undo. */
 export async function move(items, toId, keywords = {}) {
   const emails = inCurrent(await resolve(items));
+  const cur = state.route.view === 'mailbox' ? state.route.mailboxId : null;
   const update = {};
   const undo = {};
   for (const e of emails) {
-    if (e.mailboxIds[toId] && Object.keys(e.mailboxIds).length === 1 && !Object.keys(keywords).length) continue;
-    const mailboxIds = { [toId]: true };
-    update[e.id] = { mailboxIds, ...kwPatch(keywords) };
+    const kw = kwPatch(keywords);
+    if (e.mailboxIds[toId] && Object.keys(e.mailboxIds).length === 1) {
+      if (Object.keys(kw).length) update[e.id] = kw;
+      continue;
+    }
+    // Out of the folder being viewed (its other folders stay), into the target.
+    update[e.id] = cur && e.mailboxIds[cur] && cur !== toId
+      ? { [`mailboxIds/${cur}`]: null, [`mailboxIds/${toId}`]: true, ...kw }
+      : { mailboxIds: { [toId]: true }, ...kw };
     undo[e.id] = { mailboxIds: e.mailboxIds };
   }
   await setUpdates(update);
