@@ -1,7 +1,7 @@
 // Organising mail: keywords, moves, archive, delete, spam. A list item is
 // {emailId, threadId}; in conversation mode an action covers the thread's
 // emails (moves only those in the mailbox being viewed).
-import { api, call } from './jmap.js';
+import { call } from './jmap.js';
 import { state, roleId } from './state.js';
 import { toast } from './util.js';
 
@@ -139,4 +139,3 @@ export async function run(label, f) {
   }
 }
 
-export { api };

@@ -11,6 +11,11 @@ import { sanitize, htmlToText } from './sanitize.js';
 
 const UNDO_SECONDS = 8;
 let current = null;
+let pending = 0; // sends waiting out the undo delay in this page
+
+window.addEventListener('beforeunload', (e) => {
+  if (pending || (current && current.dirty)) e.preventDefault();
+});
 let known = null; // addresses for completion
 
 function prefixed(prefix, subject) {
@@ -520,7 +525,9 @@ function sendLater(draftId, ident, rcpts, d) {
     return;
   }
   let cancelled = false;
+  pending++;
   const timer = setTimeout(async () => {
+    pending--;
     if (cancelled) return;
     try {
       await submit();
@@ -535,6 +542,7 @@ function sendLater(draftId, ident, rcpts, d) {
     run: () => {
       cancelled = true;
       clearTimeout(timer);
+      pending--;
       reopen();
     },
   }, UNDO_SECONDS * 1000);

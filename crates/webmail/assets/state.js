@@ -1,5 +1,5 @@
 // Shared client state: mailboxes, identities, the current view, settings.
-import { api, call } from './jmap.js';
+import { call } from './jmap.js';
 
 export const state = {
   mailboxes: [], // Mailbox objects
@@ -90,4 +90,3 @@ export function setThreads(on) {
   localStorage.setItem('lb.threads', on ? 'on' : 'off');
 }
 
-export { api };

@@ -4,7 +4,7 @@
 // attachments with download and preview.
 import { api, call, ref, downloadUrl, jmap } from './jmap.js';
 import { h, clear, longDate, fmtSize, addrName, addrListText, linkify, initials, hue, toast } from './util.js';
-import { icon, iconEl } from './icons.js';
+import { iconEl } from './icons.js';
 import { sanitize, frameDocument, htmlToText } from './sanitize.js';
 import { state, roleId } from './state.js';
 
@@ -286,4 +286,3 @@ function messageCard(e, open, trusted, actions) {
   return li;
 }
 
-export { icon };
