@@ -462,3 +462,33 @@ def test_per_ip_connection_cap(server_factory):
     assert greeting.startswith(b"220 ")
     for s in held:
         s.close()
+
+
+def test_envelope_oddities_are_refused(mx):
+    """Issue 18: duplicate MAIL/RCPT parameters, a malformed ORCPT, REQUIRETLS
+    (not offered, not enforced) and NUL in DATA get errors, and a client-made
+    EHLO name cannot reshape the Received: header."""
+    out = raw_session(
+        mx.ports["smtp"],
+        b"EHLO evil;by\xe2\x80\xa8x\r\n"
+        b"MAIL FROM:<x@remote.test> SIZE=10 SIZE=20\r\n"
+        b"MAIL FROM:<x@remote.test> REQUIRETLS\r\n"
+        b"MAIL FROM:<x@remote.test>\r\n"
+        b"RCPT TO:<alice@example.test> ORCPT=;alice@example.test\r\n"
+        b"RCPT TO:<alice@example.test> NOTIFY=FAILURE NOTIFY=DELAY\r\n"
+        b"RCPT TO:<alice@example.test>\r\n"
+        b"DATA\r\nSubject: nul\r\n\r\na\x00b\r\n.\r\n"
+        b"MAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        b"DATA\r\nSubject: fine\r\n\r\nok\r\n.\r\nQUIT\r\n",
+    )
+    replies = [l.split(b" ", 1)[0] for l in out.split(b"\r\n") if l[:3].isdigit() and l[3:4] == b" "]
+    # greeting, EHLO, 2x MAIL refused, MAIL ok, 2x RCPT refused, RCPT ok, DATA 354, NUL refused,
+    # MAIL, RCPT, 354, 250, 221
+    assert replies[2:4] == [b"501", b"555"], out
+    assert replies[4] == b"250" and replies[5:7] == [b"501", b"501"] and replies[7] == b"250", out
+    assert replies[8:10] == [b"354", b"550"], out
+    assert replies[-2:] == [b"250", b"221"], out
+    [msg] = stored(mx, "alice@example.test")
+    received = msg.split(b"\r\n\r\n")[0].decode("utf-8", "replace")
+    assert "Received: from evil_by_x" in received, received
+    assert "\u2028" not in received

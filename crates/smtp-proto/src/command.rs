@@ -366,6 +366,29 @@ fn valid_xtext(v: &str) -> bool {
     true
 }
 
+/// RFC 5321 §4.1.1.11 gives each parameter once; a second SIZE or RET
+/// would leave which one counts to the implementation.
+fn once(seen: &mut Vec<String>, key: &str) -> Result<(), CommandError> {
+    if seen.iter().any(|k| k == key) {
+        return Err(CommandError::Syntax("duplicate parameter"));
+    }
+    seen.push(key.to_string());
+    Ok(())
+}
+
+/// RFC 3461 §4.2: `addr-type ";" xtext`, addr-type an atom.
+fn valid_orcpt(v: &str) -> bool {
+    let Some((kind, addr)) = v.split_once(';') else {
+        return false;
+    };
+    !kind.is_empty()
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+        && !addr.is_empty()
+        && valid_xtext(addr)
+}
+
 fn parse_mail(rest: &str) -> Result<Command, CommandError> {
     let s = strip_keyword(rest, "FROM:")?;
     let (path, ps) = split_path(s)?;
@@ -375,7 +398,9 @@ fn parse_mail(rest: &str) -> Result<Command, CommandError> {
         Some(parse_mailbox(path)?)
     };
     let mut p = MailParams::default();
+    let mut seen = Vec::new();
     for (k, v) in params(ps) {
+        once(&mut seen, &k)?;
         match (k.as_str(), v) {
             ("SIZE", Some(v)) => {
                 p.size = Some(v.parse().map_err(|_| CommandError::Syntax("SIZE must be a number"))?);
@@ -423,7 +448,9 @@ fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
         parse_mailbox(path)?
     };
     let mut p = RcptParams::default();
+    let mut seen = Vec::new();
     for (k, v) in params(ps) {
+        once(&mut seen, &k)?;
         match (k.as_str(), v) {
             ("NOTIFY", Some(v)) => {
                 let mut n = Notify::default();
@@ -442,7 +469,7 @@ fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
                 }
                 p.notify = Some(n);
             }
-            ("ORCPT", Some(v)) if v.len() <= MAX_ORCPT && v.contains(';') => p.orcpt = Some(v.to_string()),
+            ("ORCPT", Some(v)) if v.len() <= MAX_ORCPT && valid_orcpt(v) => p.orcpt = Some(v.to_string()),
             ("ORCPT", _) => return Err(CommandError::Syntax("invalid ORCPT")),
             _ => return Err(CommandError::UnknownParameter(k)),
         }
@@ -453,6 +480,22 @@ fn parse_rcpt(rest: &str) -> Result<Command, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18: parameters are given once, ORCPT is `type;xtext`.
+    #[test]
+    fn duplicate_parameters_and_bad_orcpt_are_refused() {
+        for bad in [
+            "MAIL FROM:<a@b.example> SIZE=10 SIZE=20",
+            "MAIL FROM:<a@b.example> RET=FULL RET=HDRS",
+            "RCPT TO:<c@d.example> NOTIFY=FAILURE NOTIFY=SUCCESS",
+            "RCPT TO:<c@d.example> ORCPT=;c@d.example",
+            "RCPT TO:<c@d.example> ORCPT=rfc822;",
+            "RCPT TO:<c@d.example> ORCPT=rfc 822;c@d.example",
+        ] {
+            assert!(parse_command(bad).is_err(), "{bad}");
+        }
+        assert!(parse_command("RCPT TO:<c@d.example> ORCPT=rfc822;c+2Bx@d.example NOTIFY=NEVER").is_ok());
+    }
 
     fn path(l: &str, d: &str) -> Path {
         Path {

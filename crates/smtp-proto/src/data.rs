@@ -19,6 +19,10 @@ pub enum DataError {
     /// More than the size limit (RFC 1870 §6.3: 552).
     #[error("message exceeds the size limit")]
     TooLarge,
+    /// A NUL octet: not allowed in DATA content, 8BITMIME included
+    /// (RFC 6152 §3; only BDAT with BINARYMIME carries binary).
+    #[error("message contains a NUL octet")]
+    Nul,
 }
 
 /// Collects a message from DATA lines, undoing dot-stuffing.
@@ -47,6 +51,9 @@ impl DataReceiver {
         }
         if !crlf || content.contains(&b'\r') {
             self.error.get_or_insert(DataError::BareLineEnding);
+        }
+        if content.contains(&0) {
+            self.error.get_or_insert(DataError::Nul);
         }
         if self.error.is_some() {
             return DataStep::Continue;
@@ -90,6 +97,14 @@ mod tests {
         let mut r = DataReceiver::new(max);
         let steps = lines.iter().map(|(l, crlf)| r.line(l, *crlf)).collect();
         (steps, r.finish())
+    }
+
+    /// Issue 18: NUL in DATA is refused (the message is still read to its end).
+    #[test]
+    fn nul_is_refused() {
+        let (steps, msg) = feed(&[(b"Subject: x", true), (b"a\0b", true), (b".", true)], 1000);
+        assert_eq!(steps.last(), Some(&DataStep::Done));
+        assert_eq!(msg, Err(DataError::Nul));
     }
 
     #[test]

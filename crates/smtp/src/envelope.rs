@@ -73,6 +73,13 @@ impl Session {
             self.say(421, "4.7.0", "Too many messages in this connection; reconnect");
             return Flow::Close;
         }
+        if params.requiretls {
+            // RFC 8689 is not implemented (the queue does not enforce TLS
+            // to the next hop) and REQUIRETLS is not offered: accepting it
+            // would promise what we do not keep (issue 18).
+            self.say(555, "5.5.4", "REQUIRETLS is not supported");
+            return Flow::Continue;
+        }
         if params.size.is_some_and(|s| s > self.ctx.config.max_message_size as u64) {
             // RFC 1870 §6.2: a declared size over the fixed maximum is a 552.
             self.say(552, "5.3.4", "Message size exceeds fixed maximum message size");

@@ -67,6 +67,7 @@ impl Session {
             Err(DataError::BareLineEnding) => {
                 self.say(550, "5.6.0", "Message contains a bare CR or LF; use CRLF line endings")
             }
+            Err(DataError::Nul) => self.say(550, "5.6.0", "Message contains a NUL octet; send it with BDAT"),
             Ok(_) if long_line => self.say(
                 550,
                 "5.6.0",
