@@ -492,3 +492,18 @@ def test_envelope_oddities_are_refused(mx):
     received = msg.split(b"\r\n\r\n")[0].decode("utf-8", "replace")
     assert "Received: from evil_by_x" in received, received
     assert "\u2028" not in received
+
+
+def test_bdat_bare_line_endings_become_crlf(mx):
+    """Issue 18: BDAT content with a bare CR or LF (`\r.\r`, `\n.\n`) would be
+    smuggling material once relayed over DATA; it is stored with CRLF only."""
+    body = b"Subject: x\r\n\r\na\r.\rMAIL FROM:<y@z>\r\nb\n.\nc\r\n"
+    out = raw_session(
+        mx.ports["smtp"],
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        + f"BDAT {len(body)} LAST\r\n".encode() + body + b"QUIT\r\n",
+    )
+    assert b"250 2.0.0 OK" in out and b"221 " in out, out
+    [raw] = stored(mx, "alice@example.test")
+    assert body_of(raw) == b"a\r\n.\r\nMAIL FROM:<y@z>\r\nb\r\n.\r\nc\r\n"
+    assert b"\r." not in raw.replace(b"\r\n.", b"")

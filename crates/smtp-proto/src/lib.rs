@@ -13,6 +13,6 @@ pub mod data;
 pub mod reply;
 
 pub use client::{Capabilities, ReplyAssembler, ServerReply};
-pub use command::{parse_command, Command, CommandError, MailParams, Path, RcptParams};
+pub use command::{parse_command, BodyType, Command, CommandError, MailParams, Path, RcptParams};
 pub use data::{DataError, DataReceiver, DataStep};
 pub use reply::Reply;

@@ -136,7 +136,14 @@ impl Session {
             self.say(552, "5.3.4", "Message size exceeds fixed maximum message size");
             return Flow::Continue;
         }
-        let raw = tx.chunks.take().unwrap_or_default();
+        let mut raw = tx.chunks.take().unwrap_or_default();
+        // Issue 18: lines end in CRLF only (RFC 5321 §2.3.8); a bare CR or
+        // LF relayed on over DATA is how SMTP smuggling works, so BDAT
+        // content gets them made CRLF. BINARYMIME (RFC 3030 §3) content is
+        // binary and kept as sent.
+        if tx.params.body != letterbox_smtp_proto::BodyType::BinaryMime && has_bare_line_ending(&raw) {
+            raw = crlf_only(&raw);
+        }
         self.finish_message(tx, raw).await;
         Flow::Continue
     }
@@ -313,5 +320,45 @@ impl Session {
         .increment(1);
         tracing::error!(session = self.info.session_id, peer = %self.info.peer, error, "store failure");
         self.say(451, "4.3.0", "Local error in processing, try again later");
+    }
+}
+
+/// Whether `raw` has a CR not followed by LF, or an LF not preceded by CR.
+fn has_bare_line_ending(raw: &[u8]) -> bool {
+    raw.iter().enumerate().any(|(i, &b)| match b {
+        b'\r' => raw.get(i + 1) != Some(&b'\n'),
+        b'\n' => i == 0 || raw[i - 1] != b'\r',
+        _ => false,
+    })
+}
+
+/// `raw` with every bare CR and bare LF made CRLF.
+fn crlf_only(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'\r' if raw.get(i + 1) != Some(&b'\n') => out.extend_from_slice(b"\r\n"),
+            b'\n' if i == 0 || raw[i - 1] != b'\r' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod line_ending_tests {
+    #[test]
+    fn bare_line_endings_become_crlf() {
+        assert_eq!(super::crlf_only(b"a\r.\rb\nc\r\n"), b"a\r\n.\r\nb\r\nc\r\n");
+        assert_eq!(super::crlf_only(b"\n\r"), b"\r\n\r\n");
+    }
+
+    #[test]
+    fn bare_line_endings_are_found() {
+        assert!(!super::has_bare_line_ending(b"a\r\nb\r\n"));
+        assert!(super::has_bare_line_ending(b"a\r.\r\n"));
+        assert!(super::has_bare_line_ending(b"a\n.\n"));
+        assert!(super::has_bare_line_ending(b"\nx"));
+        assert!(super::has_bare_line_ending(b"x\r"));
     }
 }
