@@ -10,6 +10,10 @@ import ssl
 import subprocess
 import time
 
+import pytest
+
+from conftest import BIN
+
 
 def tls_context(server):
     ctx = ssl.create_default_context(cafile=str(server.cli.data_dir / "tls" / "cert.pem"))
@@ -163,3 +167,32 @@ def test_restart_after_kill_9_keeps_delivered_mail(server_factory):
     assert count == 5
     assert b"body 4" in b"\r\n".join(p.retr(5)[1])
     p.quit()
+
+
+def test_refuses_to_start_on_a_data_directory_it_cannot_write(server_factory):
+    """Issue 18: a read-only data directory is an error at start, not a
+    server answering 451 forever. Needs a non-root user (root writes anyway)."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        pytest.skip("needs root to run the server as another user")
+    srv = server_factory()
+    srv.cli.add_user("alice@example.test", "pw")
+    for root, dirs, files in os.walk(srv.tmp):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    # Every directory above must be traversable by the other user.
+    d = os.path.dirname(os.path.abspath(srv.tmp))
+    while d != "/":
+        os.chmod(d, os.stat(d).st_mode | 0o005)
+        d = os.path.dirname(d)
+    p = subprocess.run(
+        ["runuser", "-u", "nobody", "--", BIN, "--config", str(srv.config), "--data", str(srv.cli.data_dir),
+         "--dev", "serve"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert p.returncode != 0, p.stdout
+    assert "letterbox: ready" not in p.stdout
+    assert "is not writable" in p.stderr, p.stderr[-2000:]

@@ -139,6 +139,14 @@ pub async fn run(cfg: Config) -> Result<()> {
     letterbox_net::install_crypto_provider();
     tune_allocator();
     let store: SharedStore = Arc::new(open_store(&cfg)?);
+    // Issue 18: a store that cannot commit (read-only data directory, full
+    // disk) would answer 451 to everything forever; say so and stop.
+    if let Err(e) = store.health().await {
+        anyhow::bail!(
+            "the data directory {} is not writable: {e}; fix its permissions or free space",
+            cfg.data_dir.display()
+        );
+    }
     tracing::info!(data_dir = %cfg.data_dir.display(), hostname = %cfg.hostname, "letterbox starting");
     println!("letterbox: data directory {}", cfg.data_dir.display());
     if cfg.dev {
