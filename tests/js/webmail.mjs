@@ -152,13 +152,13 @@ try {
       return {
         csp: d.querySelector('meta[http-equiv="Content-Security-Policy"]')?.content,
         dangerous: d.querySelectorAll('script, svg, iframe, form, object, input, [onerror], [onclick]').length,
-        jsHref: [...d.querySelectorAll('a')].filter((a) => /javascript/i.test(a.getAttribute('href') || '')).length,
+        jsHref: [...d.querySelectorAll('[href]')].filter((a) => !/^(https?:|mailto:|tel:|#)/i.test(a.getAttribute('href'))).length,
         deal: (() => {
           const a = [...d.querySelectorAll('a')].find((x) => x.textContent === 'Deal');
           return a && [a.getAttribute('href'), a.target, a.rel];
         })(),
-        remoteSrc: [...d.querySelectorAll('img')].filter((i) => /198\.51/.test(i.getAttribute('src') || '')).length,
-        css: [...d.querySelectorAll('style')].map((s) => s.textContent).join(''),
+        remoteSrc: [...d.querySelectorAll('[src], [background]')].filter((i) => /198\.51/.test(i.getAttribute('src') || i.getAttribute('background') || '')).length,
+        css: [...d.querySelectorAll('style')].map((s) => s.textContent).join('') + [...d.querySelectorAll('[style]')].map((e) => e.getAttribute('style')).join(''),
       };
     });
     check(inside.csp && inside.csp.includes("default-src 'none'") && !inside.csp.includes('http:'), `frame CSP ${inside.csp}`);

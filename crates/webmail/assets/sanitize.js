@@ -18,7 +18,9 @@ const REMOTE = /^(https?:)?\/\//i;
 
 /** CSS with script hooks removed; url(remote) removed unless allowed. */
 function cleanCss(css, opts, stats) {
-  css = css.replace(/\/\*[\s\S]*?\*\//g, '');
+  // No CSS escapes (they could spell url( or expression( past the checks
+  // below), no comments, no image-set() (it fetches plain strings).
+  css = css.replace(/\\/g, '').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(-webkit-)?image-set\s*\(/gi, 'x-blocked(');
   css = css.replace(/@import[^;]*;?/gi, '').replace(/@font-face\s*\{[^}]*\}/gi, '');
   css = css.replace(/expression\s*\(|javascript:|vbscript:|behavior\s*:|-moz-binding/gi, 'x-blocked:');
   css = css.replace(/url\s*\(\s*(['"]?)([^'")]*)\1\s*\)/gi, (m, q, u) => {
@@ -31,6 +33,8 @@ function cleanCss(css, opts, stats) {
     }
     return 'none';
   });
+  // Whatever still reads as a remote address (odd quoting, broken escapes) goes too.
+  if (!opts.allowRemote) css = css.replace(/url\s*\(\s*['"]?\s*(https?:)?\/\/[^;}]*/gi, 'none').replace(/(https?:)?\/\/[^\s'")]*/gi, '');
   return css;
 }
 
