@@ -420,6 +420,24 @@ pub(super) fn charge(conn: &Connection, account: AccountId, bytes: u64, count: u
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
     let (qb, qm, ub, um) = (qb as u64, qm as u64, ub as u64, um as u64);
+    if qb > 0 {
+        // Issue 18: bodies expunged in the last half hour are still held
+        // (for sessions that saw them) but no longer charged. Counted
+        // against the quota, they are let go first when space is short, so
+        // expunge-and-append cannot grow an account past its quota.
+        let held: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(length(b.data)), 0) FROM expunged e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.blob IS NOT NULL AND e.mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?1)",
+            )?
+            .query_row([account], |r| r.get(0))?;
+        if held > 0 && ub.saturating_add(held as u64).saturating_add(bytes) > qb {
+            let filter = "blob IS NOT NULL AND mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?1)";
+            release_held(conn, filter, account)?;
+            conn.prepare_cached(&format!("UPDATE expunged SET blob = NULL WHERE {filter}"))?
+                .execute([account])?;
+        }
+    }
     let over_bytes = qb > 0 && ub.saturating_add(bytes) > qb;
     let over_count = qm > 0 && um.saturating_add(count) > qm;
     if over_bytes || over_count {

@@ -606,3 +606,50 @@ pub async fn append_many_is_all_or_nothing(b: &dyn Backend) {
     let next = store.append(inbox.id, msg("7")).await.unwrap();
     assert_eq!(next.uid, 4, "UIDs of a rolled-back append are not used");
 }
+
+/// Issue 18: bodies held after an expunge count against the byte quota
+/// and are let go when space is short, so expunge-and-append cannot grow
+/// an account past its quota.
+pub async fn held_expunged_bodies_yield_to_the_quota(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap();
+    let one = msg(&"x".repeat(600));
+    let size = one.raw.len() as u64;
+    // Unlimited: the body stays held for its grace period.
+    store.append(inbox.id, one.clone()).await.unwrap();
+    store.expunge_all_for_test(inbox.id).await;
+    store.append(inbox.id, one.clone()).await.unwrap();
+    assert_eq!(store.expunged_ids(inbox.id, &[1]).await.unwrap().len(), 1);
+    // Room for one and a half: the next append lets the held bodies go.
+    store
+        .set_quota(
+            "alice@example.test",
+            Quota {
+                bytes: size * 3 / 2,
+                messages: 0,
+            },
+        )
+        .await
+        .unwrap();
+    store.expunge_all_for_test(inbox.id).await;
+    assert_eq!(store.expunged_ids(inbox.id, &[1, 2]).await.unwrap().len(), 2);
+    store.append(inbox.id, one.clone()).await.unwrap();
+    assert!(store.expunged_ids(inbox.id, &[1, 2]).await.unwrap().is_empty());
+    // And the quota still holds for what is stored.
+    let e = store.append(inbox.id, one).await.unwrap_err();
+    assert!(matches!(e, StoreError::QuotaExceeded { .. }), "{e:?}");
+}
+
+trait ExpungeAll {
+    async fn expunge_all_for_test(&self, mailbox: MailboxId);
+}
+
+impl ExpungeAll for SharedStore {
+    async fn expunge_all_for_test(&self, mailbox: MailboxId) {
+        let uids: Vec<u32> = self.messages(mailbox).await.unwrap().iter().map(|m| m.uid).collect();
+        self.store_flags(mailbox, &uids, FlagOp::Add, &["\\Deleted".to_string()])
+            .await
+            .unwrap();
+        self.expunge(mailbox, None).await.unwrap();
+    }
+}
