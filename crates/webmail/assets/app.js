@@ -237,7 +237,7 @@ function actionButtons(targets, after, { thread = false, flagged = false } = {})
   if (r === 'junk') out.push(btn('Not spam', 'notSpam', () => go('Moved to Inbox', act.notSpam)));
   else out.push(btn('Spam', 'junk', () => go('Marked as spam', act.spam)));
   const moveSel = h('select', { class: 'move-select', 'aria-label': 'Move to folder' },
-    h('option', { value: '' }, 'Move to…'),
+    h('option', { value: '' }, 'Move…'),
     mailboxTree().map(({ m, depth }) => h('option', { value: m.id, disabled: m.id === state.route.mailboxId }, `${'\u00a0\u00a0'.repeat(depth)}${displayName(m)}`)));
   moveSel.addEventListener('change', () => {
     const id = moveSel.value;

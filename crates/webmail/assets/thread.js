@@ -241,9 +241,9 @@ function messageCard(e, open, trusted, actions) {
       e.keywords.$draft
         ? h('button', { class: 'btn primary', onclick: () => actions.editDraft(e) }, iconEl('pen'), 'Edit draft')
         : [
-          h('button', { class: 'btn', onclick: () => actions.reply(e, false) }, iconEl('reply'), 'Reply'),
-          h('button', { class: 'btn', onclick: () => actions.reply(e, true) }, iconEl('replyAll'), 'Reply all'),
-          h('button', { class: 'btn', onclick: () => actions.forward(e, false) }, iconEl('forward'), 'Forward'),
+          h('button', { class: 'btn', onclick: () => actions.reply(e, false) }, iconEl('reply'), h('span', { class: 'lbl' }, 'Reply')),
+          h('button', { class: 'btn', onclick: () => actions.reply(e, true) }, iconEl('replyAll'), h('span', { class: 'lbl' }, 'Reply all')),
+          h('button', { class: 'btn', onclick: () => actions.forward(e, false) }, iconEl('forward'), h('span', { class: 'lbl' }, 'Forward')),
         ],
       more);
     body.append(details, buttons);
