@@ -507,3 +507,39 @@ def test_bdat_bare_line_endings_become_crlf(mx):
     [raw] = stored(mx, "alice@example.test")
     assert body_of(raw) == b"a\r\n.\r\nMAIL FROM:<y@z>\r\nb\r\n.\r\nc\r\n"
     assert b"\r." not in raw.replace(b"\r\n.", b"")
+
+
+def test_messages_held_in_memory_are_bounded_server_wide(server_factory):
+    """Issue 18: many connections each sending a big message must not make the
+    server buffer all of them: past `max_buffered_bytes` a message gets 452
+    4.3.1 (try later), and the room comes back when a message is done."""
+    srv = server_factory("[smtp]\nmax_buffered_bytes = 300000\n")
+    srv.cli.add_user("alice@example.test", "alice-pw")
+    srv.start()
+    hog = socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10)
+    f = hog.makefile("rwb")
+    f.readline()
+    f.write(b"EHLO hog.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+    f.flush()
+    lines = [f.readline() for _ in range(1)]
+    while not lines[-1].startswith(b"354"):
+        lines.append(f.readline())
+    f.write(b"Subject: hog\r\n\r\n" + (b"y" * 998 + b"\r\n") * 250)  # 250 KB, not ended yet
+    f.flush()
+    time.sleep(0.5)
+    body = b"Subject: second\r\n\r\n" + (b"z" * 998 + b"\r\n") * 100  # 100 KB
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as c:
+        c.ehlo("two.test")
+        c.mail("x@remote.test")
+        c.rcpt("alice@example.test")
+        code, text = c.data(body)
+        assert code == 452 and b"4.3.1" in text, (code, text)
+    f.write(b".\r\n")
+    f.flush()
+    reply = f.readline()
+    assert reply.startswith(b"250"), reply
+    hog.close()
+    with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as c:
+        c.ehlo("two.test")
+        assert c.sendmail("x@remote.test", ["alice@example.test"], body) == {}
+    assert len(stored(srv, "alice@example.test")) == 2

@@ -103,6 +103,9 @@ pub struct ImapSection {
 pub struct SmtpSection {
     /// Largest message, bytes (default 50 MiB).
     pub max_message_size: Option<usize>,
+    /// Message bytes all SMTP sessions together may hold in memory while
+    /// receiving (default 512 MiB); beyond it a message gets 452 4.3.1.
+    pub max_buffered_bytes: Option<usize>,
     /// Recipients per message (default 100, RFC 5321 §4.5.3.1.8).
     pub max_recipients: Option<usize>,
     /// Messages per connection (default 100).
@@ -628,6 +631,11 @@ fn smtp_config(
             "smtp.max_message_size",
             s.max_message_size.map(|v| v as u64),
             d.max_message_size as u64,
+        )? as usize,
+        max_buffered_bytes: nonzero(
+            "smtp.max_buffered_bytes",
+            s.max_buffered_bytes.map(|v| v as u64),
+            d.max_buffered_bytes as u64,
         )? as usize,
         max_recipients: max_recipients as usize,
         max_transactions: nonzero(

@@ -197,6 +197,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         config: cfg.smtp.clone(),
         signer: dkim.clone().map(|d| d as Arc<dyn letterbox_smtp::MessageSigner>),
         after_delivery: Some(vacation.clone()),
+        buffers: letterbox_smtp::MessageBuffers::new(cfg.smtp.max_buffered_bytes),
     });
     let imap = Arc::new(letterbox_imap::ImapCtx {
         store: store.clone(),

@@ -25,6 +25,10 @@ pub(crate) struct Transaction {
     /// An unauthenticated sender's mail goes on to a forward: its sender
     /// may be forged, so no success reports and no full content go back.
     pub unauth_forward: bool,
+    /// Room taken in the server's message-buffer budget for the chunks.
+    pub room: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// A BDAT chunk found the budget spent: the message gets 452 4.3.1.
+    pub no_room: bool,
     /// BDAT chunks so far (RFC 3030); `None` until the first BDAT.
     pub chunks: Option<Vec<u8>>,
     /// BDAT total went over the size limit; later chunks are drained.

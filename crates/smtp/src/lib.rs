@@ -45,6 +45,9 @@ pub struct SmtpConfig {
     pub hostname: String,
     /// Largest message accepted, bytes (RFC 1870 SIZE).
     pub max_message_size: usize,
+    /// Message bytes all sessions together may hold in memory while
+    /// receiving; a message that would go past it gets 452 4.3.1.
+    pub max_buffered_bytes: usize,
     /// Recipients per message (RFC 5321 §4.5.3.1.8 requires at least 100).
     pub max_recipients: usize,
     /// Messages per connection.
@@ -66,6 +69,7 @@ impl Default for SmtpConfig {
         SmtpConfig {
             hostname: "localhost".into(),
             max_message_size: 50 * 1024 * 1024,
+            max_buffered_bytes: 512 * 1024 * 1024,
             max_recipients: 100,
             max_transactions: 100,
             max_errors: 10,
@@ -95,6 +99,49 @@ pub struct SmtpCtx {
     pub signer: Option<std::sync::Arc<dyn MessageSigner>>,
     /// Told of each message stored for local accounts (the vacation responder).
     pub after_delivery: Option<std::sync::Arc<dyn letterbox_store::AfterDelivery>>,
+    /// The server-wide budget of message bytes held while receiving.
+    pub buffers: MessageBuffers,
+}
+
+/// Issue 18: every session buffers the message it receives; with many
+/// connections that is many times the size limit. This budget, shared by
+/// all sessions, bounds the total: a session takes room as its message
+/// grows (in [`MessageBuffers::STEP`] steps) and gives it back once the
+/// message is stored or refused.
+#[derive(Debug, Clone)]
+pub struct MessageBuffers {
+    /// Permits are KiB.
+    room: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl MessageBuffers {
+    /// Room is taken in steps of this many bytes.
+    pub const STEP: usize = 64 * 1024;
+
+    pub fn new(max_bytes: usize) -> MessageBuffers {
+        let kib = (max_bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        MessageBuffers {
+            room: std::sync::Arc::new(tokio::sync::Semaphore::new(kib)),
+        }
+    }
+
+    /// Make `held` cover at least `bytes`; false when the server has no
+    /// room left (the message is then refused with 452 4.3.1).
+    pub fn cover(&self, held: &mut Option<tokio::sync::OwnedSemaphorePermit>, bytes: usize) -> bool {
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        let want = bytes.div_ceil(Self::STEP) * (Self::STEP / 1024);
+        if want <= have {
+            return true;
+        }
+        let Ok(more) = self.room.clone().try_acquire_many_owned((want - have) as u32) else {
+            return false;
+        };
+        match held {
+            Some(p) => p.merge(more),
+            None => *held = Some(more),
+        }
+        true
+    }
 }
 
 /// Longest command line; RFC 5321 §4.5.3.1.4 says 512, RFC 4954 §4 allows
@@ -102,3 +149,21 @@ pub struct SmtpCtx {
 pub(crate) const MAX_COMMAND_LINE: usize = 4096;
 /// RFC 4954 §4: AUTH responses may be up to 12288 octets.
 pub(crate) const MAX_AUTH_LINE: usize = 12288;
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::MessageBuffers;
+
+    #[test]
+    fn room_is_taken_in_steps_and_given_back() {
+        let b = MessageBuffers::new(200 * 1024);
+        let (mut one, mut two) = (None, None);
+        assert!(b.cover(&mut one, 1));
+        assert_eq!(one.as_ref().map(|p| p.num_permits()), Some(64));
+        assert!(b.cover(&mut one, 100 * 1024));
+        assert!(!b.cover(&mut two, 100 * 1024), "only 72 KiB left");
+        assert!(b.cover(&mut two, 60 * 1024));
+        drop(one.take());
+        assert!(b.cover(&mut two, 190 * 1024), "room came back");
+    }
+}

@@ -46,11 +46,18 @@ impl Session {
         self.say(354, "2.0.0", "Start mail input; end with <CRLF>.<CRLF>");
         let mut rx = DataReceiver::new(self.ctx.config.max_message_size);
         let mut long_line = false;
+        let mut room = None;
+        let mut no_room = false;
         loop {
             match self.read_line(reader, self.ctx.config.max_data_line).await {
                 Ok(Ok(line)) => {
                     if rx.line(&line.content, line.is_crlf()) == DataStep::Done {
                         break;
+                    }
+                    if !no_room && !self.ctx.buffers.cover(&mut room, rx.len()) {
+                        // Read on to the end (to stay in sync), keeping nothing.
+                        no_room = true;
+                        rx = DataReceiver::new(0);
                     }
                 }
                 Ok(Err(_)) => long_line = true,
@@ -61,6 +68,10 @@ impl Session {
             return Flow::Continue;
         };
         self.transactions += 1;
+        if no_room {
+            self.say(452, "4.3.1", "Insufficient system storage; try again later");
+            return Flow::Continue;
+        }
         match rx.finish() {
             Err(DataError::TooLarge) => self.say(552, "5.3.4", "Message size exceeds fixed maximum message size"),
             // RFC 5321 §2.3.8: lines end in CRLF only (this also defeats SMTP smuggling).
@@ -78,6 +89,7 @@ impl Session {
             ),
             Ok(raw) => self.finish_message(tx, raw).await,
         }
+        drop(room);
         Flow::Continue
     }
 
@@ -89,6 +101,19 @@ impl Session {
             && self.tx.as_ref().is_some_and(|t| {
                 !t.chunks_too_large && t.chunks.as_ref().map_or(0, |c| c.len() as u64).saturating_add(size) <= max
             });
+        let accept = accept && {
+            let buffers = self.ctx.buffers.clone();
+            self.tx.as_mut().is_some_and(|t| {
+                let total = t.chunks.as_ref().map_or(0, Vec::len) + size as usize;
+                let ok = !t.no_room && buffers.cover(&mut t.room, total);
+                if !ok && !t.no_room {
+                    t.no_room = true;
+                    t.chunks = Some(Vec::new());
+                    t.room = None;
+                }
+                ok
+            })
+        };
         if accept {
             let Some(tx) = self.tx.as_mut() else {
                 return Flow::Continue;
@@ -119,7 +144,7 @@ impl Session {
                 self.say(c, e, t);
                 return Flow::Continue;
             }
-            if let Some(tx) = self.tx.as_mut() {
+            if let Some(tx) = self.tx.as_mut().filter(|t| !t.no_room) {
                 tx.chunks_too_large = true;
                 tx.chunks = Some(Vec::new());
             }
@@ -132,6 +157,10 @@ impl Session {
             return Flow::Continue;
         };
         self.transactions += 1;
+        if tx.no_room {
+            self.say(452, "4.3.1", "Insufficient system storage; try again later");
+            return Flow::Continue;
+        }
         if tx.chunks_too_large {
             self.say(552, "5.3.4", "Message size exceeds fixed maximum message size");
             return Flow::Continue;
