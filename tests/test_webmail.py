@@ -298,7 +298,14 @@ def test_webmail_in_a_browser(srv, tmp_path):
     assert "Cc" not in fwd
     assert fwd["References"].split() == ["<zoo@example.test>"]
 
-    # Rich text: an HTML part with the bold text and a plain alternative.
+    # Forwarded inline: the text quoted under a header, the attachment kept.
+    inline = wait_for(lambda: sent_to_bob("Fwd: Lunch on Friday"), "the inline forward in Bob's INBOX")
+    assert "Forwarded message" in inline.get_body(("plain",)).get_content()
+    assert "Noon at the usual place?" in inline.get_body(("plain",)).get_content()
+    kept = [a for a in inline.iter_attachments()]
+    assert [a.get_filename() for a in kept] == ["notes.txt"] and kept[0].get_content().encode() == NOTES
+
+        # Rich text: an HTML part with the bold text and a plain alternative.
     rich = wait_for(lambda: sent_to_bob("Rich hello"), "the rich text mail in Bob's INBOX")
     html = rich.get_body(("html",)).get_content()
     assert ("<b>" in html or "<strong>" in html) and "Bold words" in html, html

@@ -189,6 +189,27 @@ try {
     check(/^attachment;/.test(r.headers()['content-disposition'] || ''), `Content-Disposition ${r.headers()['content-disposition']}`);
   });
 
+  await step('forward inline keeps the attachments', async () => {
+    await page.locator('.message.open .msg-actions > button', { hasText: /^Forward$/ }).click();
+    check((await page.inputValue('#c-subject')) === 'Fwd: Lunch on Friday', 'Fwd: subject');
+    check((await page.inputValue('#c-body')).includes('---------- Forwarded message ----------'), 'forward header');
+    await page.locator('.c-att', { hasText: 'notes.txt' }).waitFor();
+    await page.fill('#c-to', 'bob@example.test');
+    await page.click('.compose button[type=submit]');
+    await toast(page, 'Message sent');
+  });
+
+  await step('reply all leaves me out', async () => {
+    await row(page, 'Photo of the day').locator('.row-link').click();
+    await page.locator('.message.open .msg-actions button', { hasText: 'Reply all' }).click();
+    const to = await page.inputValue('#c-to');
+    check(to.includes('carol@example.test') && !to.includes('alice@'), `reply-all To: ${to}`);
+    check(!(await page.inputValue('#c-cc')).includes('alice@'), 'not copied to myself');
+    check((await page.inputValue('#c-subject')) === 'Re: Photo of the day', 'Re: subject');
+    await page.click('.compose button:text("Discard")');
+    await page.locator('.compose').waitFor({ state: 'detached' });
+  });
+
   await step('compose with an attachment and send', async () => {
     await page.click('.compose-btn');
     await page.fill('#c-to', 'bob@example.test');

@@ -4,7 +4,8 @@ const VERSION = '{{VERSION}}';
 const PRECACHE = {{PRECACHE}};
 const SHELL = `lb-shell-${VERSION}`;
 const DATA = 'lb-data';
-const MAX_API_ENTRIES = 300;
+const MAX_API_ENTRIES = 200;
+const MAX_API_BYTES = 2 * 1024 * 1024;
 
 self.addEventListener('install', (e) => {
   e.waitUntil((async () => {
@@ -53,7 +54,8 @@ async function api(req) {
   const key = keep ? new Request(`/__lb_cache/api/${await hash(body)}`) : null;
   try {
     const res = await fetch(req);
-    if (keep && res.ok) {
+    const big = Number(res.headers.get('content-length') || 0) > MAX_API_BYTES;
+    if (keep && res.ok && !big) {
       const c = await caches.open(DATA);
       await c.delete(key);
       await c.put(key, res.clone());
