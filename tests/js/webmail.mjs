@@ -304,7 +304,7 @@ try {
     await page.click('.compose .c-head button[aria-label^="Close"]');
     await page.locator('.folder[data-role="drafts"]').click();
     await row(page, 'Draft to resume').locator('.row-link').click();
-    await page.locator('.msg-actions button', { hasText: 'Edit draft' }).click();
+    await page.locator('.compose').waitFor();
     check((await page.inputValue('#c-subject')) === 'Draft to resume', 'the draft reopens');
     check((await page.inputValue('#c-body')).includes('Half written.'), 'with its text');
     await page.click('.compose button:text("Discard")');

@@ -379,6 +379,8 @@ async function openThread(emailId, keepScroll = false) {
   threadSig = sig;
   threadEmails = renderThread(ui.reader, emails, threadActions());
   ui.list.markRead(emails[0].threadId, emails.map((e) => e.id));
+  // A lone draft opened from the list goes straight to the editor.
+  if (!keepScroll && emails.length === 1 && emails[0].keywords.$draft) composeFromDraft(emails[0]);
   if (keepScroll) ui.reader.scrollTop = top;
   else {
     ui.reader.scrollTop = 0;
