@@ -6,7 +6,7 @@ import { api, ref } from './jmap.js';
 import { h, clear, shortDate, addrName, $ } from './util.js';
 import { iconEl } from './icons.js';
 import { snippetNodes } from './sanitize.js';
-import { state } from './state.js';
+import { state, myAddresses } from './state.js';
 
 const PAGE = 50;
 const MAX_PAGES = 12;
@@ -100,13 +100,17 @@ export class MailList {
     const snippets = new Map();
     const sn = rs.find((r) => r.name === 'SearchSnippet/get');
     if (sn) for (const s of sn.list || []) snippets.set(s.emailId, s);
+    const me = myAddresses();
     const items = q.ids.map((id) => {
       const e = byId.get(id) || { id, keywords: {}, mailboxIds: {} };
       const ids = threads.get(e.threadId) || [id];
       const mem = ids.map((x) => members.get(x)).filter(Boolean);
       const unread = mem.length ? mem.some((m) => !m.keywords.$seen && !m.keywords.$draft) : !e.keywords.$seen;
       const flagged = mem.length ? mem.some((m) => m.keywords.$flagged) : !!e.keywords.$flagged;
-      const senders = [...new Set(mem.map((m) => addrName((m.from || [])[0])).filter(Boolean))];
+      const senders = [...new Set(mem.map((m) => {
+        const f = (m.from || [])[0];
+        return f && me.has(f.email.toLowerCase()) ? 'me' : addrName(f);
+      }).filter(Boolean))];
       return {
         emailId: id,
         threadId: e.threadId,
