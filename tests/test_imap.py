@@ -894,3 +894,60 @@ def test_no_big_literals_before_login(srv):
     r.send(b"d APPEND INBOX {100000}\r\n")
     assert r.line() == b"+ Ready\r\n", "after login, messages are welcome"
     r.close()
+
+
+def test_expensive_searches_do_not_slow_other_accounts(server_factory):
+    """Issue 18: while one account runs the most expensive SEARCH it can (short
+    BODY keys, which no index answers, over a large message, from two
+    connections), another account's NOOP and a new connection's greeting
+    still answer quickly: the scans run off the async workers."""
+    import statistics
+    import threading
+
+    srv = server_factory().start()
+    srv.cli.add_user("hog@example.test", "pw-hog")
+    srv.cli.add_user(USER, PW)
+    hog = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+    hog.login("hog@example.test", "pw-hog")
+    big = b"From: a@b\r\nSubject: big\r\n\r\n" + (b"lorem ipsum dolor sit amet " * 40 + b"\r\n") * 2000
+    for _ in range(2):
+        hog.append("INBOX", None, None, big)
+    hog.logout()
+    keys = " ".join(f'NOT BODY "q{i % 10}"' for i in range(300))
+    stop = threading.Event()
+    ran = []
+
+    def grind():
+        c = imaplib.IMAP4("127.0.0.1", srv.ports["imap"])
+        c.login("hog@example.test", "pw-hog")
+        c.select("INBOX")
+        while not stop.is_set():
+            c.search(None, keys)
+            ran.append(1)
+        c.logout()
+
+    threads = [threading.Thread(target=grind) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        r = login_raw(srv)
+        noop, greet = [], []
+        for _ in range(15):
+            t0 = time.time()
+            assert r.cmd("n", "NOOP")[-1].startswith(b"n OK")
+            noop.append(time.time() - t0)
+            t0 = time.time()
+            g = Raw(srv.ports["imap"])
+            assert g.greeting.startswith(b"* OK")
+            greet.append(time.time() - t0)
+            g.close()
+            time.sleep(0.05)
+        r.close()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    assert ran, "the expensive searches ran"
+    assert statistics.median(noop) < 0.1, noop
+    assert statistics.median(greet) < 0.1, greet

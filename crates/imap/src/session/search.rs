@@ -171,7 +171,7 @@ fn header_matches(raw: &[u8], name: &str, value: &str) -> bool {
 
 struct Msg<'a> {
     uid: u32,
-    flags: Vec<&'a str>,
+    flags: Vec<std::borrow::Cow<'a, str>>,
     size: Option<u64>,
     date: Option<i64>,
     /// \Recent to this session.
@@ -355,6 +355,11 @@ impl Session {
         let max_seq = u32::try_from(sel.view.len()).unwrap_or(u32::MAX);
         let max_uid = sel.view.last_uid().unwrap_or(0);
         let mut hits = Vec::new();
+        let (shared_key, shared_ix) = if want.raw {
+            (Arc::new(key.clone()), Arc::new(indexed.clone()))
+        } else {
+            (Arc::new(SearchKey::All), Arc::new(Indexed::new()))
+        };
         for i in 0..sel.view.len() {
             let uid_i = sel.view.uid(i);
             let meta = metas.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &metas[k]);
@@ -373,7 +378,7 @@ impl Session {
             };
             let m = Msg {
                 uid: uid_i,
-                flags: sel.view.flags(i),
+                flags: sel.view.flags(i).into_iter().map(std::borrow::Cow::Borrowed).collect(),
                 size: sel.view.size(i).or(meta.map(|m| m.size)),
                 date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
                 recent: sel.recent.contains(&uid_i),
@@ -383,7 +388,22 @@ impl Session {
                 info,
                 raw,
             };
-            if eval(key, &m, &indexed) {
+            let hit = if m.raw.is_some() {
+                // Issue 18: scanning message bytes is CPU work of unbounded
+                // size: it runs on a blocking thread, never on the async
+                // workers other sessions need.
+                let owned = Msg {
+                    flags: m.flags.iter().map(|f| std::borrow::Cow::Owned(f.to_string())).collect(),
+                    ..m
+                };
+                let (k, ix) = (shared_key.clone(), shared_ix.clone());
+                tokio::task::spawn_blocking(move || eval(&k, &owned, &ix))
+                    .await
+                    .unwrap_or(false)
+            } else {
+                eval(key, &m, &indexed)
+            };
+            if hit {
                 hits.push((i as u32 + 1, uid_i));
             }
         }
