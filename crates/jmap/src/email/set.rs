@@ -117,8 +117,9 @@ struct EmailAddress {
 fn addresses(v: Option<&Value>, prop: &str) -> Result<Option<Vec<EmailAddress>>, SetError> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
+        // An empty list is no header at all (not an empty `Cc:`).
+        Some(v) => serde_json::from_value::<Vec<EmailAddress>>(v.clone())
+            .map(|l| (!l.is_empty()).then_some(l))
             .map_err(|_| SetError::invalid_properties(&[prop], "not a list of EmailAddress")),
     }
 }
@@ -326,7 +327,13 @@ async fn build(call: &Call<'_>, obj: &Map<String, Value>) -> Result<Vec<u8>, Set
         b = match (inline, cid) {
             (true, Some(cid)) => b.inline(ctype, cid, data),
             _ => {
+                // RFC 2046 §5.2.1: message/rfc822 takes no base64; sent as
+                // 8bit when its lines allow (else base64, the only safe form).
+                let eightbit = ctype.to_ascii_lowercase().starts_with("message/")
+                    && !data.contains(&0)
+                    && data.split(|&b| b == b'\n').all(|l| l.len() <= 998);
                 let part = MimePart::new(ctype, data);
+                let part = if eightbit { part.transfer_encoding("8bit") } else { part };
                 b.attachment_part(part, name)
             }
         };

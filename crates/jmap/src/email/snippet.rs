@@ -97,14 +97,21 @@ fn snippet(raw: &[u8], terms: &[String]) -> (Option<String>, Option<String>) {
     let subject = msg.subject().unwrap_or_default().to_string();
     let sm = matches(&subject, terms);
     let subject = (!sm.is_empty()).then(|| highlight(&subject, &sm));
-    let body: String = (0..msg.text_body.len())
-        .filter_map(|i| msg.body_text(i))
-        .collect::<Vec<_>>()
-        .join(" ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let bm = matches(&body, terms);
+    let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut body = squeeze(
+        &(0..msg.text_body.len())
+            .filter_map(|i| msg.body_text(i))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    let mut bm = matches(&body, terms);
+    if bm.is_empty() {
+        // The match may be where the index looked and the text body is
+        // not: an attached message, an attachment's name.
+        let all = letterbox_mail::search_text(raw);
+        body = squeeze(&format!("{} {}", all.body, all.attachments));
+        bm = matches(&body, terms);
+    }
     let preview = bm.first().map(|&(s, _)| {
         let mut start = s.saturating_sub(PREVIEW_CHARS / 4);
         while !body.is_char_boundary(start) {
@@ -187,6 +194,15 @@ pub async fn get(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_match_inside_an_attached_message_is_shown() {
+        let raw = b"From: a@x\r\nSubject: Fwd: Zoo trip\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: Zoo trip\r\n\r\nWe saw a zebra.\r\n--b--\r\n";
+        let (_, preview) = snippet(raw, &["zebra".to_string()]);
+        assert!(preview.is_some_and(|p| p.contains("<mark>zebra</mark>")));
+    }
 
     #[test]
     fn terms_are_marked_and_escaped() {
