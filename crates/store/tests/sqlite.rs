@@ -29,6 +29,7 @@ conformance_tests!(Sqlite;
     basics::deliver_stores_body_once_for_many_recipients_and_round_trips,
     basics::quota_refuses_delivery_and_append,
     basics::held_expunged_bodies_yield_to_the_quota,
+    basics::mailbox_counts_follow_every_change,
     basics::failed_copy_leaves_nothing_half_done,
     basics::move_is_copy_plus_expunge_with_copyuid_data,
     basics::rename_inbox_moves_messages_and_keeps_inbox,

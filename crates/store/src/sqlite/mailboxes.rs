@@ -16,12 +16,7 @@ const MAX_DEPTH: usize = 32;
 
 const COLUMNS: &str = "m.id, m.account_id, m.name, m.uid_validity, m.uid_next, m.highest_modseq, m.special_use,
     EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name),
-    (SELECT COUNT(*) FROM email_mailboxes x WHERE x.mailbox_id = m.id),
-    (SELECT COUNT(*) FROM email_mailboxes x JOIN emails e ON e.id = x.email_id
-       WHERE x.mailbox_id = m.id AND instr(' ' || e.keywords || ' ', ' \\Seen ') = 0),
-    (SELECT COALESCE(SUM(e.size), 0) FROM email_mailboxes x JOIN emails e ON e.id = x.email_id
-       WHERE x.mailbox_id = m.id),
-    m.recent_uid";
+    m.n_messages, m.n_unseen, m.n_bytes, m.recent_uid";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     let special: Option<String> = r.get(6)?;

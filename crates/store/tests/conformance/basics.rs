@@ -653,3 +653,72 @@ impl ExpungeAll for SharedStore {
         self.expunge(mailbox, None).await.unwrap();
     }
 }
+
+/// A mailbox's counts as its messages give them.
+async fn recount(store: &SharedStore, mailbox: MailboxId) -> (u32, u32, u64) {
+    let list = store.messages(mailbox).await.unwrap();
+    let unseen = list.iter().filter(|m| !m.flags.iter().any(|f| f == "\\Seen")).count() as u32;
+    (list.len() as u32, unseen, list.iter().map(|m| m.size).sum())
+}
+
+async fn counts(store: &SharedStore, mailbox: MailboxId) -> (u32, u32, u64) {
+    let m = store.mailbox_by_id(mailbox).await.unwrap().unwrap();
+    (m.messages, m.unseen, m.size)
+}
+
+/// The counts a mailbox reports (messages, unseen, bytes) stay exact
+/// through every change that moves them, without a scan to compute them.
+pub async fn mailbox_counts_follow_every_change(b: &dyn Backend) {
+    let (_d, store, alice) = setup(b).await;
+    let inbox = store.mailbox(alice, "INBOX").await.unwrap().unwrap().id;
+    let trash = store.mailbox(alice, "Trash").await.unwrap().unwrap().id;
+    let check = |label: &'static str| {
+        let store = store.clone();
+        async move {
+            for mb in [inbox, trash] {
+                assert_eq!(
+                    counts(&store, mb).await,
+                    recount(&store, mb).await,
+                    "{label}, mailbox {mb}"
+                );
+            }
+        }
+    };
+    for i in 0..4 {
+        let mut m = msg(&"x".repeat(10 * (i + 1)));
+        if i == 0 {
+            m.flags = vec!["\\Seen".into()];
+        }
+        store.append(inbox, m).await.unwrap();
+    }
+    check("after appends").await;
+    store
+        .store_flags(inbox, &[2, 3], FlagOp::Add, &["\\Seen".to_string()])
+        .await
+        .unwrap();
+    check("after \\Seen added").await;
+    store
+        .store_flags(inbox, &[1], FlagOp::Remove, &["\\Seen".to_string()])
+        .await
+        .unwrap();
+    check("after \\Seen removed").await;
+    store.copy(inbox, &[1, 2], trash).await.unwrap();
+    check("after copy").await;
+    store
+        .store_flags(trash, &[1], FlagOp::Add, &["\\Seen".to_string()])
+        .await
+        .unwrap();
+    check("after \\Seen on an email in two mailboxes").await;
+    store.move_messages(inbox, &[3], trash).await.unwrap();
+    check("after move").await;
+    store
+        .store_flags(inbox, &[4], FlagOp::Add, &["\\Deleted".to_string()])
+        .await
+        .unwrap();
+    store.expunge(inbox, None).await.unwrap();
+    check("after expunge").await;
+    let ids: Vec<EmailId> = store.messages(trash).await.unwrap().iter().map(|m| m.id).collect();
+    store.destroy_emails(alice, &ids[..1]).await.unwrap();
+    check("after destroy").await;
+    assert!(counts(&store, trash).await.0 > 0);
+}
