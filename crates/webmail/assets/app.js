@@ -453,7 +453,13 @@ function live() {
     }
     const s = (change.changed || {})[jmap.accountId];
     if (!s) return;
-    const interesting = ['Email', 'Mailbox', 'Thread'].some((t) => s[t] && s[t] !== lastStates[t]);
+    // The stream's first event is where it starts: nothing new when the
+    // mailbox state is the one the page loaded with (every delivery,
+    // flag change or move changes it), so no second load at start.
+    const first = !Object.keys(lastStates).length;
+    const interesting = first
+      ? s.Mailbox !== state.mailboxState
+      : ['Email', 'Mailbox', 'Thread'].some((t) => s[t] && s[t] !== lastStates[t]);
     if (s.VacationResponse && s.VacationResponse !== lastStates.VacationResponse) checkVacation();
     lastStates = { ...lastStates, ...s };
     if (interesting) refreshAll();

@@ -22,6 +22,7 @@ export const MAILBOX_PROPS = ['name', 'parentId', 'role', 'sortOrder', 'totalEma
 
 export async function loadMailboxes() {
   const r = await call('Mailbox/get', { ids: null, properties: MAILBOX_PROPS });
+  state.mailboxState = r.state;
   state.mailboxes = r.list;
   state.byId = new Map(r.list.map((m) => [m.id, m]));
   emit('mailboxes');

@@ -989,7 +989,10 @@ pub(super) fn emails(conn: &Connection, account: AccountId, ids: &[EmailId]) -> 
 pub(super) fn thread(conn: &Connection, account: AccountId, thread: ThreadId) -> Result<Vec<EmailId>> {
     Ok(conn
         .prepare_cached(
-            "SELECT e.id FROM emails e WHERE e.thread_id = ?1 AND e.account_id = ?2
+            // By the thread index: left to itself the planner walked the
+            // account's (account, received_at) index for the ORDER BY, a
+            // scan of every email of the account per thread (7 ms at 100k).
+            "SELECT e.id FROM emails e INDEXED BY emails_by_thread WHERE e.thread_id = ?1 AND e.account_id = ?2
                AND EXISTS(SELECT 1 FROM email_mailboxes m WHERE m.email_id = e.id AND NOT m.deleted)
              ORDER BY e.received_at, e.id",
         )?
