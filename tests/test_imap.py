@@ -876,6 +876,22 @@ def test_unauthenticated_connections_time_out_sooner(server_factory):
     # A logged-in session keeps the long timeout.
     assert logged.cmd("n", "NOOP")[-1].startswith(b"n OK")
     idle.close()
+    # Keeping busy does not keep an unauthenticated connection open: three
+    # timeouts' worth in all.
+    busy = Raw(srv.ports["imap"])
+    busy.sock.settimeout(10)
+    t = time.time()
+    ended = False
+    while time.time() - t < 15:
+        busy.send(b"n NOOP\r\n")
+        line = busy.line()
+        if not line or line.startswith(b"* BYE"):
+            ended = True
+            break
+        time.sleep(0.5)
+    assert ended and 5 <= time.time() - t < 10, time.time() - t
+    busy.close()
+    assert logged.cmd("m", "NOOP")[-1].startswith(b"m OK")
     logged.close()
 
 

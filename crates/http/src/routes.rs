@@ -432,6 +432,14 @@ async fn upload(
         Ok(v) => json_response(StatusCode::CREATED, &v),
         Err(UploadError::AccountNotFound) => (StatusCode::NOT_FOUND, "account not found").into_response(),
         Err(UploadError::TooLarge) => problem(&RequestError::Limit { limit: "maxSizeUpload" }),
+        Err(UploadError::OverQuota) => json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({
+                "type": "urn:ietf:params:jmap:error:overQuota",
+                "status": 413,
+                "detail": "the account's pending uploads are at their limit; use or let them expire first",
+            }),
+        ),
         Err(UploadError::Store) => (StatusCode::INTERNAL_SERVER_ERROR, "storage error").into_response(),
     }
 }

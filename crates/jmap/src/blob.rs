@@ -13,6 +13,10 @@ pub enum UploadError {
     AccountNotFound,
     #[error("upload larger than maxSizeUpload")]
     TooLarge,
+    /// The account's pending uploads are at their cap (RFC 8620 §6.1: the
+    /// server may reject uploads that take the account over its quota).
+    #[error("too many pending uploads")]
+    OverQuota,
     #[error("storage error")]
     Store,
 }
@@ -74,10 +78,17 @@ impl Jmap {
         if data.len() as u64 > self.config.limits.max_size_upload {
             return Err(UploadError::TooLarge);
         }
-        let up = self.store.upload_blob(caller.account, data).await.map_err(|e| {
-            tracing::error!(error = %e, "store error on upload");
-            UploadError::Store
-        })?;
+        let up = self
+            .store
+            .upload_blob(caller.account, data)
+            .await
+            .map_err(|e| match e {
+                letterbox_store::StoreError::QuotaExceeded { .. } => UploadError::OverQuota,
+                e => {
+                    tracing::error!(error = %e, "store error on upload");
+                    UploadError::Store
+                }
+            })?;
         Ok(json!({
             "accountId": account_id,
             "blobId": up.blob_id,

@@ -43,6 +43,9 @@ pub struct Conn {
     /// Responses not yet written.
     pub out: Vec<u8>,
     idle_timeout: Duration,
+    /// Before authentication: when the connection ends however busy the
+    /// client keeps it (commands would otherwise restart the timer).
+    deadline: Option<tokio::time::Instant>,
     pub shutdown: Shutdown,
 }
 
@@ -52,8 +55,22 @@ impl Conn {
             reader: LineReader::new(stream),
             out: Vec::new(),
             idle_timeout,
+            deadline: None,
             shutdown,
         }
+    }
+
+    /// End the connection `within` from now unless it authenticates.
+    pub fn set_deadline(&mut self, within: Duration) {
+        self.deadline = Some(tokio::time::Instant::now() + within);
+    }
+
+    /// The wait allowed for the next read or write.
+    fn limit(&self) -> Duration {
+        self.deadline.map_or(self.idle_timeout, |d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+                .min(self.idle_timeout)
+        })
     }
 
     pub fn is_tls(&self) -> bool {
@@ -63,6 +80,7 @@ impl Conn {
     /// Change the inactivity limit (shorter before authentication).
     pub fn set_idle_timeout(&mut self, timeout: Duration) {
         self.idle_timeout = timeout;
+        self.deadline = None;
     }
 
     /// Bytes received that no command has consumed yet.
@@ -88,12 +106,13 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
+        let limit = self.limit();
         let stream = self.reader.get_mut();
         let write = async {
             stream.write_all(&self.out).await?;
             stream.flush().await
         };
-        match tokio::time::timeout(self.idle_timeout, write).await {
+        match tokio::time::timeout(limit, write).await {
             Ok(Ok(())) => {
                 // A big FETCH must not leave its buffer behind on an idle connection.
                 if self.out.capacity() > 4096 {
@@ -123,7 +142,7 @@ impl Conn {
         if self.shutdown.is_triggered() {
             return Err(Box::pin(self.farewell(End::Shutdown)).await);
         }
-        let read = tokio::time::timeout(self.idle_timeout, self.reader.read_line(max));
+        let read = tokio::time::timeout(self.limit(), self.reader.read_line(max));
         let shutdown = self.shutdown.clone();
         let result = tokio::select! {
             r = read => Some(r),
@@ -197,8 +216,9 @@ impl Conn {
             }
             buf.extend_from_slice(b"\r\n");
             let n = usize::try_from(marker.len).map_err(|_| End::Closed)?;
+            let limit = self.limit();
             let read = self.reader.read_exact_into(n, &mut buf);
-            match tokio::time::timeout(self.idle_timeout, read).await {
+            match tokio::time::timeout(limit, read).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(End::Closed),
                 Err(_) => return Err(Box::pin(self.farewell(End::Timeout)).await),
@@ -232,6 +252,7 @@ impl Conn {
             reader,
             out,
             idle_timeout,
+            deadline,
             shutdown,
         } = self;
         match reader.into_inner().upgrade(acceptor).await {
@@ -239,6 +260,7 @@ impl Conn {
                 reader: LineReader::new(stream),
                 out,
                 idle_timeout,
+                deadline,
                 shutdown,
             }),
             Err(e) => {

@@ -72,6 +72,8 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
         ctx.config.idle_timeout.min(ctx.config.preauth_timeout),
         shutdown,
     );
+    // Busy is not authenticated: three idle periods at most in all.
+    conn.set_deadline(ctx.config.preauth_timeout.saturating_mul(3));
     let mut s = Session {
         ctx,
         info,
