@@ -5,7 +5,7 @@
 
 use crate::auth::authenticate;
 use crate::conn::Peer;
-use crate::routes::{json_response, read_body};
+use crate::routes::{json_response, small_json};
 use crate::HttpCtx;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -77,11 +77,9 @@ pub async fn add_app_password(
     body: Body,
 ) -> Response {
     let caller = caller!(ctx, headers, peer);
-    let Some(bytes) = read_body(&headers, body, 4096).await else {
-        return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({ "error": "body too large" }));
-    };
-    let Ok(req) = serde_json::from_slice::<NewAppPassword>(&bytes) else {
-        return json_response(StatusCode::BAD_REQUEST, &json!({ "error": "expected {\"name\": ...}" }));
+    let req: NewAppPassword = match small_json(&headers, body, "{\"name\": ...}").await {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let password = generate_app_password();
     let Some(form) = app_password_form(&password) else {
@@ -171,14 +169,9 @@ pub async fn change_password(
     body: Body,
 ) -> Response {
     let caller = caller!(ctx, headers, peer);
-    let Some(bytes) = read_body(&headers, body, 4096).await else {
-        return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({ "error": "body too large" }));
-    };
-    let Ok(req) = serde_json::from_slice::<NewPassword>(&bytes) else {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({ "error": "expected {\"old\": ..., \"new\": ...}" }),
-        );
+    let req: NewPassword = match small_json(&headers, body, "{\"old\": ..., \"new\": ...}").await {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     if req.new.chars().count() < MIN_PASSWORD_CHARS || req.new.len() > MAX_PASSWORD_BYTES {
         return json_response(

@@ -210,3 +210,15 @@ pub async fn authenticate(ctx: &HttpCtx, headers: &HeaderMap, peer: &Peer) -> Re
         Err(e) => Err(refused(e, || unauthorized("invalid credentials"))),
     }
 }
+
+/// What a sign-in page says for a refused password (webmail, OAuth).
+pub(crate) fn signin_refusal(e: &AuthError) -> (StatusCode, &'static str) {
+    match e {
+        AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "Wrong email address or password."),
+        AuthError::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins. Try again later.",
+        ),
+        AuthError::Temporary(_) => (StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now."),
+    }
+}

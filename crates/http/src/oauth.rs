@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use letterbox_directory::{generate_token, pkce_s256, secret_digest, AuthError};
+use letterbox_directory::{generate_token, pkce_s256, secret_digest};
 use letterbox_store::{Exchange, NewToken, TokenKind, TokenRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -402,14 +402,7 @@ pub async fn authorize_submit(
     let authed = match ctx.auth.authenticate(user, password, peer.info.peer.ip()).await {
         Ok(a) => a,
         Err(e) => {
-            let (status, text) = match e {
-                AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "Wrong email address or password."),
-                AuthError::RateLimited => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed sign-ins. Try again later.",
-                ),
-                AuthError::Temporary(_) => (StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now."),
-            };
+            let (status, text) = crate::auth::signin_refusal(&e);
             let fresh = generate_token("");
             return login_form(&req, &fresh, Some(text), status, peer.tls);
         }

@@ -347,6 +347,27 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
     axum::body::to_bytes(body, limit).await.ok()
 }
 
+/// A small JSON request body (account API, sign-in): the value, or the
+/// answer refusing it (413 past 4 KiB, 400 naming what was `expected`).
+pub(crate) async fn small_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    expected: &str,
+) -> Result<T, Box<Response>> {
+    let Some(bytes) = read_body(headers, body, 4096).await else {
+        return Err(Box::new(json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({ "error": "body too large" }),
+        )));
+    };
+    serde_json::from_slice(&bytes).map_err(|_| {
+        Box::new(json_response(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": format!("expected {expected}") }),
+        ))
+    })
+}
+
 /// Which per-account concurrency limit a request counts against.
 enum Pool {
     Requests,

@@ -12,14 +12,14 @@
 //! see [`csrf`].
 
 use crate::conn::Peer;
-use crate::routes::{json_response, read_body, request_base};
+use crate::routes::{json_response, request_base, small_json};
 use crate::HttpCtx;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use letterbox_directory::{generate_token, secret_digest, AuthError};
+use letterbox_directory::{generate_token, secret_digest};
 use letterbox_store::{NewToken, TokenKind};
 use serde::Deserialize;
 use serde_json::json;
@@ -202,14 +202,9 @@ pub async fn login(
     if !json || !same_origin(&headers, &peer) {
         return forbidden("log in from the webmail page");
     }
-    let Some(bytes) = read_body(&headers, body, 4096).await else {
-        return json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({ "error": "too large" }));
-    };
-    let Ok(form) = serde_json::from_slice::<Login>(&bytes) else {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({ "error": "username and password are needed" }),
-        );
+    let form: Login = match small_json(&headers, body, "{\"username\": ..., \"password\": ...}").await {
+        Ok(f) => f,
+        Err(r) => return *r,
     };
     let authed = match ctx
         .auth
@@ -218,14 +213,7 @@ pub async fn login(
     {
         Ok(a) => a,
         Err(e) => {
-            let (status, text) = match e {
-                AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "Wrong email address or password."),
-                AuthError::RateLimited => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed sign-ins. Try again later.",
-                ),
-                AuthError::Temporary(_) => (StatusCode::SERVICE_UNAVAILABLE, "Signing in is not possible right now."),
-            };
+            let (status, text) = crate::auth::signin_refusal(&e);
             return json_response(status, &json!({ "error": text }));
         }
     };

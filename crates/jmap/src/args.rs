@@ -206,7 +206,7 @@ pub struct SetOutcome {
 
 impl SetOutcome {
     pub fn response(self, call: &Call<'_>, old_state: String, new_state: String) -> Map<String, Value> {
-        let obj = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+        let obj = object_or_null;
         let mut out = Map::new();
         out.insert("accountId".into(), json!(call.caller.account_id()));
         out.insert("oldState".into(), json!(old_state));
@@ -330,4 +330,22 @@ pub fn query_changes_response(
         out.insert("total".into(), json!(current.len()));
     }
     out
+}
+
+/// An object, or `null` when it is empty (RFC 8620 `…|null` results).
+pub fn object_or_null(m: Map<String, Value>) -> Value {
+    if m.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(m)
+    }
+}
+
+/// A list as JSON, or `null` when it is empty.
+pub fn json_or_null<T: serde::Serialize>(v: Vec<T>) -> Value {
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!(v)
+    }
 }

@@ -282,22 +282,8 @@ pub async fn send(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     }
     let mut out = Map::new();
     out.insert("accountId".into(), json!(call.caller.account_id()));
-    out.insert(
-        "sent".into(),
-        if sent.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(sent)
-        },
-    );
-    out.insert(
-        "notSent".into(),
-        if not_sent.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(not_sent)
-        },
-    );
+    out.insert("sent".into(), args::object_or_null(sent));
+    out.insert("notSent".into(), args::object_or_null(not_sent));
     let mut results = vec![("MDN/send".to_string(), out)];
     let mut update = Map::new();
     for (k, patch) in a.on_success_update_email.unwrap_or_default() {
@@ -377,8 +363,8 @@ fn parse_report(raw: &[u8]) -> Option<Map<String, Value>> {
         "originalRecipient": get("Original-Recipient"),
         "finalRecipient": get("Final-Recipient"),
         "originalMessageId": get("Original-Message-ID"),
-        "error": if errors.is_empty() { Value::Null } else { json!(errors) },
-        "extensionFields": if extension.is_empty() { Value::Null } else { Value::Object(extension) },
+        "error": args::json_or_null(errors),
+        "extensionFields": args::object_or_null(extension),
     }) {
         Value::Object(m) => Some(m),
         _ => None,
@@ -406,30 +392,9 @@ pub async fn parse(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     }
     let mut out = Map::new();
     out.insert("accountId".into(), json!(call.caller.account_id()));
-    out.insert(
-        "parsed".into(),
-        if parsed.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(parsed)
-        },
-    );
-    out.insert(
-        "notParsable".into(),
-        if not_parsable.is_empty() {
-            Value::Null
-        } else {
-            json!(not_parsable)
-        },
-    );
-    out.insert(
-        "notFound".into(),
-        if not_found.is_empty() {
-            Value::Null
-        } else {
-            json!(not_found)
-        },
-    );
+    out.insert("parsed".into(), args::object_or_null(parsed));
+    out.insert("notParsable".into(), args::json_or_null(not_parsable));
+    out.insert("notFound".into(), args::json_or_null(not_found));
     crate::one("MDN/parse", out)
 }
 

@@ -276,14 +276,7 @@ pub(crate) async fn set(call: &mut Call<'_>, a: Map<String, Value>) -> MethodRes
         match outcome {
             Ok((u, answer)) => match call.store().update_push_subscription(account, sub.id, u).await {
                 Ok(true) => {
-                    o.updated.insert(
-                        raw,
-                        if answer.is_empty() {
-                            Value::Null
-                        } else {
-                            Value::Object(answer)
-                        },
-                    );
+                    o.updated.insert(raw, args::object_or_null(answer));
                 }
                 Ok(false) => {
                     o.not_updated.insert(raw, json!(SetError::not_found()));

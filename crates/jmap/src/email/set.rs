@@ -578,22 +578,8 @@ pub async fn import(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult 
     out.insert("accountId".into(), json!(call.caller.account_id()));
     out.insert("oldState".into(), json!(old_state));
     out.insert("newState".into(), json!(new_state));
-    out.insert(
-        "created".into(),
-        if created.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(created)
-        },
-    );
-    out.insert(
-        "notCreated".into(),
-        if not_created.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(not_created)
-        },
-    );
+    out.insert("created".into(), args::object_or_null(created));
+    out.insert("notCreated".into(), args::object_or_null(not_created));
     one("Email/import", out)
 }
 
@@ -667,14 +653,7 @@ pub async fn parse(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     }
     let mut out = Map::new();
     out.insert("accountId".into(), json!(call.caller.account_id()));
-    out.insert(
-        "parsed".into(),
-        if parsed.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(parsed)
-        },
-    );
+    out.insert("parsed".into(), args::object_or_null(parsed));
     out.insert("notParsable".into(), json!(not_parsable));
     out.insert("notFound".into(), json!(not_found));
     one("Email/parse", out)

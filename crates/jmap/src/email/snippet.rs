@@ -180,14 +180,7 @@ pub async fn get(call: &mut Call<'_>, a: Map<String, Value>) -> MethodResult {
     let mut out = Map::new();
     out.insert("accountId".into(), json!(call.caller.account_id()));
     out.insert("list".into(), Value::Array(list));
-    out.insert(
-        "notFound".into(),
-        if not_found.is_empty() {
-            Value::Null
-        } else {
-            json!(not_found)
-        },
-    );
+    out.insert("notFound".into(), args::json_or_null(not_found));
     one("SearchSnippet/get", out)
 }
 
