@@ -684,3 +684,20 @@ def test_requests_in_progress_are_limited_per_client_address(server_factory):
     assert healthz() == b"200", "a slot frees when its request ends"
     for s in slow:
         s.close()
+
+
+def test_a_connection_that_sends_no_request_is_closed(server_factory):
+    """Issue 18: hyper times a header from its first byte; a client that
+    connects and says nothing is closed after the header timeout too."""
+    srv = server_factory("[http]\nheader_timeout_secs = 2\n").start()
+    idle = socket.create_connection(("127.0.0.1", srv.ports["http"]), timeout=15)
+    t = time.time()
+    assert idle.recv(100) == b"", "closed without an answer"
+    assert 1.5 <= time.time() - t < 8, time.time() - t
+    idle.close()
+    # A client that does send in time is served.
+    s = socket.create_connection(("127.0.0.1", srv.ports["http"]), timeout=15)
+    time.sleep(1)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    s.close()

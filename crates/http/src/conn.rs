@@ -24,7 +24,13 @@ pub async fn session(http: Arc<Http>, stream: MaybeTls, info: ConnInfo, shutdown
         info: info.clone(),
         tls,
     };
+    // Issue 18: hyper's header timeout starts with a request's first byte,
+    // so a client that connects and sends nothing would hold the slot
+    // forever; the first request must come within the header timeout.
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = started.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        seen.store(true, std::sync::atomic::Ordering::Relaxed);
         req.extensions_mut().insert(peer.clone());
         router.clone().oneshot(req.map(axum::body::Body::new))
     });
@@ -44,15 +50,27 @@ pub async fn session(http: Arc<Http>, stream: MaybeTls, info: ConnInfo, shutdown
     tokio::pin!(conn);
     let stop = shutdown.wait();
     tokio::pin!(stop);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(session = info.session_id, peer = %info.peer, error = %e, "HTTP connection ended with an error");
+    let first_request = tokio::time::sleep(http.ctx.config.header_timeout);
+    tokio::pin!(first_request);
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(session = info.session_id, peer = %info.peer, error = %e, "HTTP connection ended with an error");
+                }
+                return;
             }
-        }
-        _ = &mut stop => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(shutdown.drain_timeout(), conn).await;
+            _ = &mut first_request, if !started.load(std::sync::atomic::Ordering::Relaxed) => {
+                if !started.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracing::debug!(session = info.session_id, peer = %info.peer, "no HTTP request within the header timeout; closing");
+                    return;
+                }
+            }
+            _ = &mut stop => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(shutdown.drain_timeout(), conn).await;
+                return;
+            }
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct HttpSection {
     pub base_url: Option<String>,
     /// Longest API request, seconds (default 120).
     pub request_timeout_secs: Option<u64>,
+    /// Longest wait for a request's header, and for the first request of a
+    /// connection, seconds (default 30).
+    pub header_timeout_secs: Option<u64>,
     /// EventSource connections per account (default 8).
     pub max_event_sources: Option<usize>,
     /// Requests in progress at once from one client address (default 256:
@@ -318,6 +321,7 @@ pub struct HttpSettings {
     /// Whether `base_url` was configured.
     pub base_url_configured: bool,
     pub request_timeout: Duration,
+    pub header_timeout: Duration,
     pub max_event_sources: usize,
     pub max_requests_per_ip: usize,
     pub cors_origins: Vec<String>,
@@ -559,6 +563,11 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             Some(0) => return Err(invalid("http.request_timeout_secs", "must be greater than 0")),
             Some(n) => n,
             None => 120,
+        }),
+        header_timeout: Duration::from_secs(match f.http.header_timeout_secs {
+            Some(0) => return Err(invalid("http.header_timeout_secs", "must be greater than 0")),
+            Some(n) => n,
+            None => 30,
         }),
         cors_origins: f.http.cors_origins.clone().unwrap_or_default(),
         ready_min_free_bytes: f.http.ready_min_free_mb.unwrap_or(100) << 20,

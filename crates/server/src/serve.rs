@@ -226,6 +226,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             https_base: cfg.http.base_url.clone(),
             base_url: cfg.http.base_url_configured.then(|| cfg.http.base_url.clone()),
             request_timeout: cfg.http.request_timeout,
+            header_timeout: cfg.http.header_timeout,
             max_event_sources: cfg.http.max_event_sources,
             max_requests_per_ip: cfg.http.max_requests_per_ip,
             clients: client_settings(&cfg),
@@ -237,7 +238,6 @@ pub async fn run(cfg: Config) -> Result<()> {
             webmail_dir: std::env::var_os("LETTERBOX_WEBMAIL_DIR")
                 .filter(|_| cfg.dev)
                 .map(std::path::PathBuf::from),
-            ..letterbox_http::HttpConfig::default()
         },
     );
     let ctx = ServerCtx {
