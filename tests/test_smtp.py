@@ -543,3 +543,18 @@ def test_messages_held_in_memory_are_bounded_server_wide(server_factory):
         c.ehlo("two.test")
         assert c.sendmail("x@remote.test", ["alice@example.test"], body) == {}
     assert len(stored(srv, "alice@example.test")) == 2
+
+
+def test_bdat_normalised_past_the_size_limit_is_refused(server_factory):
+    """Issue 18: the CRs added to bare LFs count against the size limit."""
+    srv = server_factory("[smtp]\nmax_message_size = 20000\n")
+    srv.cli.add_user("alice@example.test", "alice-pw")
+    srv.start()
+    body = b"Subject: x\r\n\r\n" + b"a\n" * 9000  # 18 KB as sent, 27 KB with CRLF
+    out = raw_session(
+        srv.ports["smtp"],
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        + f"BDAT {len(body)} LAST\r\n".encode() + body + b"QUIT\r\n",
+    )
+    assert b"552 5.3.4" in out and b"221 " in out, out[-300:]
+    assert stored(srv, "alice@example.test") == []

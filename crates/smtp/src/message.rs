@@ -172,6 +172,11 @@ impl Session {
         // binary and kept as sent.
         if tx.params.body != letterbox_smtp_proto::BodyType::BinaryMime && has_bare_line_ending(&raw) {
             raw = crlf_only(&raw);
+            // The added CRs count: the size limit holds for what is stored.
+            if raw.len() > self.ctx.config.max_message_size {
+                self.say(552, "5.3.4", "Message size exceeds fixed maximum message size");
+                return Flow::Continue;
+            }
         }
         self.finish_message(tx, raw).await;
         Flow::Continue
