@@ -559,7 +559,14 @@ pub(crate) async fn send(
             .and_then(|f| f.rsplit_once('@'))
             .map(|(_, d)| d.to_string()),
     ) {
-        match signer.sign(&domain, &message) {
+        // Hashing the whole message and an RSA signature: CPU work off the
+        // async workers (issue 18).
+        let (s, d) = (signer.clone(), domain.clone());
+        let (result, unsigned) = tokio::task::spawn_blocking(move || (s.sign(&d, &message), message))
+            .await
+            .map_err(|e| NotReleased::Temporary(StoreError::Backend(e.to_string())))?;
+        message = unsigned;
+        match result {
             Ok(Some(fields)) => {
                 let mut signed = fields.into_bytes();
                 signed.extend_from_slice(&message);

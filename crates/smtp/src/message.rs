@@ -234,10 +234,16 @@ impl Session {
             prefix.push_str(&submission_additions(&facts, &self.ctx.config.hostname));
             if let (Some(signer), Some(from)) = (&self.ctx.signer, facts.from.first()) {
                 // RFC 6376: sign as the From: domain, so DMARC alignment holds.
-                let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default().to_string();
                 let mut signed = prefix.clone().into_bytes();
                 signed.extend_from_slice(&raw);
-                match signer.sign(domain, &signed) {
+                // Hashing the whole message and an RSA signature: CPU work
+                // off the async workers (issue 18).
+                let (signer, d) = (signer.clone(), domain.clone());
+                let result = tokio::task::spawn_blocking(move || signer.sign(&d, &signed))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                match result {
                     Ok(Some(fields)) => prefix.insert_str(0, &fields),
                     Ok(None) => {}
                     Err(e) => {
