@@ -75,12 +75,12 @@ fn serve(ctx: &HttpCtx, path: &str, headers: &HeaderMap, cache: &'static str) ->
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
     let mut resp = match (&asset.gzip, gzip_ok) {
         (Some(g), true) => {
-            let mut r = Body::from(bytes::Bytes::from(g.to_vec())).into_response();
+            let mut r = Body::from(g.clone()).into_response();
             r.headers_mut()
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             r
         }
-        _ => Body::from(bytes::Bytes::from(asset.body.to_vec())).into_response(),
+        _ => Body::from(asset.body.clone()).into_response(),
     };
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));

@@ -1,5 +1,5 @@
-//! RFC 9007 (JMAP for MDN): MDN/send and MDN/parse. RFC 9007 is not in
-//! `../shared/rfc/`; this follows the published text as we know it
+//! RFC 9007 (JMAP for MDN): MDN/send and MDN/parse. We had no copy of RFC
+//! 9007 to read; this follows the published text as we know it
 //! (§2 the MDN object, §3.1 MDN/send, §3.2 MDN/parse) and RFC 8098 for the
 //! report itself (§3: `multipart/report; report-type=disposition-notification`
 //! with a human part, the `message/disposition-notification` fields, and

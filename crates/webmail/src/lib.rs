@@ -12,12 +12,12 @@
 //! For development a directory can replace the embedded files; it is read
 //! on every request and nothing is cached.
 
+use bytes::Bytes;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -28,12 +28,12 @@ const TEMPLATES: &[&str] = &["index.html", "sw.js", "manifest.webmanifest"];
 /// Longest asset path accepted from a URL.
 const MAX_PATH: usize = 200;
 
-/// One servable file.
+/// One servable file (cheap to clone: the bytes are shared).
 #[derive(Debug, Clone)]
 pub struct Asset {
-    pub body: Arc<[u8]>,
+    pub body: Bytes,
     /// The gzip form, when the type compresses and it is smaller.
-    pub gzip: Option<Arc<[u8]>>,
+    pub gzip: Option<Bytes>,
     pub content_type: &'static str,
 }
 
@@ -66,7 +66,7 @@ fn compressible(content_type: &str) -> bool {
     content_type.starts_with("text/") || content_type.contains("json") || content_type.contains("svg")
 }
 
-fn gzip(body: &[u8]) -> Option<Arc<[u8]>> {
+fn gzip(body: &[u8]) -> Option<Bytes> {
     let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::best());
     enc.write_all(body).ok()?;
     let out = enc.finish().ok()?;
@@ -165,14 +165,6 @@ impl Webmail {
             gzip: None,
             content_type: content_type(path),
         })
-    }
-
-    /// Total bytes of the embedded files (as sent, gzip where smaller).
-    pub fn compressed_size(&self) -> usize {
-        self.files
-            .values()
-            .map(|a| a.gzip.as_ref().map_or(a.body.len(), |g| g.len()))
-            .sum()
     }
 }
 
