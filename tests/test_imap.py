@@ -17,7 +17,7 @@ PW = "alice-pw"
 BASE_CAPS = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE"
 AUTH_CAPS = BASE_CAPS + (
     " NAMESPACE UNSELECT CHILDREN SPECIAL-USE CREATE-SPECIAL-USE UIDPLUS MULTIAPPEND MOVE IDLE"
-    " LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES STATUS=SIZE BINARY OBJECTID"
+    " LIST-EXTENDED LIST-STATUS ESEARCH SEARCHRES STATUS=SIZE BINARY OBJECTID CONDSTORE QRESYNC"
 )
 
 
@@ -229,7 +229,9 @@ def test_select_examine_close_unselect(srv):
     assert re.fullmatch(rb"\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n", lines[5])
     assert lines[6] == b"* OK [UIDNEXT 4] predicted next UID\r\n"
     assert re.fullmatch(rb"\* OK \[MAILBOXID \(M\d+\)\] mailbox id\r\n", lines[7])
-    assert lines[8] == b"a OK [READ-WRITE] SELECT completed\r\n"
+    # RFC 7162 §3.1.2.1: every mailbox keeps mod-sequences.
+    assert re.fullmatch(rb"\* OK \[HIGHESTMODSEQ \d+\] highest mod-sequence\r\n", lines[8])
+    assert lines[9] == b"a OK [READ-WRITE] SELECT completed\r\n"
     assert r.cmd("b", "STORE 1 +FLAGS (\\Deleted)")[-1] == b"b OK STORE completed\r\n"
     assert r.cmd("c", "UNSELECT") == [b"c OK UNSELECT completed\r\n"]
     lines = r.cmd("d", "EXAMINE INBOX")
@@ -241,7 +243,11 @@ def test_select_examine_close_unselect(srv):
     assert r.cmd("g", "SELECT INBOX")[1] == b"* 3 EXISTS\r\n"
     assert r.cmd("h", "CLOSE") == [b"h OK CLOSE completed\r\n"]
     assert r.cmd("i", "SELECT INBOX")[1] == b"* 2 EXISTS\r\n"
-    assert r.cmd("j", "SELECT nosuch") == [b"j NO [NONEXISTENT] no such mailbox\r\n"]
+    # RFC 7162 §3.2.11: the selected mailbox is closed even when the new one fails.
+    assert r.cmd("j", "SELECT nosuch") == [
+        b"* OK [CLOSED] previous mailbox closed\r\n",
+        b"j NO [NONEXISTENT] no such mailbox\r\n",
+    ]
     assert r.cmd("k", "FETCH 1 FLAGS") == [b"k BAD FETCH needs a selected mailbox\r\n"]
 
 

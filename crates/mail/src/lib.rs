@@ -22,6 +22,7 @@ mod bodystructure;
 mod envelope;
 mod header;
 mod imap_string;
+pub mod mailbox;
 mod parse;
 mod rfc822;
 mod section;

@@ -40,6 +40,7 @@ pub use credentials::{AppPassword, Exchange, Grant, NewToken, TokenKind, TokenRe
 pub use error::{Result, StoreError};
 pub use flags::normalize_flags;
 pub use intake::AfterDelivery;
+pub use letterbox_mail::mailbox::normalize_mailbox;
 pub use push::{NewPushSubscription, PushSubscription, PushUpdate};
 pub use query::{Filter, Query, QueryResult, Sort, SortKey, TextField};
 pub use submission::{
@@ -242,6 +243,21 @@ pub trait Store: Send + Sync + 'static {
         op: FlagOp,
         flags: &[String],
     ) -> Result<Vec<MessageMeta>>;
+    /// RFC 7162 §3.1.3 conditional STORE: like [`Store::store_flags`], but
+    /// with `unchanged_since` a message whose modseq is above it is left
+    /// alone and its UID reported in `modified`.
+    async fn store_flags_if(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<ConditionalStore>;
+    /// UIDs expunged from a mailbox at a modseq above `since`, ascending
+    /// (RFC 7162 §3.2.5.1, VANISHED (EARLIER)). Expunges are remembered
+    /// as long as the mailbox exists.
+    async fn expunged_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<u32>>;
     /// Expunge messages flagged `\Deleted` (only among `uids` when given).
     /// Returns the expunged UIDs, ascending.
     async fn expunge(&self, mailbox: MailboxId, uids: Option<&[u32]>) -> Result<Vec<u32>>;
@@ -386,21 +402,6 @@ fn validate_domain(d: &str) -> Result<()> {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!("'{d}' is not a valid domain name")))
-    }
-}
-
-/// Canonical mailbox name: `INBOX` in any case becomes `INBOX` (RFC 9051 §5.1).
-pub fn normalize_mailbox(name: &str) -> String {
-    if name.eq_ignore_ascii_case("INBOX") {
-        "INBOX".to_string()
-    } else if let (Some(head), Some(rest)) = (name.get(..5), name.get(5..)) {
-        if head.eq_ignore_ascii_case("INBOX") && rest.starts_with(HIERARCHY_DELIMITER) {
-            format!("INBOX{rest}")
-        } else {
-            name.to_string()
-        }
-    } else {
-        name.to_string()
     }
 }
 

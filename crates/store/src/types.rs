@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use letterbox_mail::mailbox::{FlagOp, SpecialUse, HIERARCHY_DELIMITER};
+
 /// Database identity of an account; stable for the account's lifetime.
 pub type AccountId = i64;
 /// Database identity of a mailbox; a re-created mailbox gets a new id.
@@ -16,9 +18,6 @@ pub type MessageId = i64;
 pub type EmailId = MessageId;
 /// Identity of a thread (RFC 8474 THREADID); never reused.
 pub type ThreadId = i64;
-
-/// Hierarchy separator of mailbox names (RFC 9051 §5.1).
-pub const HIERARCHY_DELIMITER: char = '/';
 
 /// A domain this server receives mail for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,55 +89,6 @@ pub enum Recipient {
     Unknown,
     /// Deliverable.
     Local(Resolution),
-}
-
-/// RFC 6154 special-use attributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SpecialUse {
-    /// `\All`
-    All,
-    /// `\Archive`
-    Archive,
-    /// `\Drafts`
-    Drafts,
-    /// `\Flagged`
-    Flagged,
-    /// `\Junk`
-    Junk,
-    /// `\Sent`
-    Sent,
-    /// `\Trash`
-    Trash,
-}
-
-impl SpecialUse {
-    /// The attribute as written on the wire, RFC 6154 §2.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpecialUse::All => "\\All",
-            SpecialUse::Archive => "\\Archive",
-            SpecialUse::Drafts => "\\Drafts",
-            SpecialUse::Flagged => "\\Flagged",
-            SpecialUse::Junk => "\\Junk",
-            SpecialUse::Sent => "\\Sent",
-            SpecialUse::Trash => "\\Trash",
-        }
-    }
-
-    /// Parse the wire form, case-insensitively.
-    pub fn parse(s: &str) -> Option<SpecialUse> {
-        [
-            SpecialUse::All,
-            SpecialUse::Archive,
-            SpecialUse::Drafts,
-            SpecialUse::Flagged,
-            SpecialUse::Junk,
-            SpecialUse::Sent,
-            SpecialUse::Trash,
-        ]
-        .into_iter()
-        .find(|u| u.as_str().eq_ignore_ascii_case(s))
-    }
 }
 
 /// The mailboxes every new account starts with.
@@ -286,15 +236,13 @@ pub struct Copied {
     pub uids: Vec<(u32, u32)>,
 }
 
-/// How STORE changes flags (RFC 9051 §6.4.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlagOp {
-    /// `FLAGS`: replace.
-    Replace,
-    /// `+FLAGS`: add.
-    Add,
-    /// `-FLAGS`: remove.
-    Remove,
+/// What a conditional STORE did (RFC 7162 §3.1.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConditionalStore {
+    /// Messages whose flags changed, with their new state.
+    pub changed: Vec<MessageMeta>,
+    /// UIDs that failed the UNCHANGEDSINCE test, in the order asked.
+    pub modified: Vec<u32>,
 }
 
 /// Messages whose state changed after a given modseq, and UIDs expunged since.

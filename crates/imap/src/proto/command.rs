@@ -1,7 +1,7 @@
 //! Client commands (RFC 9051 §6) and their parser.
 
+use letterbox_mail::mailbox::{normalize_mailbox, FlagOp, SpecialUse};
 use letterbox_mail::SectionSpec;
-use letterbox_store::{normalize_mailbox, FlagOp, SpecialUse};
 
 use super::parser::{Parser, SeqSet};
 use super::ParseError;
@@ -19,6 +19,8 @@ pub enum StatusItem {
     Recent,
     /// RFC 8474 §4.1.
     MailboxId,
+    /// RFC 7162 §3.1.7.
+    HighestModSeq,
 }
 
 /// RFC 5258 §3.1 LIST selection options (with RFC 6154 SPECIAL-USE).
@@ -72,6 +74,19 @@ pub enum FetchAtt {
     EmailId,
     /// RFC 8474 §5.2.
     ThreadId,
+    /// RFC 7162 §3.1.4.2.
+    ModSeq,
+}
+
+/// RFC 7162 §3.2.5 `QRESYNC (uidvalidity modseq [known-uids [seq-match]])`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uid_validity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SeqSet>,
+    /// §3.2.5.2 (known sequence numbers, their UIDs); parsed and not
+    /// needed: the store remembers every expunge.
+    pub seq_match: Option<(SeqSet, SeqSet)>,
 }
 
 /// One message of an APPEND.
@@ -107,6 +122,9 @@ pub enum Command {
     Select {
         mailbox: String,
         read_only: bool,
+        /// RFC 7162 §3.1.8 `(CONDSTORE)`.
+        condstore: bool,
+        qresync: Option<Qresync>,
     },
     Create {
         mailbox: String,
@@ -160,10 +178,16 @@ pub enum Command {
         uid: bool,
         set: SeqSet,
         atts: Vec<FetchAtt>,
+        /// RFC 7162 §3.1.4.1 CHANGEDSINCE modifier.
+        changed_since: Option<u64>,
+        /// RFC 7162 §3.2.6 VANISHED modifier (UID FETCH only).
+        vanished: bool,
     },
     Store {
         uid: bool,
         set: SeqSet,
+        /// RFC 7162 §3.1.3 UNCHANGEDSINCE modifier.
+        unchanged_since: Option<u64>,
         op: FlagOp,
         silent: bool,
         flags: Vec<String>,
@@ -322,9 +346,13 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
         }
         "SELECT" | "EXAMINE" => {
             p.sp()?;
+            let mailbox = mailbox(p)?;
+            let (condstore, qresync) = select_params(p)?;
             Command::Select {
-                mailbox: mailbox(p)?,
+                mailbox,
                 read_only: name == "EXAMINE",
+                condstore,
+                qresync,
             }
         }
         "CREATE" => {
@@ -534,6 +562,7 @@ fn status_items(p: &mut Parser<'_>) -> Result<Vec<StatusItem>, ParseError> {
             "SIZE" => StatusItem::Size,
             "RECENT" => StatusItem::Recent,
             "MAILBOXID" => StatusItem::MailboxId,
+            "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
             _ => return Err(ParseError::Syntax(format!("unknown STATUS item {a}"))),
         });
         if p.eat(b')') {
@@ -581,7 +610,89 @@ fn fetch(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
     } else {
         atts.push(fetch_att(p)?);
     }
-    Ok(Command::Fetch { uid, set, atts })
+    let (mut changed_since, mut vanished) = (None, false);
+    // RFC 4466 §2.4 fetch modifiers; RFC 7162 §3.1.4.1 and §3.2.6.
+    if p.eat(b' ') {
+        p.expect(b'(')?;
+        loop {
+            let m = p.atom()?.to_ascii_uppercase();
+            match m.as_str() {
+                "CHANGEDSINCE" => {
+                    p.sp()?;
+                    changed_since = Some(p.number64()?);
+                }
+                "VANISHED" if uid => vanished = true,
+                _ => return Err(ParseError::Syntax(format!("unknown FETCH modifier {m}"))),
+            }
+            if p.eat(b')') {
+                break;
+            }
+            p.sp()?;
+        }
+        if vanished && changed_since.is_none() {
+            return Err(ParseError::Syntax("VANISHED needs CHANGEDSINCE".into()));
+        }
+    }
+    Ok(Command::Fetch {
+        uid,
+        set,
+        atts,
+        changed_since,
+        vanished,
+    })
+}
+
+/// `[SP "(" select-param *(SP select-param) ")"]` of SELECT/EXAMINE
+/// (RFC 4466 §2.1): CONDSTORE (RFC 7162 §3.1.8) and QRESYNC (§3.2.5).
+fn select_params(p: &mut Parser<'_>) -> Result<(bool, Option<Qresync>), ParseError> {
+    let (mut condstore, mut qresync) = (false, None);
+    if !p.eat(b' ') {
+        return Ok((condstore, qresync));
+    }
+    p.expect(b'(')?;
+    loop {
+        let name = p.atom()?.to_ascii_uppercase();
+        match name.as_str() {
+            "CONDSTORE" => condstore = true,
+            "QRESYNC" => {
+                p.sp()?;
+                p.expect(b'(')?;
+                let uid_validity = p.nz_number()?;
+                p.sp()?;
+                let modseq = p.number64()?;
+                if modseq == 0 {
+                    return Err(ParseError::Syntax("QRESYNC mod-sequence must be positive".into()));
+                }
+                let mut known_uids = None;
+                let mut seq_match = None;
+                if p.eat(b' ') {
+                    if p.peek() != Some(b'(') {
+                        known_uids = Some(p.seq_set()?);
+                        p.eat(b' ');
+                    }
+                    if p.eat(b'(') {
+                        let seqs = p.seq_set()?;
+                        p.sp()?;
+                        let uids = p.seq_set()?;
+                        p.expect(b')')?;
+                        seq_match = Some((seqs, uids));
+                    }
+                }
+                p.expect(b')')?;
+                qresync = Some(Qresync {
+                    uid_validity,
+                    modseq,
+                    known_uids,
+                    seq_match,
+                });
+            }
+            _ => return Err(ParseError::Syntax(format!("unknown SELECT parameter {name}"))),
+        }
+        if p.eat(b')') {
+            return Ok((condstore, qresync));
+        }
+        p.sp()?;
+    }
 }
 
 fn partial(p: &mut Parser<'_>) -> Result<Option<(u32, u32)>, ParseError> {
@@ -621,6 +732,7 @@ fn fetch_att(p: &mut Parser<'_>) -> Result<FetchAtt, ParseError> {
         "UID" => FetchAtt::Uid,
         "EMAILID" => FetchAtt::EmailId,
         "THREADID" => FetchAtt::ThreadId,
+        "MODSEQ" => FetchAtt::ModSeq,
         "BODY" if p.peek() != Some(b'[') => FetchAtt::Body,
         "BODY" | "BODY.PEEK" => {
             p.expect(b'[')?;
@@ -655,6 +767,23 @@ fn fetch_att(p: &mut Parser<'_>) -> Result<FetchAtt, ParseError> {
 fn store(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
     let set = p.seq_set()?;
     p.sp()?;
+    // RFC 4466 §2.5 store modifiers; RFC 7162 §3.1.3 UNCHANGEDSINCE.
+    let mut unchanged_since = None;
+    if p.eat(b'(') {
+        loop {
+            let m = p.atom()?.to_ascii_uppercase();
+            if m != "UNCHANGEDSINCE" {
+                return Err(ParseError::Syntax(format!("unknown STORE modifier {m}")));
+            }
+            p.sp()?;
+            unchanged_since = Some(p.number64()?);
+            if p.eat(b')') {
+                break;
+            }
+            p.sp()?;
+        }
+        p.sp()?;
+    }
     let item = p.atom()?.to_ascii_uppercase();
     let (op, rest) = match item.as_bytes().first() {
         Some(b'+') => (FlagOp::Add, &item[1..]),
@@ -671,6 +800,7 @@ fn store(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
     Ok(Command::Store {
         uid,
         set,
+        unchanged_since,
         op,
         silent,
         flags,

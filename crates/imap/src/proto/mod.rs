@@ -5,11 +5,14 @@
 mod command;
 pub mod mutf7;
 mod parser;
+pub mod response;
 mod search;
 #[cfg(test)]
 mod tests;
 
-pub use command::{parse_command, parse_tag, AppendMessage, Command, FetchAtt, ListReturn, ListSelect, StatusItem};
+pub use command::{
+    parse_command, parse_tag, AppendMessage, Command, FetchAtt, ListReturn, ListSelect, Qresync, StatusItem,
+};
 pub(crate) use parser::{rfc5322_day, MONTHS};
 pub use parser::{SeqNum, SeqSet};
 pub use search::{SearchKey, SearchReturn};

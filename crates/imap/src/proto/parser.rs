@@ -54,11 +54,19 @@ impl SeqSet {
         let mut ranges: Vec<(SeqNum, SeqNum)> = Vec::new();
         for n in v {
             match ranges.last_mut() {
-                Some((_, SeqNum::Num(hi))) if *hi + 1 == n => *hi = n,
+                Some((_, SeqNum::Num(hi))) if hi.checked_add(1) == Some(n) => *hi = n,
                 _ => ranges.push((SeqNum::Num(n), SeqNum::Num(n))),
             }
         }
         SeqSet(ranges)
+    }
+
+    /// `lo:hi`, or the empty set when `hi < lo`.
+    pub fn from_range(lo: u32, hi: u32) -> SeqSet {
+        if hi < lo {
+            return SeqSet(Vec::new());
+        }
+        SeqSet(vec![(SeqNum::Num(lo), SeqNum::Num(hi))])
     }
 
     /// RFC 9051 §9 `sequence-set` text, e.g. `1:3,7`.

@@ -40,6 +40,9 @@ pub enum SearchKey {
     /// RFC 8474 §6: the objectid as given.
     EmailId(String),
     ThreadId(String),
+    /// RFC 7162 §3.1.5: mod-sequence at least this (entry name and type
+    /// are ignored: one mod-sequence per message).
+    ModSeq(u64),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -229,6 +232,20 @@ fn key(p: &mut Parser<'_>, depth: usize, count: &mut usize) -> Result<SearchKey,
             p.sp()?;
             Ok(SearchKey::Uid(p.seq_set()?))
         }
+        "MODSEQ" => {
+            p.sp()?;
+            // `[entry-name SP entry-type-req SP]`: the name is a quoted string.
+            if p.peek() == Some(b'"') {
+                p.astring()?;
+                p.sp()?;
+                let kind = p.atom()?.to_ascii_lowercase();
+                if !matches!(kind.as_str(), "priv" | "shared" | "all") {
+                    return syntax("MODSEQ entry type must be priv, shared or all");
+                }
+                p.sp()?;
+            }
+            Ok(SearchKey::ModSeq(p.number64()?))
+        }
         "NOT" => {
             p.sp()?;
             Ok(SearchKey::Not(Box::new(key(p, depth + 1, count)?)))
@@ -275,6 +292,16 @@ mod tests {
         );
         assert!(matches!(parse("2,4:*").unwrap().1, SearchKey::Seq(_)));
         assert!(matches!(parse("UID 1:5 LARGER 100").unwrap().1, SearchKey::And(_)));
+        // RFC 7162 §3.1.5 examples 15 and 16.
+        assert_eq!(
+            parse("MODSEQ \"/flags/\\\\draft\" all 620162338").unwrap().1,
+            SearchKey::ModSeq(620_162_338)
+        );
+        assert!(matches!(
+            parse("OR NOT MODSEQ 720162338 LARGER 50000").unwrap().1,
+            SearchKey::Or(_, _)
+        ));
+        assert!(parse("MODSEQ \"/flags/x\" other 5").is_err());
     }
 
     #[test]

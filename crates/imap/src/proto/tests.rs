@@ -1,7 +1,7 @@
 //! Table-driven parser and encoder tests.
 
 use super::*;
-use letterbox_store::FlagOp;
+use letterbox_mail::mailbox::FlagOp;
 
 fn ok(line: &str) -> Command {
     match parse_command(line.as_bytes()) {
@@ -71,6 +71,8 @@ fn simple_commands() {
             Command::Select {
                 mailbox: "INBOX".into(),
                 read_only: false,
+                condstore: false,
+                qresync: None,
             },
         ),
         (
@@ -78,13 +80,15 @@ fn simple_commands() {
             Command::Select {
                 mailbox: "Sent".into(),
                 read_only: true,
+                condstore: false,
+                qresync: None,
             },
         ),
         (
             "x CREATE Foo (USE (\\Archive))",
             Command::Create {
                 mailbox: "Foo".into(),
-                special_use: Some(letterbox_store::SpecialUse::Archive),
+                special_use: Some(letterbox_mail::mailbox::SpecialUse::Archive),
             },
         ),
         (
@@ -175,6 +179,7 @@ fn simple_commands() {
             Command::Store {
                 uid: true,
                 set: SeqSet(vec![(SeqNum::Num(1), SeqNum::Star)]),
+                unchanged_since: None,
                 op: FlagOp::Add,
                 silent: true,
                 flags: vec!["\\Deleted".into(), "$Junk".into()],
@@ -185,6 +190,7 @@ fn simple_commands() {
             Command::Store {
                 uid: false,
                 set: SeqSet(vec![(SeqNum::Num(2), SeqNum::Num(2)), (SeqNum::Num(4), SeqNum::Num(3))]),
+                unchanged_since: None,
                 op: FlagOp::Replace,
                 silent: false,
                 flags: vec!["\\Seen".into()],
@@ -356,4 +362,67 @@ fn append_literal8_is_marked_binary() {
         panic!()
     };
     assert!(!messages[0].binary);
+}
+
+/// RFC 7162 §3.1.3, §3.1.4.1, §3.1.8, §3.2.5 and §3.2.6 syntax.
+#[test]
+fn condstore_and_qresync_syntax() {
+    let Command::Store {
+        unchanged_since,
+        op,
+        silent,
+        ..
+    } = ok("a103 UID STORE 6,4,8 (UNCHANGEDSINCE 12121230045) +FLAGS.SILENT (\\Deleted)")
+    else {
+        panic!()
+    };
+    assert_eq!((unchanged_since, op, silent), (Some(12_121_230_045), FlagOp::Add, true));
+    let Command::Fetch {
+        uid,
+        atts,
+        changed_since,
+        vanished,
+        ..
+    } = ok("s100 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)")
+    else {
+        panic!()
+    };
+    assert!(uid && vanished);
+    assert_eq!((atts, changed_since), (vec![FetchAtt::Flags], Some(12345)));
+    let Command::Fetch { atts, .. } = ok("a FETCH 1:3 (MODSEQ)") else {
+        panic!()
+    };
+    assert_eq!(atts, vec![FetchAtt::ModSeq]);
+    // VANISHED is for UID FETCH only, and needs CHANGEDSINCE.
+    assert!(parse_command(b"s FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)").is_err());
+    assert!(parse_command(b"s UID FETCH 1:* (FLAGS) (VANISHED)").is_err());
+    let Command::Select { condstore, qresync, .. } = ok("A142 SELECT INBOX (CONDSTORE)") else {
+        panic!()
+    };
+    assert!(condstore && qresync.is_none());
+    let Command::Select { qresync, .. } = ok("A03 SELECT INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541))")
+    else {
+        panic!()
+    };
+    let q = qresync.unwrap();
+    assert_eq!((q.uid_validity, q.modseq), (67_890_007, 90_060_115_194_045_000));
+    assert_eq!(q.known_uids.unwrap().to_text(), "41:211,214:541");
+    let Command::Select { qresync, .. } = ok(
+        "B04 SELECT INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997)))",
+    ) else {
+        panic!()
+    };
+    let (seqs, uids) = qresync.unwrap().seq_match.unwrap();
+    assert_eq!(seqs.to_text(), "5000,7500,9000,9990:9999");
+    assert!(uids.contains(29_997, 0));
+    let Command::Select { qresync, .. } = ok("x EXAMINE INBOX (QRESYNC (1 2))") else {
+        panic!()
+    };
+    assert!(qresync.unwrap().known_uids.is_none());
+    assert!(parse_command(b"x SELECT INBOX (QRESYNC (1 0))").is_err());
+    assert!(parse_command(b"x SELECT INBOX (FOO)").is_err());
+    let Command::Status { items, .. } = ok("A042 STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)") else {
+        panic!()
+    };
+    assert_eq!(items[2], StatusItem::HighestModSeq);
 }

@@ -64,10 +64,27 @@ impl Session {
         let mut enabled = Vec::new();
         for cap in caps {
             // RFC 9051 §2.3.1: only what we advertise can be enabled.
-            let offered = advertised.split(' ').any(|c| c.eq_ignore_ascii_case(cap));
-            if cap == "IMAP4REV2" && offered && !self.rev2 {
-                self.rev2 = true;
-                enabled.push("IMAP4rev2");
+            if !advertised.split(' ').any(|c| c.eq_ignore_ascii_case(cap)) {
+                continue;
+            }
+            let e = &mut self.enabled;
+            // RFC 5161 §3.2: ENABLED lists only what this command turned on.
+            match cap.as_str() {
+                "IMAP4REV2" if !e.rev2 => {
+                    e.rev2 = true;
+                    enabled.push("IMAP4rev2");
+                }
+                "CONDSTORE" if !e.condstore => {
+                    e.condstore = true;
+                    enabled.push("CONDSTORE");
+                }
+                // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                "QRESYNC" if !e.qresync => {
+                    e.qresync = true;
+                    e.condstore = true;
+                    enabled.push("QRESYNC");
+                }
+                _ => {}
             }
         }
         conn.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end());

@@ -10,7 +10,8 @@ use letterbox_store::{FlagOp, MessageMeta};
 
 use super::conn::Conn;
 use super::{Flow, Session, State};
-use crate::proto::{format_date_time, push_flags, push_literal, FetchAtt, SeqSet};
+use crate::proto::response::FetchResponse;
+use crate::proto::{format_date_time, push_literal, FetchAtt, SeqSet};
 
 const SEEN: &str = "\\Seen";
 
@@ -58,6 +59,20 @@ struct Target<'a> {
     raw: Option<&'a [u8]>,
     /// Email and thread id (RFC 8474), when an item needs them.
     ids: Option<(i64, i64)>,
+    /// RFC 7162 mod-sequence of `flags`.
+    modseq: u64,
+}
+
+/// How FETCH responses are shaped for this client.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// UID FETCH: UID in every response (RFC 9051 §6.4.9).
+    uid: bool,
+    /// CONDSTORE is on: MODSEQ goes with every FLAGS the server adds
+    /// unasked (RFC 7162 §3.2.4), and with CHANGEDSINCE.
+    condstore: bool,
+    /// CHANGEDSINCE implies MODSEQ (RFC 7162 §3.1.4.1).
+    modseq: bool,
 }
 
 /// `<start.len>` of a partial fetch.
@@ -78,6 +93,8 @@ fn apply_partial(data: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
 }
 
 impl Session {
+    /// With RFC 7162 CHANGEDSINCE (§3.1.4.1) and VANISHED (§3.2.6).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn fetch(
         &mut self,
         conn: &mut Conn,
@@ -85,13 +102,35 @@ impl Session {
         uid: bool,
         set: &SeqSet,
         atts: &[FetchAtt],
+        changed_since: Option<u64>,
+        vanished: bool,
     ) -> Flow {
+        if vanished && !self.enabled.qresync {
+            return self.bad(conn, tag, "VANISHED needs ENABLE QRESYNC");
+        }
+        if changed_since.is_some() || atts.contains(&FetchAtt::ModSeq) {
+            self.enable_condstore(conn);
+        }
+        let qresync = self.enabled.qresync;
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
         };
-        let idx = match sel.resolve(set, uid) {
+        let mut idx = match sel.resolve(set, uid) {
             Ok(i) => i,
             Err(text) => return self.bad(conn, tag, &text),
+        };
+        if let Some(since) = changed_since {
+            if vanished {
+                if let Err(e) = sel.vanished_earlier(&self.ctx, conn, set, since).await {
+                    return self.store_error(conn, tag, &e);
+                }
+            }
+            idx.retain(|&i| sel.view.modseq(i) > since);
+        }
+        let shape = Shape {
+            uid,
+            condstore: sel.condstore,
+            modseq: changed_since.is_some() && !atts.contains(&FetchAtt::ModSeq),
         };
         let store = self.ctx.store.clone();
         // Set \Seen before answering, so the FLAGS we send are the truth.
@@ -234,9 +273,10 @@ impl Session {
                     info: found.and_then(|d| d.info.as_deref()),
                     raw: found.and_then(|d| d.raw.as_deref()).map(Vec::as_slice),
                     ids: meta.map(|m| (m.id, m.thread_id)),
+                    modseq: sel.view.modseq(i),
                 };
                 let report_flags = seen_now.binary_search(&uid_i).is_ok() && !atts.contains(&FetchAtt::Flags);
-                match fetch_one(&target, uid, atts, report_flags) {
+                match fetch_one(&target, shape, atts, report_flags) {
                     Ok(line) => conn.out.extend_from_slice(&line),
                     Err(cte) => unknown_cte = Some(cte),
                 }
@@ -249,7 +289,8 @@ impl Session {
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
         };
-        if let Err(e) = sel.sync(&self.ctx, conn, false).await {
+        // RFC 7162 §3.2.10.2: VANISHED may go out during a UID FETCH.
+        if let Err(e) = sel.sync(&self.ctx, conn, uid && qresync).await {
             return self.store_error(conn, tag, &e);
         }
         if let Some(cte) = unknown_cte {
@@ -275,17 +316,26 @@ impl Session {
 
 /// Build `* n FETCH (...)` for one message; fails with the encoding's
 /// name when a BINARY item asks for one we cannot decode.
-fn fetch_one(t: &Target<'_>, uid: bool, atts: &[FetchAtt], report_flags: bool) -> Result<Vec<u8>, String> {
+fn fetch_one(t: &Target<'_>, shape: Shape, atts: &[FetchAtt], report_flags: bool) -> Result<Vec<u8>, String> {
     let info = t.info;
     let raw_bytes: &[u8] = t.raw.unwrap_or_default();
-    let mut items: Vec<Vec<u8>> = Vec::new();
-    // RFC 9051 §6.4.9: UID FETCH always returns UID.
-    if uid && !atts.contains(&FetchAtt::Uid) {
-        items.push(format!("UID {}", t.uid).into_bytes());
+    let mut line = FetchResponse::new(t.seq);
+    // RFC 9051 §6.4.9: UID FETCH always returns UID; RFC 7162 §3.2.4: so
+    // does a \Seen this FETCH set, for a CONDSTORE client.
+    let unasked_uid = shape.uid || (report_flags && shape.condstore);
+    if unasked_uid && !atts.contains(&FetchAtt::Uid) {
+        line.uid(t.uid);
+    }
+    if shape.modseq || (report_flags && shape.condstore && !atts.contains(&FetchAtt::ModSeq)) {
+        line.modseq(t.modseq);
     }
     for att in atts {
         let mut it = Vec::new();
         match att {
+            FetchAtt::ModSeq => {
+                line.modseq(t.modseq);
+                continue;
+            }
             // RFC 8474 §5.1–5.2 (a message expunged elsewhere has no thread any more).
             FetchAtt::EmailId => match t.ids {
                 Some((e, _)) => it.extend_from_slice(
@@ -303,10 +353,13 @@ fn fetch_one(t: &Target<'_>, uid: bool, atts: &[FetchAtt], report_flags: bool) -
                 ),
                 _ => it.extend_from_slice(b"THREADID NIL"),
             },
-            FetchAtt::Uid => it.extend_from_slice(format!("UID {}", t.uid).as_bytes()),
+            FetchAtt::Uid => {
+                line.uid(t.uid);
+                continue;
+            }
             FetchAtt::Flags => {
-                it.extend_from_slice(b"FLAGS ");
-                push_flags(&mut it, t.flags);
+                line.flags(t.flags);
+                continue;
             }
             FetchAtt::InternalDate => {
                 let Some(date) = t.date else { continue };
@@ -367,17 +420,12 @@ fn fetch_one(t: &Target<'_>, uid: bool, atts: &[FetchAtt], report_flags: bool) -
                 it.extend_from_slice(format!("BINARY.SIZE[{}] {}", dotted(part), data.len()).as_bytes());
             }
         }
-        items.push(it);
+        line.item().extend_from_slice(&it);
     }
     if report_flags {
-        let mut it = b"FLAGS ".to_vec();
-        push_flags(&mut it, t.flags);
-        items.push(it);
+        line.flags(t.flags);
     }
-    let mut line = format!("* {} FETCH (", t.seq).into_bytes();
-    line.extend_from_slice(&items.join(&b' '));
-    line.extend_from_slice(b")\r\n");
-    Ok(line)
+    Ok(line.finish())
 }
 
 /// Message content as a literal. RFC 9051 §4.3 allows a NUL only inside a

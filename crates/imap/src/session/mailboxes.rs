@@ -25,7 +25,16 @@ impl Session {
     pub(super) async fn authenticated(&mut self, conn: &mut Conn, tag: &str, user: &User, cmd: Command) -> Flow {
         let store = self.ctx.store.clone();
         let result = match cmd {
-            Command::Select { mailbox, read_only } => return self.select(conn, tag, user, &mailbox, read_only).await,
+            Command::Select {
+                mailbox,
+                read_only,
+                condstore,
+                qresync,
+            } => {
+                return self
+                    .select(conn, tag, user, &mailbox, read_only, condstore, qresync)
+                    .await
+            }
             Command::Create { mailbox, special_use } => {
                 // RFC 9051 §6.3.4: a trailing delimiter only says "will have children".
                 let name = mailbox.trim_end_matches(HIERARCHY_DELIMITER);
@@ -161,7 +170,7 @@ impl Session {
         }
         let mut entries: Vec<_> = out.into_iter().collect();
         entries.sort_by(|x, y| (x.0 != "INBOX", &x.0).cmp(&(y.0 != "INBOX", &y.0)));
-        let nonexistent = if self.rev2 || a.extended {
+        let nonexistent = if self.enabled.rev2 || a.extended {
             "\\NonExistent"
         } else {
             "\\Noselect"
@@ -244,6 +253,9 @@ impl Session {
             }
             Err(e) => return self.store_error(conn, tag, &e),
         };
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.enable_condstore(conn);
+        }
         match self.status_line(&mailbox, items).await {
             Ok(line) => conn.out.extend_from_slice(&line),
             Err(e) => return self.store_error(conn, tag, &e),
@@ -278,6 +290,7 @@ impl Session {
                 StatusItem::Size => format!("SIZE {}", mailbox.size),
                 StatusItem::Recent => format!("RECENT {recent}"),
                 StatusItem::MailboxId => format!("MAILBOXID ({})", object_id(IdKind::Mailbox, mailbox.id)),
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq),
             });
         }
         let mut line = b"* STATUS ".to_vec();

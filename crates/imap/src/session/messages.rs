@@ -6,7 +6,8 @@ use letterbox_store::FlagOp;
 
 use super::conn::Conn;
 use super::{Flow, Session, State};
-use crate::proto::{push_flags, Command, SeqSet};
+use crate::proto::response::{FetchResponse, Untagged};
+use crate::proto::{Command, SeqSet};
 
 impl Session {
     /// Commands other than IDLE run boxed: a session's task is as big as
@@ -22,14 +23,24 @@ impl Session {
         match cmd {
             Command::Close => self.close(conn, tag, true).await,
             Command::Unselect => self.close(conn, tag, false).await,
-            Command::Fetch { uid, set, atts } => self.fetch(conn, tag, uid, &set, &atts).await,
+            Command::Fetch {
+                uid,
+                set,
+                atts,
+                changed_since,
+                vanished,
+            } => self.fetch(conn, tag, uid, &set, &atts, changed_since, vanished).await,
             Command::Store {
                 uid,
                 set,
+                unchanged_since,
                 op,
                 silent,
                 flags,
-            } => self.store(conn, tag, uid, &set, op, silent, &flags).await,
+            } => {
+                self.store(conn, tag, uid, &set, unchanged_since, op, silent, &flags)
+                    .await
+            }
             Command::Expunge { uids } => self.expunge(conn, tag, uids.as_ref()).await,
             Command::Copy {
                 uid,
@@ -56,7 +67,10 @@ impl Session {
     }
 
     /// RFC 9051 §6.4.6 STORE; FETCH responses for every addressed message
-    /// unless `.SILENT`. Expunges stay held back (§7.5.1).
+    /// unless `.SILENT`. Expunges stay held back (§7.5.1). RFC 7162
+    /// §3.1.3: with UNCHANGEDSINCE only messages not changed since are
+    /// touched, the others are named in `[MODIFIED]`; a CONDSTORE client
+    /// gets MODSEQ for every message changed, `.SILENT` or not.
     #[allow(clippy::too_many_arguments)]
     async fn store(
         &mut self,
@@ -64,10 +78,15 @@ impl Session {
         tag: &str,
         uid: bool,
         set: &SeqSet,
+        unchanged_since: Option<u64>,
         op: FlagOp,
         silent: bool,
         flags: &[String],
     ) -> Flow {
+        if unchanged_since.is_some() {
+            self.enable_condstore(conn);
+        }
+        let qresync = self.enabled.qresync;
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
         };
@@ -85,30 +104,80 @@ impl Session {
             .cloned()
             .collect();
         let uids: Vec<u32> = idx.iter().map(|&i| sel.view.uid(i)).collect();
-        let changed = match self.ctx.store.store_flags(sel.mailbox.id, &uids, op, &flags).await {
+        let done = match self
+            .ctx
+            .store
+            .store_flags_if(sel.mailbox.id, &uids, op, &flags, unchanged_since)
+            .await
+        {
             Ok(c) => c,
             Err(e) => return self.store_error(conn, tag, &e),
         };
         // Like Dovecot, a keyword a STORE names joins FLAGS even when no
         // message ends up carrying it (e.g. -FLAGS of an unused keyword).
         sel.announce_keywords(conn, &flags);
-        sel.apply(conn, &changed);
-        if let Err(e) = sel.sync(&self.ctx, conn, false).await {
-            return self.store_error(conn, tag, &e);
-        }
-        if !silent {
-            for i in idx {
-                let mut line = format!("* {} FETCH (", i + 1).into_bytes();
-                if uid {
-                    line.extend_from_slice(format!("UID {} ", sel.view.uid(i)).as_bytes());
+        sel.apply(conn, &done.changed);
+        // RFC 7162 §3.2.10.2: VANISHED may go out during a UID STORE.
+        let held = match sel.sync(&self.ctx, conn, uid && qresync).await {
+            Ok(h) => h,
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
+        let changed: Vec<u32> = done.changed.iter().map(|m| m.uid).collect();
+        for i in idx {
+            let u = sel.view.uid(i);
+            if done.modified.contains(&u) {
+                // Examples 6 and 10 of RFC 7162 §3.1.3: tell the client
+                // the current flags, so it need not ask before retrying.
+                if sel.condstore {
+                    let line = sel.flags_fetch(i);
+                    conn.out.extend_from_slice(&line);
                 }
-                line.extend_from_slice(b"FLAGS ");
-                push_flags(&mut line, &sel.shown_flags(i));
-                line.extend_from_slice(b")\r\n");
-                conn.out.extend_from_slice(&line);
+                continue;
             }
+            let report_modseq = sel.condstore && changed.binary_search(&u).is_ok();
+            if silent && !report_modseq {
+                continue;
+            }
+            let mut line = FetchResponse::new(i + 1);
+            if uid || sel.qresync {
+                line.uid(u);
+            }
+            if !silent {
+                line.flags(&sel.shown_flags(i));
+            }
+            if sel.condstore {
+                line.modseq(sel.view.modseq(i));
+            }
+            conn.out.extend_from_slice(&line.finish());
         }
-        conn.tagged(tag, "OK", "STORE completed");
+        if held {
+            // RFC 7162 §3.2: expunges are pending that this client may not
+            // be told of yet; the MODSEQs above must not count as caught up.
+            Untagged::HighestModSeq(sel.modseq).encode(&mut conn.out);
+        }
+        if done.modified.is_empty() {
+            conn.tagged(tag, "OK", "STORE completed");
+        } else {
+            let set = if uid {
+                SeqSet::from_numbers(&done.modified)
+            } else {
+                let seqs: Vec<u32> = done
+                    .modified
+                    .iter()
+                    .filter_map(|u| sel.index_of_uid(*u))
+                    .map(|i| i as u32 + 1)
+                    .collect();
+                SeqSet::from_numbers(&seqs)
+            };
+            conn.tagged(
+                tag,
+                "OK",
+                &format!(
+                    "[MODIFIED {}] conditional STORE failed for some messages",
+                    set.to_text()
+                ),
+            );
+        }
         Flow::Continue
     }
 
@@ -128,13 +197,20 @@ impl Session {
             },
             None => None,
         };
-        if let Err(e) = self.ctx.store.expunge(sel.mailbox.id, only.as_deref()).await {
-            return self.store_error(conn, tag, &e);
-        }
+        let expunged = match self.ctx.store.expunge(sel.mailbox.id, only.as_deref()).await {
+            Ok(e) => e,
+            Err(e) => return self.store_error(conn, tag, &e),
+        };
         if let Err(e) = sel.sync(&self.ctx, conn, true).await {
             return self.store_error(conn, tag, &e);
         }
-        conn.tagged(tag, "OK", "EXPUNGE completed");
+        if sel.qresync && !expunged.is_empty() {
+            // RFC 7162 §3.2.7 / §3.2.9.
+            let text = format!("[HIGHESTMODSEQ {}] EXPUNGE completed", sel.modseq);
+            conn.tagged(tag, "OK", &text);
+        } else {
+            conn.tagged(tag, "OK", "EXPUNGE completed");
+        }
         Flow::Continue
     }
 

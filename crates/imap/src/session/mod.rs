@@ -54,8 +54,21 @@ struct Session {
     info: ConnInfo,
     state: State,
     errors: u32,
-    /// RFC 9051 / RFC 5161: the client enabled IMAP4rev2.
-    rev2: bool,
+    /// Extensions this client turned on.
+    enabled: Enabled,
+}
+
+/// Extensions a client turns on for the rest of the connection: with
+/// ENABLE (RFC 5161) or, for CONDSTORE, any of its enabling commands
+/// (RFC 7162 §3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enabled {
+    /// RFC 9051 IMAP4rev2 rules (UTF-8 names, ESEARCH, no \Recent).
+    pub rev2: bool,
+    /// RFC 7162 §3.1: MODSEQ in every untagged FETCH.
+    pub condstore: bool,
+    /// RFC 7162 §3.2: also VANISHED instead of EXPUNGE, UIDs in FETCH.
+    pub qresync: bool,
 }
 
 /// Serve one IMAP connection until LOGOUT, disconnect, autologout or shutdown.
@@ -79,7 +92,7 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
         info,
         state: State::NotAuthenticated,
         errors: 0,
-        rev2: false,
+        enabled: Enabled::default(),
     };
     // RFC 9051 §7.1.1 greeting with the capabilities, saving a round trip.
     let caps = s.capabilities(&conn);
@@ -139,7 +152,7 @@ impl Session {
         debug!(command = cmd.name(), "command");
         let _timer = letterbox_net::metrics::CommandTimer::start("imap", cmd.name());
         let mut cmd = cmd;
-        if !self.rev2 {
+        if !self.enabled.rev2 {
             match decode_mailbox_names(&mut cmd) {
                 Ok(Names::Decoded) => {}
                 Ok(Names::MatchNothing) => {
@@ -242,15 +255,30 @@ impl Session {
                 "STATUS=SIZE",
                 "BINARY",
                 "OBJECTID",
+                "CONDSTORE",
+                "QRESYNC",
             ]),
         }
         caps.join(" ")
     }
 
+    /// RFC 7162 §3.1: a CONDSTORE enabling command other than ENABLE. The
+    /// first one with a mailbox selected reports its HIGHESTMODSEQ.
+    fn enable_condstore(&mut self, conn: &mut Conn) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        if let State::Selected(_, sel) = &mut self.state {
+            sel.condstore = true;
+            crate::proto::response::Untagged::HighestModSeq(sel.modseq).encode(&mut conn.out);
+        }
+    }
+
     /// A mailbox name as this client reads it: UTF-8 for IMAP4rev2,
     /// modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3).
     fn wire_name(&self, name: &str) -> String {
-        if self.rev2 {
+        if self.enabled.rev2 {
             name.to_string()
         } else {
             crate::proto::mutf7::encode(name)

@@ -122,6 +122,19 @@ async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, o
     }
 }
 
+/// RFC 7162 §3.1.5: a MODSEQ key enables CONDSTORE and adds the highest
+/// mod-sequence of the results to the response.
+fn has_modseq(k: &SearchKey) -> bool {
+    use SearchKey::*;
+    match k {
+        ModSeq(_) => true,
+        Not(k) => has_modseq(k),
+        Or(a, b) => has_modseq(a) || has_modseq(b),
+        And(ks) => ks.iter().any(has_modseq),
+        _ => false,
+    }
+}
+
 fn has_object_ids(k: &SearchKey) -> bool {
     use SearchKey::*;
     match k {
@@ -179,6 +192,8 @@ struct Msg<'a> {
     seq: u32,
     max_seq: u32,
     max_uid: u32,
+    /// RFC 7162 mod-sequence (the view's).
+    modseq: u64,
     info: Option<Arc<MessageInfo>>,
     raw: Option<Arc<Vec<u8>>>,
 }
@@ -267,6 +282,7 @@ fn eval(k: &SearchKey, m: &Msg<'_>, ix: &Indexed) -> bool {
         Larger(n) => size(|a, b| a > b, *n),
         Smaller(n) => size(|a, b| a < b, *n),
         Uid(set) => set.contains(m.uid, m.max_uid),
+        ModSeq(n) => m.modseq >= *n,
         Seq(set) => set.contains(m.seq, m.max_seq),
         Not(k) => !eval(k, m, ix),
         Or(a, b) => eval(a, m, ix) || eval(b, m, ix),
@@ -317,10 +333,14 @@ impl Session {
             }
         }
         // RFC 9051 §6.4.4: IMAP4rev2 clients always get ESEARCH.
-        let ret = ret.or(self.rev2.then_some(SearchReturn {
+        let ret = ret.or(self.enabled.rev2.then_some(SearchReturn {
             all: true,
             ..Default::default()
         }));
+        let with_modseq = has_modseq(key);
+        if with_modseq {
+            self.enable_condstore(conn);
+        }
         let store = self.ctx.store.clone();
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
@@ -355,6 +375,7 @@ impl Session {
         let max_seq = u32::try_from(sel.view.len()).unwrap_or(u32::MAX);
         let max_uid = sel.view.last_uid().unwrap_or(0);
         let mut hits = Vec::new();
+        let mut highest = 0;
         let (shared_key, shared_ix) = if want.raw {
             (Arc::new(key.clone()), Arc::new(indexed.clone()))
         } else {
@@ -385,6 +406,7 @@ impl Session {
                 seq: i as u32 + 1,
                 max_seq,
                 max_uid,
+                modseq: sel.view.modseq(i),
                 info,
                 raw,
             };
@@ -405,15 +427,21 @@ impl Session {
             };
             if hit {
                 hits.push((i as u32 + 1, uid_i));
+                highest = highest.max(sel.view.modseq(i));
             }
         }
         let numbers: Vec<u32> = hits.iter().map(|&(seq, u)| if uid { u } else { seq }).collect();
+        // RFC 7162 §3.1.6 / §3.1.10: only for a non-empty result.
+        let modseq = (with_modseq && !hits.is_empty()).then_some(highest);
         match ret {
             None => {
                 let mut line = String::from("SEARCH");
                 for h in numbers {
                     line.push(' ');
                     line.push_str(&h.to_string());
+                }
+                if let Some(m) = modseq {
+                    line.push_str(&format!(" (MODSEQ {m})"));
                 }
                 conn.untagged(&line);
             }
@@ -435,7 +463,11 @@ impl Session {
                 }
                 // RFC 5182 §2.4: SAVE alone gets no ESEARCH response.
                 if r.min || r.max || r.all || r.count {
-                    conn.untagged(&esearch(tag, uid, &r, &numbers));
+                    let mut line = esearch(tag, uid, &r, &numbers);
+                    if let Some(m) = modseq {
+                        line.push_str(&format!(" MODSEQ {m}"));
+                    }
+                    conn.untagged(&line);
                 }
             }
         }

@@ -16,7 +16,8 @@ use letterbox_store::{Mailbox, MessageMeta, Result as StoreResult};
 use super::conn::Conn;
 use super::view::View;
 use super::{Flow, Session, State, User};
-use crate::proto::{push_flags, Command, SearchKey, SeqSet};
+use crate::proto::response::{FetchResponse, Untagged};
+use crate::proto::{push_flags, Command, Qresync, SearchKey, SeqSet};
 use crate::ImapCtx;
 
 /// System flags, the FLAGS list of every mailbox (RFC 9051 §2.3.2).
@@ -39,6 +40,10 @@ pub struct Selected {
     pub show_recent: bool,
     /// Keywords the client was told about in FLAGS, sorted.
     pub keywords: Vec<String>,
+    /// RFC 7162 §3.1: MODSEQ in every untagged FETCH.
+    pub condstore: bool,
+    /// RFC 7162 §3.2.10: VANISHED instead of EXPUNGE.
+    pub qresync: bool,
 }
 
 impl Selected {
@@ -69,9 +74,21 @@ impl Selected {
         for m in changed {
             if let Some(i) = self.view.index_of_uid(m.uid) {
                 self.announce_keywords(conn, &m.flags);
-                self.view.set_flags(i, &m.flags);
+                self.view.set_flags(i, &m.flags, m.modseq);
             }
         }
+    }
+
+    /// An untagged FETCH telling the client about message `i`'s flags:
+    /// with its UID and, once CONDSTORE is on, its MODSEQ (RFC 7162 §3.1,
+    /// §3.2.4).
+    pub fn flags_fetch(&self, i: usize) -> Vec<u8> {
+        let mut f = FetchResponse::new(i + 1);
+        f.uid(self.view.uid(i)).flags(&self.shown_flags(i));
+        if self.condstore {
+            f.modseq(self.view.modseq(i));
+        }
+        f.finish()
     }
 
     /// RFC 9051 §7.3.5: a keyword new to the mailbox is announced in FLAGS
@@ -201,8 +218,19 @@ impl Selected {
     /// a MOVE into the selected mailbox itself answers EXPUNGE, then EXISTS
     /// (RFC 6851 §3.3 example, as Dovecot does), and either order leaves
     /// the client's sequence numbers right.
-    pub async fn sync(&mut self, ctx: &ImapCtx, conn: &mut Conn, allow_expunge: bool) -> StoreResult<()> {
+    ///
+    /// Returns true when, for a CONDSTORE client, the update was held back
+    /// whole because expunges may not be sent yet: were newer MODSEQs
+    /// reported before those expunges, a client that loses the connection
+    /// would resynchronise past them (RFC 7162 §3.2).
+    pub async fn sync(&mut self, ctx: &ImapCtx, conn: &mut Conn, allow_expunge: bool) -> StoreResult<bool> {
         let ch = ctx.store.changes(self.mailbox.id, self.modseq).await?;
+        if self.condstore
+            && !allow_expunge
+            && (!self.gone.is_empty() || ch.expunged.iter().any(|&u| self.index_of_uid(u).is_some()))
+        {
+            return Ok(true);
+        }
         for &uid in &ch.expunged {
             if self.index_of_uid(uid).is_some() {
                 self.gone.insert(uid);
@@ -216,11 +244,12 @@ impl Selected {
             self.announce_keywords(conn, &m.flags);
             match self.view.search_uid(m.uid) {
                 Ok(i) => {
-                    if self.view.set_flags(i, &m.flags) && !self.gone.contains(&m.uid) {
-                        let mut line = format!("{} FETCH (UID {} FLAGS ", i + 1, m.uid).into_bytes();
-                        push_flags(&mut line, &self.shown_flags(i));
-                        line.push(b')');
-                        conn.untagged(&String::from_utf8_lossy(&line));
+                    let old_modseq = self.view.modseq(i);
+                    let flags_changed = self.view.set_flags(i, &m.flags, m.modseq);
+                    let report = flags_changed || (self.condstore && m.modseq != old_modseq);
+                    if report && !self.gone.contains(&m.uid) {
+                        let line = self.flags_fetch(i);
+                        conn.out.extend_from_slice(&line);
                     }
                 }
                 // New UIDs are always above the ones we know (an expunged
@@ -231,7 +260,7 @@ impl Selected {
             }
         }
         if self.view.len() != before {
-            conn.untagged(&format!("{} EXISTS", self.view.len()));
+            Untagged::Exists(self.view.len()).encode(&mut conn.out);
             if !self.read_only {
                 // The first session to see new mail owns its \Recent.
                 let up_to = self.view.last_uid().map_or(0, |u| u.saturating_add(1));
@@ -240,28 +269,85 @@ impl Selected {
                 self.recent.extend(new.into_iter().filter(|u| *u >= from));
             }
             if self.show_recent {
-                conn.untagged(&format!("{} RECENT", self.recent_count()));
+                Untagged::Recent(self.recent_count()).encode(&mut conn.out);
             }
         }
         self.modseq = self.modseq.max(ch.highest_modseq);
-        Ok(())
+        Ok(false)
     }
 
     /// Report held-back expunges, highest first so numbers stay valid.
     /// RFC 3501 §7.3.2: the mailbox size changed, so a changed \Recent
     /// count is reported too.
+    /// With QRESYNC, one VANISHED names them all (RFC 7162 §3.2.10.2).
     fn flush_expunges(&mut self, conn: &mut Conn) {
         let mut recent_gone = false;
+        let mut vanished = Vec::new();
         while let Some(uid) = self.gone.pop_last() {
             if let Some(i) = self.index_of_uid(uid) {
                 self.view.remove(i);
-                conn.untagged(&format!("{} EXPUNGE", i + 1));
+                if self.qresync {
+                    vanished.push(uid);
+                } else {
+                    Untagged::Expunge(i + 1).encode(&mut conn.out);
+                }
                 recent_gone |= self.recent.remove(&uid);
             }
         }
-        if recent_gone && self.show_recent {
-            conn.untagged(&format!("{} RECENT", self.recent_count()));
+        vanished.reverse();
+        Untagged::Vanished {
+            earlier: false,
+            uids: &vanished,
         }
+        .encode(&mut conn.out);
+        if recent_gone && self.show_recent {
+            Untagged::Recent(self.recent_count()).encode(&mut conn.out);
+        }
+    }
+
+    /// RFC 7162 §3.2.5.1 / §3.2.6: `VANISHED (EARLIER)` for the UIDs of
+    /// `known` expunged after `since`. Messages still in the view are left
+    /// to the ordinary updates (VANISHED without EARLIER), so the two
+    /// never overlap.
+    pub async fn vanished_earlier(
+        &self,
+        ctx: &ImapCtx,
+        conn: &mut Conn,
+        known: &SeqSet,
+        since: u64,
+    ) -> StoreResult<()> {
+        let star = self
+            .view
+            .last_uid()
+            .unwrap_or(0)
+            .max(self.mailbox.uid_next.saturating_sub(1));
+        let vanished: Vec<u32> = ctx
+            .store
+            .expunged_since(self.mailbox.id, since)
+            .await?
+            .into_iter()
+            .filter(|&u| known.contains(u, star) && self.index_of_uid(u).is_none())
+            .collect();
+        Untagged::Vanished {
+            earlier: true,
+            uids: &vanished,
+        }
+        .encode(&mut conn.out);
+        Ok(())
+    }
+
+    /// RFC 7162 §3.2.5.1 SELECT (QRESYNC ...): what a
+    /// `UID FETCH known (FLAGS) (CHANGEDSINCE since VANISHED)` answers.
+    pub async fn resync(&self, ctx: &ImapCtx, conn: &mut Conn, known: &SeqSet, since: u64) -> StoreResult<()> {
+        self.vanished_earlier(ctx, conn, known, since).await?;
+        let star = self.view.last_uid().unwrap_or(0);
+        for i in 0..self.view.len() {
+            if self.view.modseq(i) > since && known.contains(self.view.uid(i), star) {
+                let line = self.flags_fetch(i);
+                conn.out.extend_from_slice(&line);
+            }
+        }
+        Ok(())
     }
 
     /// Keywords in use, sorted.
@@ -276,6 +362,8 @@ impl Selected {
 
 impl Session {
     /// RFC 9051 §6.3.2 SELECT / §6.3.3 EXAMINE.
+    /// With RFC 7162 §3.1.8 CONDSTORE and §3.2.5 QRESYNC parameters.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn select(
         &mut self,
         conn: &mut Conn,
@@ -283,13 +371,21 @@ impl Session {
         user: &User,
         name: &str,
         read_only: bool,
+        condstore: bool,
+        qresync: Option<Qresync>,
     ) -> Flow {
+        if qresync.is_some() && !self.enabled.qresync {
+            // RFC 7162 §3.2.5.
+            return self.bad(conn, tag, "QRESYNC parameter without ENABLE QRESYNC");
+        }
+        if condstore {
+            self.enabled.condstore = true;
+        }
         if matches!(self.state, State::Selected(..)) {
             // Leaving the old mailbox happens even if the new one fails.
             self.state = State::Authenticated(user.clone());
-            if self.rev2 {
-                conn.untagged("OK [CLOSED] previous mailbox closed");
-            }
+            // RFC 7162 §3.2.11: always, since CONDSTORE is advertised.
+            conn.untagged("OK [CLOSED] previous mailbox closed");
         }
         let store = &self.ctx.store;
         let opened = async {
@@ -318,7 +414,7 @@ impl Session {
             }
         };
         let recent = msgs.iter().map(|m| m.uid).filter(|u| *u >= first_recent).collect();
-        let list_attrs = if self.rev2 {
+        let list_attrs = if self.enabled.rev2 {
             // RFC 9051 §6.3.2 requires a LIST response for the mailbox.
             match store.list_mailboxes(user.id).await {
                 Ok(all) => {
@@ -338,20 +434,22 @@ impl Session {
             gone: BTreeSet::new(),
             saved: Vec::new(),
             recent,
-            show_recent: !self.rev2,
+            show_recent: !self.enabled.rev2,
             keywords: Vec::new(),
+            condstore: self.enabled.condstore,
+            qresync: self.enabled.qresync,
         };
         sel.keywords = sel.keywords_in_use();
         conn.untagged(&sel.flags_response());
-        conn.untagged(&format!("{} EXISTS", sel.view.len()));
+        Untagged::Exists(sel.view.len()).encode(&mut conn.out);
         if let Some(attrs) = list_attrs {
             let mut line = format!("* LIST ({attrs}) \"/\" ").into_bytes();
             crate::proto::push_mailbox(&mut line, &sel.mailbox.name);
             line.extend_from_slice(b"\r\n");
             conn.out.extend_from_slice(&line);
         }
-        if !self.rev2 {
-            conn.untagged(&format!("{} RECENT", sel.recent_count()));
+        if !self.enabled.rev2 {
+            Untagged::Recent(sel.recent_count()).encode(&mut conn.out);
             if let Some(i) = (0..sel.view.len()).find(|&i| !sel.view.has_flag(i, "\\Seen")) {
                 conn.untagged(&format!("OK [UNSEEN {}] first unseen", i + 1));
             }
@@ -368,6 +466,18 @@ impl Session {
             "OK [MAILBOXID ({})] mailbox id",
             super::object_id(letterbox_jmap_proto::IdKind::Mailbox, sel.mailbox.id)
         ));
+        // RFC 7162 §3.1.2.1: every mailbox keeps mod-sequences, so every
+        // SELECT says HIGHESTMODSEQ, CONDSTORE client or not (as Dovecot).
+        Untagged::HighestModSeq(sel.modseq).encode(&mut conn.out);
+        // RFC 7162 §3.2.5: a UIDVALIDITY that changed means "start over".
+        if let Some(q) = qresync.filter(|q| q.uid_validity == sel.mailbox.uid_validity) {
+            let known = q
+                .known_uids
+                .unwrap_or_else(|| SeqSet::from_range(1, uid_next.saturating_sub(1)));
+            if let Err(e) = sel.resync(&self.ctx, conn, &known, q.modseq).await {
+                return self.store_error(conn, tag, &e);
+            }
+        }
         let (code, cmd) = if read_only {
             ("READ-ONLY", "EXAMINE")
         } else {

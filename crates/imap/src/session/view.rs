@@ -1,12 +1,15 @@
 //! The selected mailbox as the client knows it. IDLE clients keep a mailbox
-//! selected for hours, thousands at a time, so this is kept small: 16 bytes
-//! per message (UID, flags, RFC822.SIZE and INTERNALDATE) and one copy of
+//! selected for hours, thousands at a time, so this is kept small: 24 bytes
+//! per message (UID, flags, RFC822.SIZE, INTERNALDATE and MODSEQ) and one copy of
 //! each keyword name. Flags are a bitmask: five system flags and up to 26
 //! keywords, numbered in this session's keyword table; a message using a
 //! keyword numbered higher points into a (rarely used) table of lists
 //! instead. Size and date are kept because they must still be answerable
 //! for a message another session expunged before this one was told; bodies
-//! and structure are read from the store when a command needs them.
+//! and structure are read from the store when a command needs them. The
+//! MODSEQ is the one of the flags the view holds (RFC 7162): a FETCH MODSEQ
+//! never reports a mod-sequence newer than the flags and expunges this
+//! session has told the client about.
 
 use letterbox_store::MessageMeta;
 
@@ -21,6 +24,8 @@ struct Slot {
     size: u32,
     /// INTERNALDATE in unix seconds, or [`UNKNOWN`] if outside 1970..2106.
     date: u32,
+    /// RFC 7162 mod-sequence of the flags in `flags`.
+    modseq: u64,
 }
 
 /// A size or date the slot cannot hold; the store has it.
@@ -40,6 +45,7 @@ impl Slot {
                 .ok()
                 .filter(|&d| d != UNKNOWN)
                 .unwrap_or(UNKNOWN),
+            modseq: m.modseq,
         }
     }
 }
@@ -102,6 +108,11 @@ impl View {
         (d != UNKNOWN).then_some(i64::from(d))
     }
 
+    /// RFC 7162 mod-sequence of message `i`.
+    pub fn modseq(&self, i: usize) -> u64 {
+        self.slots[i].modseq
+    }
+
     /// Without decoding the list: FETCH and SELECT ask this per message.
     pub fn has_flag(&self, i: usize, flag: &str) -> bool {
         let code = self.slots[i].flags;
@@ -152,8 +163,10 @@ impl View {
         self.slots.binary_search_by_key(&uid, |s| s.uid)
     }
 
-    /// Replace the flags at `i`; true when they differ from before.
-    pub fn set_flags(&mut self, i: usize, flags: &[String]) -> bool {
+    /// Replace the flags at `i` and their mod-sequence; true when the
+    /// flags differ from before.
+    pub fn set_flags(&mut self, i: usize, flags: &[String], modseq: u64) -> bool {
+        self.slots[i].modseq = modseq;
         let mut old = self.decode(self.slots[i].flags);
         old.sort_unstable();
         let mut new: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -321,10 +334,11 @@ mod tests {
         assert_eq!(v.flags(0), all);
         assert_eq!(v.flags(1), all[..3].to_vec());
         assert_eq!(v.flags(2), all[30..].to_vec());
-        assert!(v.set_flags(1, &f(&["k39", "\\Flagged"])));
+        assert!(v.set_flags(1, &f(&["k39", "\\Flagged"]), 2));
         assert_eq!(v.flags(1), vec!["\\Flagged", "k39"]);
-        assert!(!v.set_flags(1, &f(&["\\Flagged", "k39"])));
+        assert!(!v.set_flags(1, &f(&["\\Flagged", "k39"]), 3));
         assert!(v.has_flag(1, "\\flagged") && v.has_flag(1, "K39") && !v.has_flag(1, "k00"));
+        assert_eq!((v.modseq(0), v.modseq(1)), (1, 3));
         assert!(v.has_flag(0, "k00") && !v.has_flag(0, "\\Seen"));
     }
 
@@ -342,10 +356,10 @@ mod tests {
     #[test]
     fn set_flags_reports_changes_and_keyword_churn_stays_bounded() {
         let mut v = View::new(&[m(1, &[]), m(2, &[]), m(3, &[])]);
-        assert!(!v.set_flags(0, &[]));
+        assert!(!v.set_flags(0, &[], 1));
         // Churn through many distinct keywords on one message.
         for k in 0..5000 {
-            assert!(v.set_flags(1, &f(&[&format!("k{k}")])));
+            assert!(v.set_flags(1, &f(&[&format!("k{k}")]), k + 2));
         }
         assert!(v.keywords().count() <= MIN_COMPACT_AT + 1);
         assert_eq!(v.flags(1), vec!["k4999"]);

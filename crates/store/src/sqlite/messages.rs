@@ -13,8 +13,8 @@ use crate::flags::{imap_flags, keywords_to_text, normalize_flags, split_flags};
 use crate::prepare::PreparedBody;
 use crate::thread::ThreadKeys;
 use crate::{
-    AccountId, Appended, ChangeEvent, ChangeKind, Changes, Copied, DeliveryReport, DeliveryTarget, EmailId, EmailMeta,
-    FlagOp, MailboxId, MessageId, MessageMeta, Result, StoreError, ThreadId,
+    AccountId, Appended, ChangeEvent, ChangeKind, Changes, ConditionalStore, Copied, DeliveryReport, DeliveryTarget,
+    EmailId, EmailMeta, FlagOp, MailboxId, MessageId, MessageMeta, Result, StoreError, ThreadId,
 };
 use letterbox_mail::MessageInfo;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -183,10 +183,7 @@ pub(super) fn changes(conn: &Connection, mailbox: MailboxId, since: u64) -> Resu
     let changed = st
         .query_map(params![mailbox, since as i64], meta_row)?
         .collect::<Result<_, _>>()?;
-    let mut st = conn.prepare_cached("SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid")?;
-    let expunged = st
-        .query_map(params![mailbox, since as i64], |r| Ok(r.get::<_, i64>(0)? as u32))?
-        .collect::<Result<_, _>>()?;
+    let expunged = expunged_since(conn, mailbox, since)?;
     Ok(Changes {
         changed,
         expunged,
@@ -677,13 +674,21 @@ pub(super) fn store_flags(
     uids: &[u32],
     flag_op: FlagOp,
     flags: &[String],
-) -> Result<(Vec<MessageMeta>, Vec<ChangeEvent>)> {
+    unchanged_since: Option<u64>,
+) -> Result<(ConditionalStore, Vec<ChangeEvent>)> {
     let account = mailboxes::account_of(conn, mailbox)?;
     let flags = normalize_flags(flags);
     let mut op = Op::new(account);
     let mut changed_ids = Vec::new();
+    let mut modified = Vec::new();
     for &uid in uids {
         let Some(meta) = one(conn, mailbox, uid)? else { continue };
+        // RFC 7162 §3.1.3: checked in the writer, so no change can slip in
+        // between the test and the update.
+        if unchanged_since.is_some_and(|n| meta.modseq > n) {
+            modified.push(uid);
+            continue;
+        }
         let new = match flag_op {
             FlagOp::Replace => flags.clone(),
             FlagOp::Add => normalize_flags(&[meta.flags.clone(), flags.clone()].concat()),
@@ -718,7 +723,16 @@ pub(super) fn store_flags(
     for uid in changed_ids {
         changed.extend(one(conn, mailbox, uid)?);
     }
-    Ok((changed, op.events()))
+    Ok((ConditionalStore { changed, modified }, op.events()))
+}
+
+/// UIDs expunged from `mailbox` at a modseq above `since`, ascending.
+pub(super) fn expunged_since(conn: &Connection, mailbox: MailboxId, since: u64) -> Result<Vec<u32>> {
+    let mut st = conn.prepare_cached("SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid")?;
+    let uids = st
+        .query_map(params![mailbox, since as i64], |r| Ok(r.get::<_, i64>(0)? as u32))?
+        .collect::<Result<_, _>>()?;
+    Ok(uids)
 }
 
 /// Remove memberships by UID, leaving expunge tombstones; an email in no

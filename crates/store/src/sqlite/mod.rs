@@ -25,9 +25,10 @@ use crate::intake::OverQuotaAccount;
 use crate::prepare::prepare_async;
 use crate::{
     normalize_mailbox, Accepted, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes,
-    Copied, DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Intake, LocalDsn, Mailbox,
-    MailboxId, MessageData, MessageId, MessageMeta, NewMessage, ObjectChanges, OutboundMessage, OutboundRecipient,
-    OverQuota, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store, StoreError, ThreadId,
+    ConditionalStore, Copied, DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Intake,
+    LocalDsn, Mailbox, MailboxId, MessageData, MessageId, MessageMeta, NewMessage, ObjectChanges, OutboundMessage,
+    OutboundRecipient, OverQuota, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store,
+    StoreError, ThreadId,
 };
 use async_trait::async_trait;
 use engine::Engine;
@@ -776,9 +777,26 @@ impl Store for SqliteStore {
         op: FlagOp,
         flags: &[String],
     ) -> Result<Vec<MessageMeta>> {
+        Ok(self.store_flags_if(mailbox, uids, op, flags, None).await?.changed)
+    }
+
+    async fn store_flags_if(
+        &self,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<ConditionalStore> {
         let (u, f) = (uids.to_vec(), flags.to_vec());
         self.engine
-            .write_lazy(move |c| messages::store_flags(c, mailbox, &u, op, &f))
+            .write_lazy(move |c| messages::store_flags(c, mailbox, &u, op, &f, unchanged_since))
+            .await
+    }
+
+    async fn expunged_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<u32>> {
+        self.engine
+            .read(move |c| messages::expunged_since(c, mailbox, since))
             .await
     }
 
