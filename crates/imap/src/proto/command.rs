@@ -21,6 +21,10 @@ pub enum StatusItem {
     MailboxId,
     /// RFC 7162 §3.1.7.
     HighestModSeq,
+    /// RFC 9208 §4.2: total size of the `\Deleted` messages.
+    DeletedStorage,
+    /// RFC 7889 §3: largest APPEND accepted.
+    AppendLimit,
 }
 
 /// RFC 5258 §3.1 LIST selection options (with RFC 6154 SPECIAL-USE).
@@ -76,6 +80,10 @@ pub enum FetchAtt {
     ThreadId,
     /// RFC 7162 §3.1.4.2.
     ModSeq,
+    /// RFC 8970 §3 (`lazy`: the `(LAZY)` modifier).
+    Preview {
+        lazy: bool,
+    },
 }
 
 /// RFC 7162 §3.2.5 `QRESYNC (uidvalidity modseq [known-uids [seq-match]])`.
@@ -150,6 +158,14 @@ pub enum Command {
         pattern: String,
     },
     Namespace,
+    /// RFC 9208 §4.1.1.
+    GetQuota(String),
+    /// RFC 9208 §4.1.2.
+    GetQuotaRoot(String),
+    /// RFC 9208 §4.1.3 (refused: limits are the administrator's).
+    SetQuota(String),
+    /// RFC 8437.
+    Unauthenticate,
     Status {
         mailbox: String,
         items: Vec<StatusItem>,
@@ -223,6 +239,10 @@ impl Command {
             Command::List { .. } => "LIST",
             Command::Lsub { .. } => "LSUB",
             Command::Namespace => "NAMESPACE",
+            Command::GetQuota(_) => "GETQUOTA",
+            Command::GetQuotaRoot(_) => "GETQUOTAROOT",
+            Command::SetQuota(_) => "SETQUOTA",
+            Command::Unauthenticate => "UNAUTHENTICATE",
             Command::Status { .. } => "STATUS",
             Command::Append { .. } => "APPEND",
             Command::Idle => "IDLE",
@@ -285,6 +305,29 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
         "LOGOUT" => Command::Logout,
         "STARTTLS" => Command::StartTls,
         "NAMESPACE" => Command::Namespace,
+        "UNAUTHENTICATE" => Command::Unauthenticate,
+        "GETQUOTA" => {
+            p.sp()?;
+            Command::GetQuota(p.astring()?)
+        }
+        "GETQUOTAROOT" => {
+            p.sp()?;
+            Command::GetQuotaRoot(mailbox(p)?)
+        }
+        "SETQUOTA" => {
+            p.sp()?;
+            let root = p.astring()?;
+            p.sp()?;
+            // `"(" [setquota-resource *(SP setquota-resource)] ")"`.
+            p.expect(b'(')?;
+            while !p.eat(b')') {
+                p.atom()?;
+                p.sp()?;
+                p.number64()?;
+                p.eat(b' ');
+            }
+            Command::SetQuota(root)
+        }
         "IDLE" => Command::Idle,
         "CLOSE" => Command::Close,
         "UNSELECT" => Command::Unselect,
@@ -538,7 +581,16 @@ fn append_message(p: &mut Parser<'_>) -> Result<AppendMessage, ParseError> {
     } else {
         None
     };
-    let (message, binary) = p.literal_bytes()?;
+    // RFC 6855 §4 `UTF8 (literal8)`: a message with UTF-8 header fields.
+    let (message, binary) = if p.keyword("UTF8") {
+        p.sp()?;
+        p.expect(b'(')?;
+        let (m, _) = p.literal_bytes()?;
+        p.expect(b')')?;
+        (m, true)
+    } else {
+        p.literal_bytes()?
+    };
     Ok(AppendMessage {
         flags,
         date,
@@ -563,6 +615,8 @@ fn status_items(p: &mut Parser<'_>) -> Result<Vec<StatusItem>, ParseError> {
             "RECENT" => StatusItem::Recent,
             "MAILBOXID" => StatusItem::MailboxId,
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            "DELETED-STORAGE" => StatusItem::DeletedStorage,
+            "APPENDLIMIT" => StatusItem::AppendLimit,
             _ => return Err(ParseError::Syntax(format!("unknown STATUS item {a}"))),
         });
         if p.eat(b')') {
@@ -733,6 +787,19 @@ fn fetch_att(p: &mut Parser<'_>) -> Result<FetchAtt, ParseError> {
         "EMAILID" => FetchAtt::EmailId,
         "THREADID" => FetchAtt::ThreadId,
         "MODSEQ" => FetchAtt::ModSeq,
+        "PREVIEW" => {
+            // RFC 8970 §4: `PREVIEW (LAZY)`; a `(` after a lone PREVIEW
+            // may also open the FETCH modifiers.
+            let rest = p.rest();
+            let lazy = rest.len() >= 7 && rest[..7].eq_ignore_ascii_case(b" (LAZY)");
+            if lazy {
+                p.sp()?;
+                p.expect(b'(')?;
+                p.keyword("LAZY");
+                p.expect(b')')?;
+            }
+            FetchAtt::Preview { lazy }
+        }
         "BODY" if p.peek() != Some(b'[') => FetchAtt::Body,
         "BODY" | "BODY.PEEK" => {
             p.expect(b'[')?;

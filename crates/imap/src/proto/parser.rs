@@ -124,6 +124,11 @@ impl<'a> Parser<'a> {
         self.b.get(self.pos).copied()
     }
 
+    /// The input not yet consumed.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.b[self.pos..]
+    }
+
     pub fn at_end(&self) -> bool {
         self.pos >= self.b.len()
     }

@@ -426,3 +426,40 @@ fn condstore_and_qresync_syntax() {
     };
     assert_eq!(items[2], StatusItem::HighestModSeq);
 }
+
+/// RFC 8970, RFC 9208, RFC 8437, RFC 6855 §4 and RFC 7889 syntax.
+#[test]
+fn preview_quota_unauthenticate_utf8_append() {
+    let Command::Fetch { atts, .. } = ok("B1 FETCH 1:4 (ENVELOPE PREVIEW (LAZY))") else {
+        panic!()
+    };
+    assert_eq!(atts[1], FetchAtt::Preview { lazy: true });
+    let Command::Fetch {
+        atts, changed_since, ..
+    } = ok("x FETCH 1 PREVIEW (CHANGEDSINCE 4)")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (atts, changed_since),
+        (vec![FetchAtt::Preview { lazy: false }], Some(4))
+    );
+    assert_eq!(ok("G0001 GETQUOTA \"\""), Command::GetQuota(String::new()));
+    assert_eq!(ok("G0002 GETQUOTAROOT inbox"), Command::GetQuotaRoot("INBOX".into()));
+    assert_eq!(
+        ok("S1 SETQUOTA \"\" (STORAGE 510 MESSAGE 7)"),
+        Command::SetQuota(String::new())
+    );
+    assert_eq!(ok("u UNAUTHENTICATE"), Command::Unauthenticate);
+    let Command::Append { messages, .. } = ok("a APPEND INBOX UTF8 (~{3}\r\nabc)") else {
+        panic!()
+    };
+    assert_eq!(
+        (messages[0].message.as_slice(), messages[0].binary),
+        (&b"abc"[..], true)
+    );
+    let Command::Status { items, .. } = ok("s STATUS INBOX (DELETED-STORAGE APPENDLIMIT)") else {
+        panic!()
+    };
+    assert_eq!(items, vec![StatusItem::DeletedStorage, StatusItem::AppendLimit]);
+}

@@ -78,6 +78,10 @@ impl Session {
                     e.condstore = true;
                     enabled.push("CONDSTORE");
                 }
+                "UTF8=ACCEPT" if !e.utf8 => {
+                    e.utf8 = true;
+                    enabled.push("UTF8=ACCEPT");
+                }
                 // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
                 "QRESYNC" if !e.qresync => {
                     e.qresync = true;

@@ -11,7 +11,7 @@ use letterbox_store::{FlagOp, MessageMeta};
 use super::conn::Conn;
 use super::{Flow, Session, State};
 use crate::proto::response::FetchResponse;
-use crate::proto::{format_date_time, push_literal, FetchAtt, SeqSet};
+use crate::proto::{format_date_time, push_literal, push_string, FetchAtt, SeqSet};
 
 const SEEN: &str = "\\Seen";
 
@@ -39,7 +39,11 @@ fn needs_body(att: &FetchAtt) -> bool {
 }
 
 fn needs_info(att: &FetchAtt) -> bool {
-    needs_body(att) || matches!(att, FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure)
+    needs_body(att)
+        || matches!(
+            att,
+            FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure | FetchAtt::Preview { .. }
+        )
 }
 
 fn needs_size_or_date(att: &FetchAtt) -> bool {
@@ -335,6 +339,12 @@ fn fetch_one(t: &Target<'_>, shape: Shape, atts: &[FetchAtt], report_flags: bool
             FetchAtt::ModSeq => {
                 line.modseq(t.modseq);
                 continue;
+            }
+            // RFC 8970 §3: computed at delivery, so LAZY never waits either.
+            FetchAtt::Preview { .. } => {
+                let Some(info) = info else { continue };
+                it.extend_from_slice(b"PREVIEW ");
+                push_string(&mut it, info.preview.as_bytes());
             }
             // RFC 8474 §5.1–5.2 (a message expunged elsewhere has no thread any more).
             FetchAtt::EmailId => match t.ids {

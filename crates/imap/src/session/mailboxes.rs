@@ -82,6 +82,13 @@ impl Session {
                 Ok(())
             }
             Command::Status { mailbox, items } => return self.status(conn, tag, user, &mailbox, &items).await,
+            Command::GetQuotaRoot(mailbox) => return self.get_quota(conn, tag, user, Some(&mailbox)).await,
+            Command::GetQuota(root) if root.is_empty() => return self.get_quota(conn, tag, user, None).await,
+            Command::GetQuota(_) => return self.unknown_quota_root(conn, tag),
+            Command::SetQuota(_) => {
+                conn.tagged(tag, "NO", "[NOPERM] quotas are set by the administrator");
+                return Flow::Continue;
+            }
             Command::Append { mailbox, messages } => return self.append(conn, tag, user, &mailbox, messages).await,
             _ => Ok(()),
         };
@@ -267,17 +274,19 @@ impl Session {
     /// The `* STATUS` response for one mailbox.
     async fn status_line(&self, mailbox: &Mailbox, items: &[StatusItem]) -> Result<Vec<u8>, StoreError> {
         // DELETED and RECENT need the message list: read it once, and only then.
-        let (deleted, recent) = if items
+        let (deleted, deleted_size, recent) = if items
             .iter()
-            .any(|i| matches!(i, StatusItem::Deleted | StatusItem::Recent))
+            .any(|i| matches!(i, StatusItem::Deleted | StatusItem::Recent | StatusItem::DeletedStorage))
         {
             let msgs = self.ctx.store.messages(mailbox.id).await?;
+            let deleted = || msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted"));
             (
-                msgs.iter().filter(|m| m.flags.iter().any(|f| f == "\\Deleted")).count(),
+                deleted().count(),
+                deleted().map(|m| m.size).sum::<u64>(),
                 msgs.iter().filter(|m| m.uid >= mailbox.first_recent_uid).count(),
             )
         } else {
-            (0, 0)
+            (0, 0, 0)
         };
         let mut parts = Vec::new();
         for item in items {
@@ -291,6 +300,8 @@ impl Session {
                 StatusItem::Recent => format!("RECENT {recent}"),
                 StatusItem::MailboxId => format!("MAILBOXID ({})", object_id(IdKind::Mailbox, mailbox.id)),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mailbox.highest_modseq),
+                StatusItem::DeletedStorage => format!("DELETED-STORAGE {deleted_size}"),
+                StatusItem::AppendLimit => format!("APPENDLIMIT {}", self.ctx.config.max_literal),
             });
         }
         let mut line = b"* STATUS ".to_vec();

@@ -10,6 +10,7 @@ mod fetch;
 mod idle;
 mod mailboxes;
 mod messages;
+mod quota;
 mod search;
 mod selected;
 mod view;
@@ -69,6 +70,16 @@ pub struct Enabled {
     pub condstore: bool,
     /// RFC 7162 §3.2: also VANISHED instead of EXPUNGE, UIDs in FETCH.
     pub qresync: bool,
+    /// RFC 6855 UTF8=ACCEPT: UTF-8 mailbox names and quoted strings.
+    pub utf8: bool,
+}
+
+impl Enabled {
+    /// Mailbox names travel as UTF-8, not modified UTF-7 (RFC 9051 §5.1,
+    /// RFC 6855 §3).
+    pub fn utf8_names(&self) -> bool {
+        self.rev2 || self.utf8
+    }
 }
 
 /// Serve one IMAP connection until LOGOUT, disconnect, autologout or shutdown.
@@ -152,7 +163,7 @@ impl Session {
         debug!(command = cmd.name(), "command");
         let _timer = letterbox_net::metrics::CommandTimer::start("imap", cmd.name());
         let mut cmd = cmd;
-        if !self.enabled.rev2 {
+        if !self.enabled.utf8_names() {
             match decode_mailbox_names(&mut cmd) {
                 Ok(Names::Decoded) => {}
                 Ok(Names::MatchNothing) => {
@@ -187,6 +198,7 @@ impl Session {
                 Box::pin(self.not_authenticated(conn, tag, cmd)).await
             }
             Command::Enable(caps) => self.enable(conn, tag, &caps),
+            Command::Unauthenticate => self.unauthenticate(conn, tag),
             Command::Select { .. }
             | Command::Create { .. }
             | Command::Delete(_)
@@ -196,6 +208,9 @@ impl Session {
             | Command::List { .. }
             | Command::Lsub { .. }
             | Command::Namespace
+            | Command::GetQuota(_)
+            | Command::GetQuotaRoot(_)
+            | Command::SetQuota(_)
             | Command::Status { .. }
             | Command::Append { .. } => {
                 let user = match &self.state {
@@ -257,9 +272,20 @@ impl Session {
                 "OBJECTID",
                 "CONDSTORE",
                 "QRESYNC",
+                "QUOTA",
+                "QUOTA=RES-STORAGE",
+                "QUOTA=RES-MESSAGE",
+                "PREVIEW",
+                "UNAUTHENTICATE",
+                "UTF8=ACCEPT",
             ]),
         }
-        caps.join(" ")
+        let mut caps = caps.join(" ");
+        if !matches!(self.state, State::NotAuthenticated) {
+            // RFC 7889 §2: one limit for every mailbox.
+            caps.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.max_literal));
+        }
+        caps
     }
 
     /// RFC 7162 §3.1: a CONDSTORE enabling command other than ENABLE. The
@@ -278,7 +304,7 @@ impl Session {
     /// A mailbox name as this client reads it: UTF-8 for IMAP4rev2,
     /// modified UTF-7 for IMAP4rev1 (RFC 3501 §5.1.3).
     fn wire_name(&self, name: &str) -> String {
-        if self.enabled.rev2 {
+        if self.enabled.utf8_names() {
             name.to_string()
         } else {
             crate::proto::mutf7::encode(name)

@@ -320,6 +320,10 @@ impl Session {
         charset: Option<&str>,
         key: &SearchKey,
     ) -> Flow {
+        if charset.is_some() && self.enabled.utf8 {
+            // RFC 6855 §3: UTF-8 is the only charset once UTF8=ACCEPT is on.
+            return self.bad(conn, tag, "no CHARSET after ENABLE UTF8=ACCEPT");
+        }
         if let Some(cs) = charset {
             if !cs.eq_ignore_ascii_case("UTF-8") && !cs.eq_ignore_ascii_case("US-ASCII") {
                 if let (Some(r), State::Selected(_, sel)) = (ret, &mut self.state) {
