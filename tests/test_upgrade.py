@@ -71,6 +71,13 @@ def test_upgraded_store_takes_new_mail_and_threads_it(upgraded):
     assert typ == "OK"
     _, data = im.uid("FETCH", "1,6", "(FLAGS)")
     assert all(b"\\Flagged" in d for d in data), data
+    # Sort and thread keys were computed for the old mail too (schema v12):
+    # the old and the new reply thread under their root.
+    typ, data = im.uid("THREAD", "REFERENCES", "UTF-8", "SUBJECT", "Lunch")
+    assert typ == "OK" and data[0].startswith(b"(1 "), data
+    assert b"6" in data[0], data
+    typ, data = im.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK" and sorted(data[0].split()) == sorted(b"1 2 3 4 6".split()), data
     im.logout()
 
 

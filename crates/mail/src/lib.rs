@@ -26,6 +26,7 @@ pub mod mailbox;
 mod parse;
 mod rfc822;
 mod section;
+pub mod sort;
 mod summary;
 mod text;
 

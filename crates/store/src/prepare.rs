@@ -23,6 +23,8 @@ pub struct PreparedBody {
     pub text: SearchDoc,
     /// Date: header as unix seconds.
     pub sent_at: Option<i64>,
+    /// [`letterbox_mail::sort::SortKeys`], encoded.
+    pub sort_keys: String,
     /// Initial flags, normalised.
     pub flags: Vec<String>,
     /// INTERNALDATE (unix seconds).
@@ -94,6 +96,7 @@ pub fn prepare(message: NewMessage) -> PreparedBody {
         info_version: ANALYSIS_VERSION,
         thread: ThreadKeys::of(&info),
         sent_at: info.date,
+        sort_keys: letterbox_mail::sort::sort_keys(&raw).encode(),
         raw,
         flags: crate::normalize_flags(&message.flags),
         internal_date: message.internal_date,

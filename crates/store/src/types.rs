@@ -236,6 +236,15 @@ pub struct Copied {
     pub uids: Vec<(u32, u32)>,
 }
 
+/// What IMAP SORT and THREAD need of one message (RFC 5256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortRow {
+    pub uid: u32,
+    /// The Date: header (unix seconds), when it parsed.
+    pub sent_at: Option<i64>,
+    pub keys: letterbox_mail::sort::SortKeys,
+}
+
 /// What a conditional STORE did (RFC 7162 §3.1.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConditionalStore {

@@ -97,6 +97,34 @@ pub struct Qresync {
     pub seq_match: Option<(SeqSet, SeqSet)>,
 }
 
+/// RFC 5256 §3 sort criteria, with RFC 5957 DISPLAYFROM/DISPLAYTO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// One criterion: a key, maybe REVERSEd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub key: SortKey,
+    pub reverse: bool,
+}
+
+/// RFC 5256 §3 threading algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
+}
+
 /// One message of an APPEND.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendMessage {
@@ -185,6 +213,21 @@ pub enum Command {
         charset: Option<String>,
         key: super::SearchKey,
     },
+    /// RFC 5256 SORT / UID SORT, with RFC 5267 ESORT `RETURN (...)`.
+    Sort {
+        uid: bool,
+        ret: Option<super::search::SearchReturn>,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        key: super::SearchKey,
+    },
+    /// RFC 5256 THREAD / UID THREAD.
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
+        key: super::SearchKey,
+    },
     Close,
     Unselect,
     Expunge {
@@ -250,6 +293,8 @@ impl Command {
             Command::Unselect => "UNSELECT",
             Command::Expunge { .. } => "EXPUNGE",
             Command::Search { .. } => "SEARCH",
+            Command::Sort { .. } => "SORT",
+            Command::Thread { .. } => "THREAD",
             Command::Fetch { .. } => "FETCH",
             Command::Store { .. } => "STORE",
             Command::Copy { is_move: false, .. } => "COPY",
@@ -278,6 +323,8 @@ pub fn parse_command(input: &[u8]) -> Result<(String, Command), ParseError> {
         match sub.as_str() {
             "FETCH" => fetch(&mut p, true)?,
             "SEARCH" => search(&mut p, true)?,
+            "SORT" => sort(&mut p, true)?,
+            "THREAD" => thread(&mut p, true)?,
             "STORE" => store(&mut p, true)?,
             "COPY" => copy(&mut p, true, false)?,
             "MOVE" => copy(&mut p, true, true)?,
@@ -552,6 +599,14 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
             p.sp()?;
             search(p, false)?
         }
+        "SORT" => {
+            p.sp()?;
+            sort(p, false)?
+        }
+        "THREAD" => {
+            p.sp()?;
+            thread(p, false)?
+        }
         "STORE" => {
             p.sp()?;
             store(p, false)?
@@ -630,6 +685,73 @@ fn search(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
     let ret = super::search::search_return(p)?;
     let (charset, key) = super::search::search_program(p)?;
     Ok(Command::Search { uid, ret, charset, key })
+}
+
+/// `[RETURN (...) SP] "(" sort-criterion *(SP sort-criterion) ")" SP
+/// charset SP search-key...` (RFC 5256 §5, RFC 5267 §3).
+fn sort(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
+    let ret = super::search::search_return(p)?;
+    p.expect(b'(')?;
+    let mut criteria = Vec::new();
+    loop {
+        let mut name = p.atom()?.to_ascii_uppercase();
+        let reverse = name == "REVERSE";
+        if reverse {
+            p.sp()?;
+            name = p.atom()?.to_ascii_uppercase();
+        }
+        let key = match name.as_str() {
+            "ARRIVAL" => SortKey::Arrival,
+            "CC" => SortKey::Cc,
+            "DATE" => SortKey::Date,
+            "FROM" => SortKey::From,
+            "SIZE" => SortKey::Size,
+            "SUBJECT" => SortKey::Subject,
+            "TO" => SortKey::To,
+            "DISPLAYFROM" => SortKey::DisplayFrom,
+            "DISPLAYTO" => SortKey::DisplayTo,
+            _ => return Err(ParseError::Syntax(format!("unknown sort criterion {name}"))),
+        };
+        criteria.push(SortCriterion { key, reverse });
+        if p.eat(b')') {
+            break;
+        }
+        p.sp()?;
+        if criteria.len() > 16 {
+            return Err(ParseError::Syntax("too many sort criteria".into()));
+        }
+    }
+    p.sp()?;
+    let charset = p.astring()?;
+    p.sp()?;
+    let (_, key) = super::search::search_program(p)?;
+    Ok(Command::Sort {
+        uid,
+        ret,
+        criteria,
+        charset,
+        key,
+    })
+}
+
+/// `algorithm SP charset SP search-key...` (RFC 5256 §5).
+fn thread(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {
+    let name = p.atom()?.to_ascii_uppercase();
+    let algorithm = match name.as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        _ => return Err(ParseError::Syntax(format!("unknown threading algorithm {name}"))),
+    };
+    p.sp()?;
+    let charset = p.astring()?;
+    p.sp()?;
+    let (_, key) = super::search::search_program(p)?;
+    Ok(Command::Thread {
+        uid,
+        algorithm,
+        charset,
+        key,
+    })
 }
 
 fn fetch(p: &mut Parser<'_>, uid: bool) -> Result<Command, ParseError> {

@@ -11,7 +11,8 @@ mod search;
 mod tests;
 
 pub use command::{
-    parse_command, parse_tag, AppendMessage, Command, FetchAtt, ListReturn, ListSelect, Qresync, StatusItem,
+    parse_command, parse_tag, AppendMessage, Command, FetchAtt, ListReturn, ListSelect, Qresync, SortCriterion,
+    SortKey, StatusItem, ThreadAlgorithm,
 };
 pub(crate) use parser::{rfc5322_day, MONTHS};
 pub use parser::{SeqNum, SeqSet};

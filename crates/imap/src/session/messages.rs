@@ -62,6 +62,19 @@ impl Session {
             Command::Search { uid, ret, charset, key } => {
                 self.search(conn, tag, uid, ret, charset.as_deref(), &key).await
             }
+            Command::Sort {
+                uid,
+                ret,
+                criteria,
+                charset,
+                key,
+            } => self.sort(conn, tag, uid, ret, &criteria, &charset, &key).await,
+            Command::Thread {
+                uid,
+                algorithm,
+                charset,
+                key,
+            } => self.thread(conn, tag, uid, algorithm, &charset, &key).await,
             other => self.bad(conn, tag, &format!("{} is not supported", other.name())),
         }
     }

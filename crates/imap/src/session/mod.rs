@@ -13,6 +13,8 @@ mod messages;
 mod quota;
 mod search;
 mod selected;
+mod sort;
+mod thread;
 mod view;
 
 use std::sync::Arc;
@@ -222,6 +224,8 @@ impl Session {
             Command::Idle
             | Command::Check
             | Command::Search { .. }
+            | Command::Sort { .. }
+            | Command::Thread { .. }
             | Command::Close
             | Command::Unselect
             | Command::Expunge { .. }
@@ -278,6 +282,11 @@ impl Session {
                 "PREVIEW",
                 "UNAUTHENTICATE",
                 "UTF8=ACCEPT",
+                "SORT",
+                "SORT=DISPLAY",
+                "ESORT",
+                "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES",
             ]),
         }
         let mut caps = caps.join(" ");

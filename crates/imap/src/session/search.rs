@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::conn::Conn;
+use super::selected::Selected;
 use super::{Flow, Session, State};
 use crate::proto::{SearchKey, SearchReturn, SeqSet};
 
@@ -124,7 +125,7 @@ async fn index_lookups(store: &SharedStore, mailbox: MailboxId, k: &SearchKey, o
 
 /// RFC 7162 §3.1.5: a MODSEQ key enables CONDSTORE and adds the highest
 /// mod-sequence of the results to the response.
-fn has_modseq(k: &SearchKey) -> bool {
+pub(super) fn has_modseq(k: &SearchKey) -> bool {
     use SearchKey::*;
     match k {
         ModSeq(_) => true,
@@ -349,91 +350,12 @@ impl Session {
         let State::Selected(_, sel) = &mut self.state else {
             return Flow::Continue;
         };
-        let mut resolved;
-        let key = if has_object_ids(key) {
-            resolved = key.clone();
-            if let Err(e) = resolve_object_ids(&store, sel.mailbox.id, &mut resolved).await {
-                return self.store_error(conn, tag, &e);
-            }
-            &resolved
-        } else {
-            key
+        let hits = match matching(&store, sel, key).await {
+            Ok(h) => h,
+            Err(e) => return self.store_error(conn, tag, &e),
         };
-        let mut indexed = Indexed::new();
-        if let Err(e) = index_lookups(&store, sel.mailbox.id, key, &mut indexed).await {
-            return self.store_error(conn, tag, &e);
-        }
-        let want = needs(key);
-        // Message ids for bodies and structure; sizes and dates the view
-        // could not hold (rare).
-        let view_short = (0..sel.view.len()).any(|i| sel.view.size(i).is_none() || sel.view.date(i).is_none());
-        let want_metas = want.info || want.raw || view_short;
-        let metas = if want_metas {
-            match store.messages(sel.mailbox.id).await {
-                Ok(m) => m,
-                Err(e) => return self.store_error(conn, tag, &e),
-            }
-        } else {
-            Vec::new()
-        };
-        let max_seq = u32::try_from(sel.view.len()).unwrap_or(u32::MAX);
-        let max_uid = sel.view.last_uid().unwrap_or(0);
-        let mut hits = Vec::new();
-        let mut highest = 0;
-        let (shared_key, shared_ix) = if want.raw {
-            (Arc::new(key.clone()), Arc::new(indexed.clone()))
-        } else {
-            (Arc::new(SearchKey::All), Arc::new(Indexed::new()))
-        };
-        for i in 0..sel.view.len() {
-            let uid_i = sel.view.uid(i);
-            let meta = metas.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &metas[k]);
-            if meta.is_none() && (want.info || want.raw) {
-                // Expunged meanwhile: its text cannot be searched.
-                continue;
-            }
-            let (info, raw) = match meta {
-                Some(meta) if want.info || want.raw => match load(&store, meta, want.info, want.raw).await {
-                    Ok(x) => x,
-                    // Expunged meanwhile: it cannot match.
-                    Err(letterbox_store::StoreError::NotFound(_)) => continue,
-                    Err(e) => return self.store_error(conn, tag, &e),
-                },
-                _ => (None, None),
-            };
-            let m = Msg {
-                uid: uid_i,
-                flags: sel.view.flags(i).into_iter().map(std::borrow::Cow::Borrowed).collect(),
-                size: sel.view.size(i).or(meta.map(|m| m.size)),
-                date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
-                recent: sel.recent.contains(&uid_i),
-                seq: i as u32 + 1,
-                max_seq,
-                max_uid,
-                modseq: sel.view.modseq(i),
-                info,
-                raw,
-            };
-            let hit = if m.raw.is_some() {
-                // Issue 18: scanning message bytes is CPU work of unbounded
-                // size: it runs on a blocking thread, never on the async
-                // workers other sessions need.
-                let owned = Msg {
-                    flags: m.flags.iter().map(|f| std::borrow::Cow::Owned(f.to_string())).collect(),
-                    ..m
-                };
-                let (k, ix) = (shared_key.clone(), shared_ix.clone());
-                tokio::task::spawn_blocking(move || eval(&k, &owned, &ix))
-                    .await
-                    .unwrap_or(false)
-            } else {
-                eval(key, &m, &indexed)
-            };
-            if hit {
-                hits.push((i as u32 + 1, uid_i));
-                highest = highest.max(sel.view.modseq(i));
-            }
-        }
+        let highest = hits.iter().map(|h| h.modseq).max().unwrap_or(0);
+        let hits: Vec<(u32, u32)> = hits.iter().map(|h| (h.seq, h.uid)).collect();
         let numbers: Vec<u32> = hits.iter().map(|&(seq, u)| if uid { u } else { seq }).collect();
         // RFC 7162 §3.1.6 / §3.1.10: only for a non-empty result.
         let modseq = (with_modseq && !hits.is_empty()).then_some(highest);
@@ -467,10 +389,17 @@ impl Session {
                 }
                 // RFC 5182 §2.4: SAVE alone gets no ESEARCH response.
                 if r.min || r.max || r.all || r.count {
-                    let mut line = esearch(tag, uid, &r, &numbers);
-                    if let Some(m) = modseq {
-                        line.push_str(&format!(" MODSEQ {m}"));
-                    }
+                    let all = (!numbers.is_empty()).then(|| SeqSet::from_numbers(&numbers).to_text());
+                    let line = esearch_line(
+                        tag,
+                        uid,
+                        &r,
+                        numbers.first().copied(),
+                        numbers.last().copied(),
+                        all,
+                        numbers.len(),
+                        modseq,
+                    );
                     conn.untagged(&line);
                 }
             }
@@ -488,23 +417,148 @@ impl Session {
     }
 }
 
+/// A message a search matched.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Hit {
+    pub seq: u32,
+    pub uid: u32,
+    pub modseq: u64,
+}
+
+/// The messages of the selected mailbox matching `key`, ascending (SEARCH,
+/// and what SORT and THREAD then order).
+pub(super) async fn matching(store: &SharedStore, sel: &Selected, key: &SearchKey) -> StoreResult<Vec<Hit>> {
+    let mut resolved;
+    let key = if has_object_ids(key) {
+        resolved = key.clone();
+        resolve_object_ids(store, sel.mailbox.id, &mut resolved).await?;
+        &resolved
+    } else {
+        key
+    };
+    let mut indexed = Indexed::new();
+    index_lookups(store, sel.mailbox.id, key, &mut indexed).await?;
+    let want = needs(key);
+    // Message ids for bodies and structure; sizes and dates the view
+    // could not hold (rare).
+    let view_short = (0..sel.view.len()).any(|i| sel.view.size(i).is_none() || sel.view.date(i).is_none());
+    let want_metas = want.info || want.raw || view_short;
+    let metas = if want_metas {
+        store.messages(sel.mailbox.id).await?
+    } else {
+        Vec::new()
+    };
+    let max_seq = u32::try_from(sel.view.len()).unwrap_or(u32::MAX);
+    let max_uid = sel.view.last_uid().unwrap_or(0);
+    let mut hits = Vec::new();
+    let (shared_key, shared_ix) = if want.raw {
+        (Arc::new(key.clone()), Arc::new(indexed.clone()))
+    } else {
+        (Arc::new(SearchKey::All), Arc::new(Indexed::new()))
+    };
+    for i in 0..sel.view.len() {
+        let uid_i = sel.view.uid(i);
+        let meta = metas.binary_search_by_key(&uid_i, |m| m.uid).ok().map(|k| &metas[k]);
+        if meta.is_none() && (want.info || want.raw) {
+            // Expunged meanwhile: its text cannot be searched.
+            continue;
+        }
+        let (info, raw) = match meta {
+            Some(meta) if want.info || want.raw => match load(store, meta, want.info, want.raw).await {
+                Ok(x) => x,
+                // Expunged meanwhile: it cannot match.
+                Err(letterbox_store::StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            },
+            _ => (None, None),
+        };
+        let m = Msg {
+            uid: uid_i,
+            flags: sel.view.flags(i).into_iter().map(std::borrow::Cow::Borrowed).collect(),
+            size: sel.view.size(i).or(meta.map(|m| m.size)),
+            date: sel.view.date(i).or(meta.map(|m| m.internal_date)),
+            recent: sel.recent.contains(&uid_i),
+            seq: i as u32 + 1,
+            max_seq,
+            max_uid,
+            modseq: sel.view.modseq(i),
+            info,
+            raw,
+        };
+        let hit = if m.raw.is_some() {
+            // Issue 18: scanning message bytes is CPU work of unbounded
+            // size: it runs on a blocking thread, never on the async
+            // workers other sessions need.
+            let owned = Msg {
+                flags: m.flags.iter().map(|f| std::borrow::Cow::Owned(f.to_string())).collect(),
+                ..m
+            };
+            let (k, ix) = (shared_key.clone(), shared_ix.clone());
+            tokio::task::spawn_blocking(move || eval(&k, &owned, &ix))
+                .await
+                .unwrap_or(false)
+        } else {
+            eval(key, &m, &indexed)
+        };
+        if hit {
+            hits.push(Hit {
+                seq: i as u32 + 1,
+                uid: uid_i,
+                modseq: sel.view.modseq(i),
+            });
+        }
+    }
+    Ok(hits)
+}
+
 /// RFC 4731 §3.1 / RFC 9051 §7.3.4 `ESEARCH` response; `numbers` ascending.
+#[cfg(test)]
 fn esearch(tag: &str, uid: bool, r: &SearchReturn, numbers: &[u32]) -> String {
+    let all = (!numbers.is_empty()).then(|| SeqSet::from_numbers(numbers).to_text());
+    esearch_line(
+        tag,
+        uid,
+        r,
+        numbers.first().copied(),
+        numbers.last().copied(),
+        all,
+        numbers.len(),
+        None,
+    )
+}
+
+/// An ESEARCH response from its parts (also ESORT's, RFC 5267 §3.1, whose
+/// MIN/MAX are the first and last in sort order), with RFC 7162 §3.1.10
+/// MODSEQ.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn esearch_line(
+    tag: &str,
+    uid: bool,
+    r: &SearchReturn,
+    min: Option<u32>,
+    max: Option<u32>,
+    all: Option<String>,
+    count: usize,
+    modseq: Option<u64>,
+) -> String {
     let mut line = format!("ESEARCH (TAG \"{tag}\")");
     if uid {
         line.push_str(" UID");
     }
-    if let (true, Some(min)) = (r.min, numbers.first()) {
+    if let (true, Some(min)) = (r.min, min) {
         line.push_str(&format!(" MIN {min}"));
     }
-    if let (true, Some(max)) = (r.max, numbers.last()) {
+    if let (true, Some(max)) = (r.max, max) {
         line.push_str(&format!(" MAX {max}"));
     }
-    if r.all && !numbers.is_empty() {
-        line.push_str(&format!(" ALL {}", SeqSet::from_numbers(numbers).to_text()));
+    if let (true, Some(all)) = (r.all, all) {
+        line.push_str(&format!(" ALL {all}"));
     }
     if r.count {
-        line.push_str(&format!(" COUNT {}", numbers.len()));
+        line.push_str(&format!(" COUNT {count}"));
+    }
+    if let Some(m) = modseq {
+        line.push_str(&format!(" MODSEQ {m}"));
     }
     line
 }

@@ -194,7 +194,9 @@ impl Selected {
                 fix(set, *uid)
             }
             Command::Expunge { uids: Some(set) } => fix(set, true),
-            Command::Search { key, .. } => self.expand_in_key(key),
+            Command::Search { key, .. } | Command::Sort { key, .. } | Command::Thread { key, .. } => {
+                self.expand_in_key(key)
+            }
             _ => {}
         }
     }

@@ -14,7 +14,7 @@ use crate::prepare::PreparedBody;
 use crate::thread::ThreadKeys;
 use crate::{
     AccountId, Appended, ChangeEvent, ChangeKind, Changes, ConditionalStore, Copied, DeliveryReport, DeliveryTarget,
-    EmailId, EmailMeta, FlagOp, MailboxId, MessageId, MessageMeta, Result, StoreError, ThreadId,
+    EmailId, EmailMeta, FlagOp, MailboxId, MessageId, MessageMeta, Result, SortRow, StoreError, ThreadId,
 };
 use letterbox_mail::MessageInfo;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -343,12 +343,60 @@ fn release_held(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
 /// A new body is added to the full-text index.
 pub(super) fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO blobs(hash, data, info, refs, info_version) VALUES (?1, ?2, ?3, 0, ?4)
-         ON CONFLICT(hash) DO UPDATE SET info = excluded.info, info_version = excluded.info_version
-         WHERE blobs.info_version < excluded.info_version",
+        "INSERT INTO blobs(hash, data, info, refs, info_version, sort_keys) VALUES (?1, ?2, ?3, 0, ?4, ?5)
+         ON CONFLICT(hash) DO UPDATE SET info = excluded.info, info_version = excluded.info_version,
+             sort_keys = excluded.sort_keys
+         WHERE blobs.info_version < excluded.info_version OR blobs.sort_keys IS NULL",
     )?
-    .execute(params![body.hash, body.raw, body.info_json, body.info_version as i64])?;
+    .execute(params![
+        body.hash,
+        body.raw,
+        body.info_json,
+        body.info_version as i64,
+        body.sort_keys
+    ])?;
     index_blob(conn, &body.hash, &body.text)
+}
+
+/// Compute missing sort keys of at most `limit` blobs (the v12 upgrade
+/// and blobs written without them); returns how many were filled.
+pub(super) fn fill_sort_keys(conn: &Connection, limit: usize) -> Result<usize> {
+    let hashes: Vec<String> = conn
+        .prepare_cached("SELECT hash FROM blobs WHERE sort_keys IS NULL LIMIT ?1")?
+        .query_map([limit.min(i64::MAX as usize) as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut set = conn.prepare_cached("UPDATE blobs SET sort_keys = ?2 WHERE hash = ?1")?;
+    for hash in &hashes {
+        let data = blob_data(conn, hash)?;
+        set.execute(params![hash, letterbox_mail::sort::sort_keys(&data).encode()])?;
+    }
+    Ok(hashes.len())
+}
+
+/// RFC 5256 sort and thread keys of every message in a mailbox, by UID.
+pub(super) fn sort_rows(conn: &Connection, mailbox: MailboxId) -> Result<Vec<SortRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT m.uid, e.sent_at, b.sort_keys, b.hash FROM email_mailboxes m
+         JOIN emails e ON e.id = m.email_id JOIN blobs b ON b.hash = e.blob
+         WHERE m.mailbox_id = ?1 ORDER BY m.uid",
+    )?;
+    let rows: Vec<(i64, Option<i64>, Option<String>, String)> = st
+        .query_map([mailbox], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (uid, sent_at, keys, hash) in rows {
+        let keys = match keys.as_deref().and_then(letterbox_mail::sort::SortKeys::decode) {
+            Some(k) => k,
+            // Written by an older build mid-upgrade: compute from the bytes.
+            None => letterbox_mail::sort::sort_keys(&blob_data(conn, &hash)?),
+        };
+        out.push(SortRow {
+            uid: uid as u32,
+            sent_at,
+            keys,
+        });
+    }
+    Ok(out)
 }
 
 /// Index a blob's text unless it is indexed already.

@@ -27,7 +27,7 @@ use crate::{
     normalize_mailbox, Accepted, Account, AccountId, Alias, Appended, AttemptEnd, ChangeEvent, ChangeKind, Changes,
     ConditionalStore, Copied, DataType, DeliveryReport, DeliveryTarget, Domain, EmailId, EmailMeta, FlagOp, Intake,
     LocalDsn, Mailbox, MailboxId, MessageData, MessageId, MessageMeta, NewMessage, ObjectChanges, OutboundMessage,
-    OutboundRecipient, OverQuota, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SpecialUse, Store,
+    OutboundRecipient, OverQuota, QueueEntry, Quota, Recipient, RecipientOutcome, Result, SortRow, SpecialUse, Store,
     StoreError, ThreadId,
 };
 use async_trait::async_trait;
@@ -792,6 +792,10 @@ impl Store for SqliteStore {
         self.engine
             .write_lazy(move |c| messages::store_flags(c, mailbox, &u, op, &f, unchanged_since))
             .await
+    }
+
+    async fn sort_rows(&self, mailbox: MailboxId) -> Result<Vec<SortRow>> {
+        self.engine.read(move |c| messages::sort_rows(c, mailbox)).await
     }
 
     async fn expunged_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<u32>> {

@@ -307,7 +307,17 @@ const MIGRATIONS: &[Step] = &[
     END;
     "#,
     ),
+    // 12: IMAP SORT/THREAD keys per blob (letterbox_mail::sort), so a
+    // sort of a large mailbox reads short strings, not analyses.
+    Step::Code(to_v12),
 ];
+
+/// Schema v12: the sort-key column, filled from every stored message.
+fn to_v12(conn: &Connection) -> Result<()> {
+    conn.execute_batch("ALTER TABLE blobs ADD COLUMN sort_keys TEXT")?;
+    super::messages::fill_sort_keys(conn, usize::MAX)?;
+    Ok(())
+}
 
 const V6_SQL: &str = r#"
     ALTER TABLE accounts ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;
