@@ -99,10 +99,19 @@ fn display_of(a: &Addr<'_>) -> String {
     }
 }
 
-fn first_addr<'x>(a: Option<&'x Address<'x>>) -> Option<&'x Addr<'x>> {
+/// The first address of a header as (addr-mailbox, display): for a group,
+/// its name is both, as in the IMAP envelope where a group starts with
+/// `(NIL NIL "name" NIL)` (Dovecot sorts so too).
+fn first_addr(a: Option<&Address<'_>>) -> Option<(String, String)> {
     match a? {
-        Address::List(l) => l.first(),
-        Address::Group(g) => g.iter().find_map(|g| g.addresses.first()),
+        Address::List(l) => l.first().map(|a| (mailbox_of(a), display_of(a))),
+        Address::Group(g) => {
+            let g = g.first()?;
+            match g.name.as_deref() {
+                Some(name) if !name.trim().is_empty() => Some((name.trim().to_string(), name.trim().to_string())),
+                _ => g.addresses.first().map(|a| (mailbox_of(a), display_of(a))),
+            }
+        }
     }
 }
 
@@ -124,16 +133,16 @@ fn inner(head: &[u8]) -> SortKeys {
         references = ids(msg.in_reply_to()).into_iter().take(1).collect();
     }
     let skip = references.len().saturating_sub(MAX_REFERENCES);
-    let from = first_addr(msg.from());
-    let to = first_addr(msg.to());
+    let (from, display_from) = first_addr(msg.from()).unwrap_or_default();
+    let (to, display_to) = first_addr(msg.to()).unwrap_or_default();
     SortKeys {
         subject,
         reply,
-        from: from.map(mailbox_of).unwrap_or_default(),
-        to: to.map(mailbox_of).unwrap_or_default(),
-        cc: first_addr(msg.cc()).map(mailbox_of).unwrap_or_default(),
-        display_from: from.map(display_of).unwrap_or_default(),
-        display_to: to.map(display_of).unwrap_or_default(),
+        from,
+        to,
+        cc: first_addr(msg.cc()).map(|a| a.0).unwrap_or_default(),
+        display_from,
+        display_to,
         message_id: msg.message_id().unwrap_or_default().trim().to_string(),
         references: references.split_off(skip),
     }

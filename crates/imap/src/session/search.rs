@@ -355,10 +355,25 @@ impl Session {
             Err(e) => return self.store_error(conn, tag, &e),
         };
         let highest = hits.iter().map(|h| h.modseq).max().unwrap_or(0);
+        let ends = (hits.first().map(|h| h.modseq), hits.last().map(|h| h.modseq));
         let hits: Vec<(u32, u32)> = hits.iter().map(|h| (h.seq, h.uid)).collect();
         let numbers: Vec<u32> = hits.iter().map(|&(seq, u)| if uid { u } else { seq }).collect();
         // RFC 7162 §3.1.6 / §3.1.10: only for a non-empty result.
-        let modseq = (with_modseq && !hits.is_empty()).then_some(highest);
+        let mut modseq = (with_modseq && !hits.is_empty()).then_some(highest);
+        if let (Some(r), Some(_)) = (ret, modseq) {
+            if !(r.all || r.count) {
+                // RFC 4731 §3.2: the highest of the messages returned, and
+                // MIN/MAX alone return only those.
+                let mut m = 0;
+                if r.min {
+                    m = m.max(ends.0.unwrap_or(0));
+                }
+                if r.max {
+                    m = m.max(ends.1.unwrap_or(0));
+                }
+                modseq = Some(m);
+            }
+        }
         match ret {
             None => {
                 let mut line = String::from("SEARCH");

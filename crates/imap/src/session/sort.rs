@@ -190,6 +190,15 @@ impl Session {
                     sel.saved.sort_unstable();
                 }
                 if r.min || r.max || r.all || r.count {
+                    // RFC 4731 §3.2: MIN/MAX alone return only those messages.
+                    let modseq = modseq.map(|m| {
+                        if r.all || r.count {
+                            return m;
+                        }
+                        let end = |h: Option<&Hit>| h.map_or(0, |h| h.modseq);
+                        let lo = if r.min { end(list.first()) } else { 0 };
+                        lo.max(if r.max { end(list.last()) } else { 0 })
+                    });
                     let first = numbers.first().copied();
                     let last = numbers.last().copied();
                     let all = (!numbers.is_empty()).then(|| ordered_set(&numbers));

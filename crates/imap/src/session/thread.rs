@@ -214,14 +214,11 @@ pub fn references(msgs: &[Msg<'_>]) -> Vec<Node> {
             prev = Some(c);
         }
         // Step 1.B: the last reference is the parent; none means no parent.
-        match prev {
-            Some(p) if p != me => {
-                if !t.is_descendant(p, me) {
-                    t.unlink(me);
-                    t.link(p, me);
-                }
-            }
-            _ => t.unlink(me),
+        // An existing parent link goes even when the new one would make a
+        // loop and is not made (as Dovecot, whose answer imaptest checks).
+        t.unlink(me);
+        if let Some(p) = prev.filter(|&p| p != me) {
+            t.link(p, me);
         }
     }
     // Step 2: the root set.
