@@ -194,6 +194,8 @@ pub enum Command {
     SetQuota(String),
     /// RFC 8437.
     Unauthenticate,
+    /// RFC 4978 COMPRESS with its mechanism (upper-cased).
+    Compress(String),
     Status {
         mailbox: String,
         items: Vec<StatusItem>,
@@ -286,6 +288,7 @@ impl Command {
             Command::GetQuotaRoot(_) => "GETQUOTAROOT",
             Command::SetQuota(_) => "SETQUOTA",
             Command::Unauthenticate => "UNAUTHENTICATE",
+            Command::Compress(_) => "COMPRESS",
             Command::Status { .. } => "STATUS",
             Command::Append { .. } => "APPEND",
             Command::Idle => "IDLE",
@@ -353,6 +356,10 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command, ParseError> {
         "STARTTLS" => Command::StartTls,
         "NAMESPACE" => Command::Namespace,
         "UNAUTHENTICATE" => Command::Unauthenticate,
+        "COMPRESS" => {
+            p.sp()?;
+            Command::Compress(p.atom()?.to_ascii_uppercase())
+        }
         "GETQUOTA" => {
             p.sp()?;
             Command::GetQuota(p.astring()?)

@@ -8,6 +8,7 @@ use letterbox_net::{Line, LineError, LineReader, MaybeTls, Shutdown, TlsAcceptor
 use tokio::io::AsyncWriteExt;
 use tracing::debug;
 
+use super::deflate::ImapStream;
 use crate::proto::{literal_marker, parse_tag};
 use crate::ImapConfig;
 
@@ -39,7 +40,7 @@ pub enum End {
 }
 
 pub struct Conn {
-    reader: LineReader<MaybeTls>,
+    reader: LineReader<ImapStream>,
     /// Responses not yet written.
     pub out: Vec<u8>,
     idle_timeout: Duration,
@@ -52,7 +53,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: MaybeTls, idle_timeout: Duration, shutdown: Shutdown) -> Self {
         Conn {
-            reader: LineReader::new(stream),
+            reader: LineReader::new(ImapStream::Plain(stream)),
             out: Vec::new(),
             idle_timeout,
             deadline: None,
@@ -75,6 +76,23 @@ impl Conn {
 
     pub fn is_tls(&self) -> bool {
         self.reader.get_ref().is_tls()
+    }
+
+    /// RFC 4978: from now on DEFLATE both ways (the OK already flushed,
+    /// nothing pipelined); false when it already was.
+    pub fn start_compress(&mut self) -> bool {
+        self.reader.buffered() == 0 && self.reader.get_mut().start_deflate()
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        matches!(self.reader.get_ref(), ImapStream::Deflate(_))
+    }
+
+    /// An idling client: give back what compression holds (see `deflate`).
+    pub fn release_idle(&mut self) {
+        if let ImapStream::Deflate(d) = self.reader.get_mut() {
+            d.release_idle();
+        }
     }
 
     /// Change the inactivity limit (shorter before authentication).
@@ -255,9 +273,12 @@ impl Conn {
             deadline,
             shutdown,
         } = self;
-        match reader.into_inner().upgrade(acceptor).await {
+        let ImapStream::Plain(plain) = reader.into_inner() else {
+            return None;
+        };
+        match plain.upgrade(acceptor).await {
             Ok(stream) => Some(Conn {
-                reader: LineReader::new(stream),
+                reader: LineReader::new(ImapStream::Plain(stream)),
                 out,
                 idle_timeout,
                 deadline,

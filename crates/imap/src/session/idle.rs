@@ -34,6 +34,8 @@ impl Session {
         if conn.flush().await.is_err() {
             return Flow::Close;
         }
+        // Thousands of clients sit here for hours: no zlib state meanwhile.
+        conn.release_idle();
         // RFC 9051 §5.4: the autologout timer keeps running while idling.
         let deadline = Instant::now() + ctx.config.idle_timeout;
         loop {
@@ -69,6 +71,7 @@ impl Session {
                 if conn.flush().await.is_err() {
                     return Flow::Close;
                 }
+                conn.release_idle();
             }
         }
     }

@@ -6,6 +6,7 @@
 mod any;
 mod auth;
 mod conn;
+mod deflate;
 mod fetch;
 mod idle;
 mod mailboxes;
@@ -50,6 +51,8 @@ enum Flow {
     Close,
     /// The tagged OK to STARTTLS is queued: flush and handshake.
     StartTls,
+    /// The tagged OK to COMPRESS is queued: flush, then DEFLATE.
+    Compress,
 }
 
 struct Session {
@@ -149,6 +152,12 @@ async fn run(ctx: Arc<ImapCtx>, stream: MaybeTls, info: ConnInfo, shutdown: Shut
                 conn.close().await;
                 break;
             }
+            Flow::Compress => {
+                if conn.flush().await.is_err() || !conn.start_compress() {
+                    break;
+                }
+                debug!("COMPRESS: DEFLATE on");
+            }
             Flow::StartTls => {
                 let Some(upgraded) = Box::pin(conn.start_tls(&s.ctx.tls)).await else {
                     break;
@@ -201,6 +210,7 @@ impl Session {
             }
             Command::Enable(caps) => self.enable(conn, tag, &caps),
             Command::Unauthenticate => self.unauthenticate(conn, tag),
+            Command::Compress(mechanism) => self.compress(conn, tag, &mechanism),
             Command::Select { .. }
             | Command::Create { .. }
             | Command::Delete(_)
@@ -287,6 +297,7 @@ impl Session {
                 "ESORT",
                 "THREAD=ORDEREDSUBJECT",
                 "THREAD=REFERENCES",
+                "COMPRESS=DEFLATE",
             ]),
         }
         let mut caps = caps.join(" ");
@@ -308,6 +319,26 @@ impl Session {
             sel.condstore = true;
             crate::proto::response::Untagged::HighestModSeq(sel.modseq).encode(&mut conn.out);
         }
+    }
+
+    /// RFC 4978 §3 COMPRESS, after login.
+    fn compress(&mut self, conn: &mut Conn, tag: &str, mechanism: &str) -> Flow {
+        if matches!(self.state, State::NotAuthenticated) {
+            return self.bad(conn, tag, "log in first");
+        }
+        if conn.is_compressed() {
+            conn.tagged(tag, "NO", "[COMPRESSIONACTIVE] DEFLATE is already on");
+            return Flow::Continue;
+        }
+        if mechanism != "DEFLATE" {
+            return self.bad(conn, tag, "unknown compression mechanism");
+        }
+        if conn.pipelined() > 0 {
+            // What follows the command would already be compressed.
+            return self.bad(conn, tag, "COMPRESS must be the last command sent");
+        }
+        conn.tagged(tag, "OK", "DEFLATE active");
+        Flow::Compress
     }
 
     /// A mailbox name as this client reads it: UTF-8 for IMAP4rev2,
