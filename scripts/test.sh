@@ -26,8 +26,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c 'import pytest, dnslib, dkim, nacl, websockets, cryptography' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1" cryptography
 
-# Third-party JavaScript clients (jmap-jam), pinned by tests/js/package-lock.json.
-[ -d tests/js/node_modules/jmap-jam ] && [ -d tests/js/node_modules/playwright-core ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+# Third-party JavaScript clients (jmap-jam, imapflow, playwright-core), pinned by tests/js/package-lock.json.
+[ -d tests/js/node_modules/jmap-jam ] && [ -d tests/js/node_modules/playwright-core ] && [ -d tests/js/node_modules/imapflow ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --workspace --bins
 cargo test --workspace

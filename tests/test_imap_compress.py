@@ -107,10 +107,9 @@ def test_compress_with_a_zlib_client(srv):
     r.close()
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
 def test_imapflow_negotiates_compress_condstore_qresync(srv):
-    if not (JS / "node_modules" / "imapflow").exists():
-        pytest.skip("run `npm ci` in tests/js")
+    # scripts/test.sh installs tests/js (npm ci); a missing client is a failure.
+    assert shutil.which("node") and (JS / "node_modules" / "imapflow").exists(), "run npm ci in tests/js"
     p = subprocess.run(
         ["node", str(JS / "imapflow.mjs"), str(srv.ports["imap"]), USER, PW],
         capture_output=True, text=True, timeout=120,
