@@ -403,17 +403,19 @@ impl Client {
                 None => return Err(e),
             },
         };
-        let text = match &r {
+        let caps = match &r {
             Response::Untagged { text, .. } => {
                 if let Some((Status::Bye, t)) = untagged_status(text) {
                     self.bye = Some(t.to_string());
                 }
-                text
+                capabilities(text)
             }
-            Response::Tagged { text, .. } => text,
+            // Only the response code: a tagged "OK CAPABILITY completed"
+            // is no list.
+            Response::Tagged { text, .. } => text.starts_with('[').then(|| capabilities(text)).flatten(),
             Response::Continuation(_) => return Ok(r),
         };
-        if let Some(caps) = capabilities(text) {
+        if let Some(caps) = caps {
             self.set_caps(caps);
         }
         Ok(r)

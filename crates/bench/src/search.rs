@@ -4,7 +4,12 @@
 //! mail), then times `UID SEARCH BODY` for a rare and a common word,
 //! `UID SEARCH TEXT` for the rare word and `UID SEARCH FROM`, each
 //! `--iterations` times on one connection, and checks every server found
-//! the same number of messages.
+//! the same number of messages. Where the server offers them, also
+//! `UID SORT (DATE)`, `UID SORT (SUBJECT)`, `UID THREAD REFERENCES` over the
+//! whole mailbox, and a QRESYNC resynchronisation (RFC 7162): a client
+//! caches the mailbox state and leaves, another session changes flags on
+//! 1,000 messages and expunges 100, and the client comes back with
+//! `SELECT (QRESYNC ...)`: its time and the bytes it receives.
 
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
@@ -42,11 +47,15 @@ pub const RARE: &str = "zebracorn";
 /// A word found in many messages.
 pub const COMMON: &str = "meeting";
 
-static OPS: [&str; 4] = [
+static OPS: [&str; 8] = [
     "UID SEARCH BODY rare",
     "UID SEARCH BODY common",
     "UID SEARCH TEXT rare",
     "UID SEARCH FROM",
+    "UID SORT (DATE)",
+    "UID SORT (SUBJECT)",
+    "UID THREAD REFERENCES",
+    "QRESYNC resync",
 ];
 
 const WORDS: &[&str] = &[
@@ -117,6 +126,29 @@ struct Report {
     fill_seconds: f64,
     hits: Vec<(String, usize)>,
     ops: Vec<OpRow>,
+    /// Bytes the client received for each QRESYNC SELECT.
+    resync_bytes: Vec<usize>,
+    /// FETCH and VANISHED lines of the last one.
+    resync_fetches: usize,
+    resync_vanished: String,
+}
+
+/// Bytes of a reply as received (near enough: text, CRLFs, literals).
+fn reply_bytes(r: &crate::imap_proto::Reply) -> usize {
+    r.untagged
+        .iter()
+        .map(|(t, l)| t.len() + 4 + l.iter().map(Vec::len).sum::<usize>())
+        .sum::<usize>()
+        + r.text.len()
+        + 8
+}
+
+/// A response code's number, e.g. `[HIGHESTMODSEQ 123]`.
+fn code_number(r: &crate::imap_proto::Reply, code: &str) -> Option<u64> {
+    r.untagged.iter().find_map(|(t, _)| {
+        let at = t.find(&format!("[{code} "))? + code.len() + 2;
+        t[at..].split(']').next()?.trim().parse().ok()
+    })
 }
 
 async fn fill(c: &mut Client, a: &SearchArgs, from: usize) -> Result<()> {
@@ -188,6 +220,49 @@ pub async fn run(a: SearchArgs) -> Result<()> {
         }
         hits.push((cmd.clone(), found));
     }
+    // RFC 5256: the sorts and threading every webmail asks for.
+    let sorts = [
+        (4, "SORT", "UID SORT (DATE) UTF-8 ALL"),
+        (5, "SORT", "UID SORT (SUBJECT) UTF-8 ALL"),
+        (6, "THREAD=REFERENCES", "UID THREAD REFERENCES UTF-8 ALL"),
+    ];
+    for (op, cap, cmd) in sorts {
+        if !c.has_cap(cap) {
+            continue;
+        }
+        let mut found = 0;
+        for _ in 0..a.iterations.max(1) {
+            let t = Instant::now();
+            let r = c.command(cmd).await?;
+            if r.ok() {
+                ops.record(op, t.elapsed());
+                found = r
+                    .untagged
+                    .iter()
+                    .filter(|(t, _)| t.starts_with("SORT") || t.starts_with("THREAD"))
+                    .map(|(t, _)| {
+                        t.split(|ch: char| !ch.is_ascii_digit())
+                            .filter(|w| !w.is_empty())
+                            .count()
+                    })
+                    .sum();
+            } else {
+                ops.error(op);
+            }
+        }
+        hits.push((cmd.to_string(), found));
+    }
+    let mut resync_bytes = Vec::new();
+    let (mut resync_fetches, mut resync_vanished) = (0, String::new());
+    if c.has_cap("QRESYNC") {
+        for k in 0..a.iterations.max(1) {
+            let (b, f, v) = resync_once(&a, &conn, &user, &mut ops, k).await?;
+            resync_bytes.push(b);
+            resync_fetches = f;
+            resync_vanished = v;
+        }
+        c.command(&format!("SELECT {}", quote(&a.mailbox)?)).await?;
+    }
     let rows = ops.rows(started.elapsed().max(Duration::from_millis(1)));
     print_table(&rows);
     for (cmd, n) in &hits {
@@ -205,11 +280,82 @@ pub async fn run(a: SearchArgs) -> Result<()> {
                 fill_seconds,
                 hits,
                 ops: rows,
+                resync_bytes,
+                resync_fetches,
+                resync_vanished,
             },
         )?;
     }
     c.command("LOGOUT").await.ok();
     Ok(())
+}
+
+/// One QRESYNC round trip after 1,000 flag changes and 100 expunges
+/// (of 100 extra messages appended first, so the searched mail stays).
+/// Returns (bytes received, FETCH lines, the VANISHED set).
+async fn resync_once(
+    a: &SearchArgs,
+    conn: &crate::conn::Connector,
+    user: &str,
+    ops: &mut Ops,
+    k: usize,
+) -> Result<(usize, usize, String)> {
+    let login_cmd = format!("LOGIN {} {}", quote(user)?, quote(&a.target.password)?);
+    let mbox = quote(&a.mailbox)?;
+    let mut other = Client::greet(conn.connect().await?).await?;
+    other.command(&login_cmd).await?;
+    other.command(&format!("SELECT {mbox}")).await?;
+    let extra: Vec<Vec<u8>> = (0..100).map(|i| message(a.messages + i)).collect();
+    for m in &extra {
+        other.append(&a.mailbox, "", m).await?;
+    }
+    // The phone: caches the state, then goes away.
+    let mut phone = Client::greet(conn.connect().await?).await?;
+    phone.command(&login_cmd).await?;
+    phone.command("ENABLE QRESYNC").await?;
+    let sel = phone.command(&format!("SELECT {mbox}")).await?;
+    let uv = code_number(&sel, "UIDVALIDITY").context("no UIDVALIDITY")?;
+    let modseq = code_number(&sel, "HIGHESTMODSEQ").context("no HIGHESTMODSEQ")?;
+    let total = sel.exists().unwrap_or(0) as usize;
+    phone.command("LOGOUT").await.ok();
+    // Meanwhile: 1,000 flag changes, 100 expunges.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    other
+        .command(&format!("STORE 1:1000 +FLAGS.SILENT ($b{stamp}x{k})"))
+        .await?;
+    other
+        .command(&format!(
+            "STORE {}:* +FLAGS.SILENT (\\Deleted)",
+            total.saturating_sub(99).max(1)
+        ))
+        .await?;
+    other.command("EXPUNGE").await?;
+    other.command("LOGOUT").await.ok();
+    // Back: one SELECT with QRESYNC.
+    let mut phone = Client::greet(conn.connect().await?).await?;
+    phone.command(&login_cmd).await?;
+    phone.command("ENABLE QRESYNC").await?;
+    let t = Instant::now();
+    let r = phone
+        .command(&format!("SELECT {mbox} (QRESYNC ({uv} {modseq}))"))
+        .await?;
+    if r.ok() {
+        ops.record(7, t.elapsed());
+    } else {
+        ops.error(7);
+    }
+    let fetches = r.untagged.iter().filter(|(t, _)| t.contains(" FETCH ")).count();
+    let vanished = r
+        .untagged
+        .iter()
+        .find(|(t, _)| t.starts_with("VANISHED"))
+        .map(|(t, _)| t.clone())
+        .unwrap_or_default();
+    phone.command("LOGOUT").await.ok();
+    Ok((reply_bytes(&r), fetches, vanished))
 }
 
 #[cfg(test)]
