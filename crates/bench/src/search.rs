@@ -198,36 +198,38 @@ pub async fn run(a: SearchArgs) -> Result<()> {
     let fill_seconds = t.elapsed().as_secs_f64();
     let live = Arc::new(Live::default());
     let mut ops = Ops::new(&OPS, live);
-    let searches = [
-        format!("UID SEARCH BODY {RARE}"),
-        format!("UID SEARCH BODY {COMMON}"),
-        format!("UID SEARCH TEXT {RARE}"),
-        "UID SEARCH FROM sender7@".to_string(),
+    // What each answers and how its matches are counted; the sorts and
+    // threading (RFC 5256) only where offered.
+    let sorted = |r: &crate::imap_proto::Reply| -> usize {
+        r.untagged
+            .iter()
+            .filter(|(t, _)| t.starts_with("SORT") || t.starts_with("THREAD"))
+            .map(|(t, _)| {
+                t.split(|ch: char| !ch.is_ascii_digit())
+                    .filter(|w| !w.is_empty())
+                    .count()
+            })
+            .sum()
+    };
+    let searched = |r: &crate::imap_proto::Reply| r.search().len();
+    type Counter<'a> = &'a dyn Fn(&crate::imap_proto::Reply) -> usize;
+    let commands: [(Option<&str>, String, Counter); 7] = [
+        (None, format!("UID SEARCH BODY {RARE}"), &searched),
+        (None, format!("UID SEARCH BODY {COMMON}"), &searched),
+        (None, format!("UID SEARCH TEXT {RARE}"), &searched),
+        (None, "UID SEARCH FROM sender7@".to_string(), &searched),
+        (Some("SORT"), "UID SORT (DATE) UTF-8 ALL".to_string(), &sorted),
+        (Some("SORT"), "UID SORT (SUBJECT) UTF-8 ALL".to_string(), &sorted),
+        (
+            Some("THREAD=REFERENCES"),
+            "UID THREAD REFERENCES UTF-8 ALL".to_string(),
+            &sorted,
+        ),
     ];
     let mut hits = Vec::new();
     let started = Instant::now();
-    for (op, cmd) in searches.iter().enumerate() {
-        let mut found = 0;
-        for _ in 0..a.iterations.max(1) {
-            let t = Instant::now();
-            let r = c.command(cmd).await?;
-            if r.ok() {
-                ops.record(op, t.elapsed());
-                found = r.search().len();
-            } else {
-                ops.error(op);
-            }
-        }
-        hits.push((cmd.clone(), found));
-    }
-    // RFC 5256: the sorts and threading every webmail asks for.
-    let sorts = [
-        (4, "SORT", "UID SORT (DATE) UTF-8 ALL"),
-        (5, "SORT", "UID SORT (SUBJECT) UTF-8 ALL"),
-        (6, "THREAD=REFERENCES", "UID THREAD REFERENCES UTF-8 ALL"),
-    ];
-    for (op, cap, cmd) in sorts {
-        if !c.has_cap(cap) {
+    for (op, (cap, cmd, count)) in commands.iter().enumerate() {
+        if cap.is_some_and(|cap| !c.has_cap(cap)) {
             continue;
         }
         let mut found = 0;
@@ -236,21 +238,12 @@ pub async fn run(a: SearchArgs) -> Result<()> {
             let r = c.command(cmd).await?;
             if r.ok() {
                 ops.record(op, t.elapsed());
-                found = r
-                    .untagged
-                    .iter()
-                    .filter(|(t, _)| t.starts_with("SORT") || t.starts_with("THREAD"))
-                    .map(|(t, _)| {
-                        t.split(|ch: char| !ch.is_ascii_digit())
-                            .filter(|w| !w.is_empty())
-                            .count()
-                    })
-                    .sum();
+                found = count(&r);
             } else {
                 ops.error(op);
             }
         }
-        hits.push((cmd.to_string(), found));
+        hits.push((cmd.clone(), found));
     }
     let mut resync_bytes = Vec::new();
     let (mut resync_fetches, mut resync_vanished) = (0, String::new());

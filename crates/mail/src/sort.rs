@@ -77,6 +77,50 @@ impl SortKeys {
     }
 }
 
+/// [`SortKeys`] read in place from their encoding, without allocating:
+/// what sorting 100,000 messages wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SortFields<'a> {
+    pub subject: &'a str,
+    pub reply: bool,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub cc: &'a str,
+    pub display_from: &'a str,
+    pub display_to: &'a str,
+    pub message_id: &'a str,
+    /// Space-separated, oldest first.
+    pub references: &'a str,
+}
+
+impl<'a> SortFields<'a> {
+    /// Read an encoding made by [`SortKeys::encode`]; `None` for another
+    /// version.
+    pub fn parse(s: &'a str) -> Option<SortFields<'a>> {
+        let mut f = s.split(SEP);
+        if f.next()? != VERSION {
+            return None;
+        }
+        let mut next = || f.next();
+        let out = SortFields {
+            subject: next()?,
+            reply: next()? == "r",
+            from: next()?,
+            to: next()?,
+            cc: next()?,
+            display_from: next()?,
+            display_to: next()?,
+            message_id: next()?,
+            references: next()?,
+        };
+        next().is_none().then_some(out)
+    }
+
+    pub fn references(&self) -> impl Iterator<Item = &'a str> {
+        self.references.split(' ').filter(|r| !r.is_empty())
+    }
+}
+
 /// The sort keys of a message (only its header is parsed).
 pub fn sort_keys(raw: &[u8]) -> SortKeys {
     let head = crate::header_section(raw);
@@ -291,7 +335,15 @@ References: <m1@x> <m2@x>\r\nIn-Reply-To: <m2@x>\r\n\r\nbody";
         assert_eq!((k.display_from.as_str(), k.display_to.as_str()), ("Smith, Jo", "team"));
         assert_eq!(k.message_id, "m3@x");
         assert_eq!(k.references, vec!["m1@x", "m2@x"]);
-        assert_eq!(SortKeys::decode(&k.encode()), Some(k));
+        assert_eq!(SortKeys::decode(&k.encode()), Some(k.clone()));
+        let enc = k.encode();
+        let f = SortFields::parse(&enc).unwrap();
+        assert_eq!(
+            (f.subject, f.reply, f.to, f.message_id),
+            ("Grüße", true, "team", "m3@x")
+        );
+        assert_eq!(f.references().collect::<Vec<_>>(), vec!["m1@x", "m2@x"]);
+        assert_eq!(SortFields::parse("1\u{1f}x"), None);
         let k = sort_keys(b"In-Reply-To: <p@x> <q@x>\r\nSubject: x\r\n\r\n");
         assert_eq!(k.references, vec!["p@x"]);
         assert_eq!(SortKeys::decode(&k.encode()), Some(k));

@@ -256,7 +256,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ConditionalStore>;
     /// Sort and thread keys of every message of a mailbox, by UID
     /// (RFC 5256 SORT/THREAD; computed at delivery).
-    async fn sort_rows(&self, mailbox: MailboxId) -> Result<Vec<SortRow>>;
+    async fn sort_rows(&self, mailbox: MailboxId) -> Result<Arc<Vec<SortRow>>>;
     /// UIDs expunged from a mailbox at a modseq above `since`, ascending
     /// (RFC 7162 §3.2.5.1, VANISHED (EARLIER)). Expunges are remembered
     /// as long as the mailbox exists.

@@ -242,7 +242,9 @@ pub struct SortRow {
     pub uid: u32,
     /// The Date: header (unix seconds), when it parsed.
     pub sent_at: Option<i64>,
-    pub keys: letterbox_mail::sort::SortKeys,
+    /// [`letterbox_mail::sort::SortKeys`], encoded (read them in place
+    /// with `SortFields::parse`).
+    pub keys: String,
 }
 
 /// What a conditional STORE did (RFC 7162 §3.1.3).

@@ -443,6 +443,16 @@ pub(super) struct Hit {
 /// The messages of the selected mailbox matching `key`, ascending (SEARCH,
 /// and what SORT and THREAD then order).
 pub(super) async fn matching(store: &SharedStore, sel: &Selected, key: &SearchKey) -> StoreResult<Vec<Hit>> {
+    if *key == SearchKey::All {
+        // SORT/THREAD ... ALL, the usual case: no per-message evaluation.
+        return Ok((0..sel.view.len())
+            .map(|i| Hit {
+                seq: i as u32 + 1,
+                uid: sel.view.uid(i),
+                modseq: sel.view.modseq(i),
+            })
+            .collect());
+    }
     let mut resolved;
     let key = if has_object_ids(key) {
         resolved = key.clone();

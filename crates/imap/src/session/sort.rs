@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering;
 
-use letterbox_mail::sort::SortKeys;
+use letterbox_mail::sort::SortFields;
 use letterbox_store::SortRow;
 
 use super::conn::Conn;
@@ -24,28 +24,45 @@ struct Item<'a> {
     arrival: i64,
     size: u64,
     sent: i64,
-    keys: &'a SortKeys,
+    keys: SortFields<'a>,
+    /// The string criteria's values, i;ascii-casemap'd once (RFC 4790
+    /// §9.2), in criteria order.
+    folded: Vec<Box<[u8]>>,
 }
 
-/// i;ascii-casemap (RFC 4790 §9.2): compare with ASCII letters upper-cased.
-fn casemap_cmp(a: &str, b: &str) -> Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_uppercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_uppercase()))
+/// The string a criterion compares, if it is a string one.
+fn text<'a>(k: SortKey, f: &SortFields<'a>) -> Option<&'a str> {
+    Some(match k {
+        SortKey::Subject => f.subject,
+        SortKey::From => f.from,
+        SortKey::To => f.to,
+        SortKey::Cc => f.cc,
+        SortKey::DisplayFrom => f.display_from,
+        SortKey::DisplayTo => f.display_to,
+        SortKey::Arrival | SortKey::Date | SortKey::Size => return None,
+    })
+}
+
+/// Fold the string criteria of `item` for i;ascii-casemap comparison.
+fn fold(item: &mut Item<'_>, criteria: &[SortCriterion]) {
+    item.folded = criteria
+        .iter()
+        .filter_map(|c| text(c.key, &item.keys))
+        .map(|t| t.bytes().map(|b| b.to_ascii_uppercase()).collect())
+        .collect();
 }
 
 fn compare(a: &Item<'_>, b: &Item<'_>, criteria: &[SortCriterion]) -> Ordering {
+    let mut s = 0;
     for c in criteria {
         let o = match c.key {
             SortKey::Arrival => a.arrival.cmp(&b.arrival),
             SortKey::Date => a.sent.cmp(&b.sent),
             SortKey::Size => a.size.cmp(&b.size),
-            SortKey::Subject => casemap_cmp(&a.keys.subject, &b.keys.subject),
-            SortKey::From => casemap_cmp(&a.keys.from, &b.keys.from),
-            SortKey::To => casemap_cmp(&a.keys.to, &b.keys.to),
-            SortKey::Cc => casemap_cmp(&a.keys.cc, &b.keys.cc),
-            SortKey::DisplayFrom => casemap_cmp(&a.keys.display_from, &b.keys.display_from),
-            SortKey::DisplayTo => casemap_cmp(&a.keys.display_to, &b.keys.display_to),
+            _ => {
+                s += 1;
+                a.folded[s - 1].cmp(&b.folded[s - 1])
+            }
         };
         let o = if c.reverse { o.reverse() } else { o };
         if o != Ordering::Equal {
@@ -55,9 +72,6 @@ fn compare(a: &Item<'_>, b: &Item<'_>, criteria: &[SortCriterion]) -> Ordering {
     // §3: the implicit last criterion is the sequence number, never reversed.
     a.hit.seq.cmp(&b.hit.seq)
 }
-
-/// Keys for messages expunged between the search and the key read.
-static NO_KEYS: std::sync::LazyLock<SortKeys> = std::sync::LazyLock::new(SortKeys::default);
 
 /// A hit with the view's arrival date and size.
 type Viewed = (Hit, i64, u64);
@@ -81,7 +95,10 @@ fn items<'a>(hits: &[Viewed], rows: &'a [SortRow]) -> Vec<Item<'a>> {
                 size,
                 // RFC 5256 §2.2: no usable Date header means INTERNALDATE.
                 sent: row.and_then(|r| r.sent_at).unwrap_or(arrival),
-                keys: row.map_or(&*NO_KEYS, |r| &r.keys),
+                // A message expunged between the search and the key read
+                // (or keys from another build): empty keys.
+                keys: row.and_then(|r| SortFields::parse(&r.keys)).unwrap_or_default(),
+                folded: Vec::new(),
             }
         })
         .collect()
@@ -116,7 +133,7 @@ impl Session {
         tag: &str,
         charset: &str,
         key: &SearchKey,
-    ) -> Result<(Vec<Viewed>, Vec<SortRow>), Flow> {
+    ) -> Result<(Vec<Viewed>, std::sync::Arc<Vec<SortRow>>), Flow> {
         if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
             conn.tagged(tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
             return Err(Flow::Continue);
@@ -131,7 +148,7 @@ impl Session {
         let result = async {
             let hits = matching(&store, sel, key).await?;
             let rows = if hits.is_empty() {
-                Vec::new()
+                std::sync::Arc::default()
             } else {
                 store.sort_rows(sel.mailbox.id).await?
             };
@@ -162,6 +179,9 @@ impl Session {
         let criteria = criteria.to_vec();
         let list: Vec<Hit> = tokio::task::spawn_blocking(move || {
             let mut list = items(&hits, &rows);
+            for item in &mut list {
+                fold(item, &criteria);
+            }
             list.sort_by(|a, b| compare(a, b, &criteria));
             list.iter().map(|i| i.hit).collect()
         })

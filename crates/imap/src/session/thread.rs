@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use letterbox_mail::sort::SortKeys;
+use letterbox_mail::sort::SortFields;
 
 /// One matched message.
 #[derive(Debug, Clone)]
@@ -16,7 +16,7 @@ pub struct Msg<'a> {
     pub seq: u32,
     /// Sent date (§2.2).
     pub sent: i64,
-    pub keys: &'a SortKeys,
+    pub keys: SortFields<'a>,
 }
 
 /// A thread tree node: a message, or a dummy holding children.
@@ -35,7 +35,7 @@ fn casemap(s: &str) -> String {
 /// ORDEREDSUBJECT: threads of equal base subject, by the sent date of
 /// their first message; later messages are children of the first.
 pub fn ordered_subject(msgs: &[Msg<'_>]) -> Vec<Node> {
-    let mut sorted: Vec<(String, &Msg<'_>)> = msgs.iter().map(|m| (casemap(&m.keys.subject), m)).collect();
+    let mut sorted: Vec<(String, &Msg<'_>)> = msgs.iter().map(|m| (casemap(m.keys.subject), m)).collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.sent.cmp(&b.1.sent)).then(a.1.seq.cmp(&b.1.seq)));
     let mut threads: Vec<(i64, u32, Node)> = Vec::new();
     let mut i = 0;
@@ -154,7 +154,7 @@ impl<'m, 'a> Tree<'m, 'a> {
             Some(m) => m,
             None => self.children[c].first().and_then(|&f| self.msg[f])?,
         };
-        Some(m.keys.subject.as_str())
+        Some(m.keys.subject)
     }
 
     fn node(&self, c: usize) -> Node {
@@ -179,7 +179,7 @@ pub fn references(msgs: &[Msg<'_>]) -> Vec<Node> {
     for m in ordered {
         // Step 1.A: this message's container (a dummy a reference made
         // earlier, if any); a missing or repeated Message-ID gets none.
-        let id = m.keys.message_id.as_str();
+        let id = m.keys.message_id;
         let me = match by_id.get(id) {
             Some(&c) if !id.is_empty() && t.msg[c].is_none() => {
                 t.msg[c] = Some(m);
@@ -195,12 +195,12 @@ pub fn references(msgs: &[Msg<'_>]) -> Vec<Node> {
             }
         };
         let mut prev: Option<usize> = None;
-        for r in &m.keys.references {
-            let c = match by_id.get(r.as_str()) {
+        for r in m.keys.references() {
+            let c = match by_id.get(r) {
                 Some(&c) => c,
                 None => {
                     let c = t.add(None);
-                    by_id.insert(r.as_str(), c);
+                    by_id.insert(r, c);
                     c
                 }
             };
@@ -349,25 +349,27 @@ pub fn encode(threads: &[Node]) -> String {
 mod tests {
     use super::*;
 
-    fn keys(subject: &str, id: &str, refs: &[&str]) -> SortKeys {
+    /// Encoded keys, as the store hands them out.
+    fn keys(subject: &str, id: &str, refs: &[&str]) -> String {
         let (subject_base, reply) = letterbox_mail::sort::base_subject(subject);
-        SortKeys {
+        letterbox_mail::sort::SortKeys {
             subject: subject_base,
             reply,
             message_id: id.into(),
             references: refs.iter().map(|r| r.to_string()).collect(),
             ..Default::default()
         }
+        .encode()
     }
 
-    fn msgs(k: &[SortKeys]) -> Vec<Msg<'_>> {
+    fn msgs(k: &[String]) -> Vec<Msg<'_>> {
         k.iter()
             .enumerate()
             .map(|(i, keys)| Msg {
                 number: i as u32 + 1,
                 seq: i as u32 + 1,
                 sent: 1000 + i as i64,
-                keys,
+                keys: SortFields::parse(keys).unwrap(),
             })
             .collect()
     }

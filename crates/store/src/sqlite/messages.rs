@@ -343,41 +343,47 @@ fn release_held(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
 /// A new body is added to the full-text index.
 pub(super) fn put_blob(conn: &Connection, body: &PreparedBody) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO blobs(hash, data, info, refs, info_version, sort_keys) VALUES (?1, ?2, ?3, 0, ?4, ?5)
-         ON CONFLICT(hash) DO UPDATE SET info = excluded.info, info_version = excluded.info_version,
-             sort_keys = excluded.sort_keys
-         WHERE blobs.info_version < excluded.info_version OR blobs.sort_keys IS NULL",
+        "INSERT INTO blobs(hash, data, info, refs, info_version) VALUES (?1, ?2, ?3, 0, ?4)
+         ON CONFLICT(hash) DO UPDATE SET info = excluded.info, info_version = excluded.info_version
+         WHERE blobs.info_version < excluded.info_version",
     )?
-    .execute(params![
-        body.hash,
-        body.raw,
-        body.info_json,
-        body.info_version as i64,
-        body.sort_keys
-    ])?;
+    .execute(params![body.hash, body.raw, body.info_json, body.info_version as i64])?;
     index_blob(conn, &body.hash, &body.text)
 }
 
-/// Compute missing sort keys of at most `limit` blobs (the v12 upgrade
-/// and blobs written without them); returns how many were filled.
-pub(super) fn fill_sort_keys(conn: &Connection, limit: usize) -> Result<usize> {
-    let hashes: Vec<String> = conn
-        .prepare_cached("SELECT hash FROM blobs WHERE sort_keys IS NULL LIMIT ?1")?
-        .query_map([limit.min(i64::MAX as usize) as i64], |r| r.get(0))?
+/// Compute the missing sort keys of emails (the v12 upgrade), once per
+/// blob; returns how many blobs were read.
+pub(super) fn fill_sort_keys(conn: &Connection) -> Result<usize> {
+    let rows: Vec<(EmailId, String)> = conn
+        .prepare("SELECT id, blob FROM emails WHERE sort_keys IS NULL ORDER BY blob")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut set = conn.prepare_cached("UPDATE blobs SET sort_keys = ?2 WHERE hash = ?1")?;
-    for hash in &hashes {
-        let data = blob_data(conn, hash)?;
-        set.execute(params![hash, letterbox_mail::sort::sort_keys(&data).encode()])?;
+    let mut set = conn.prepare("UPDATE emails SET sort_keys = ?2 WHERE id = ?1")?;
+    let mut blobs = 0;
+    let mut last: Option<(String, String)> = None;
+    for (id, hash) in rows {
+        let keys = match &last {
+            Some((h, k)) if *h == hash => k.clone(),
+            _ => {
+                blobs += 1;
+                let k = letterbox_mail::sort::sort_keys(&blob_data(conn, &hash)?).encode();
+                last = Some((hash, k.clone()));
+                k
+            }
+        };
+        set.execute(params![id, keys])?;
     }
-    Ok(hashes.len())
+    Ok(blobs)
 }
 
 /// RFC 5256 sort and thread keys of every message in a mailbox, by UID.
 pub(super) fn sort_rows(conn: &Connection, mailbox: MailboxId) -> Result<Vec<SortRow>> {
     let mut st = conn.prepare_cached(
-        "SELECT m.uid, e.sent_at, b.sort_keys, b.hash FROM email_mailboxes m
-         JOIN emails e ON e.id = m.email_id JOIN blobs b ON b.hash = e.blob
+        // On the (short) email rows: a column after the message bytes in
+        // `blobs` would make SQLite walk every message's overflow pages,
+        // a table keyed by blob hash costs a deep lookup per message.
+        "SELECT m.uid, e.sent_at, e.sort_keys, e.blob FROM email_mailboxes m
+         JOIN emails e ON e.id = m.email_id
          WHERE m.mailbox_id = ?1 ORDER BY m.uid",
     )?;
     let rows: Vec<(i64, Option<i64>, Option<String>, String)> = st
@@ -385,10 +391,10 @@ pub(super) fn sort_rows(conn: &Connection, mailbox: MailboxId) -> Result<Vec<Sor
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(rows.len());
     for (uid, sent_at, keys, hash) in rows {
-        let keys = match keys.as_deref().and_then(letterbox_mail::sort::SortKeys::decode) {
+        let keys = match keys {
             Some(k) => k,
-            // Written by an older build mid-upgrade: compute from the bytes.
-            None => letterbox_mail::sort::sort_keys(&blob_data(conn, &hash)?),
+            // Not computed (cannot happen after the v12 upgrade): from the bytes.
+            None => letterbox_mail::sort::sort_keys(&blob_data(conn, &hash)?).encode(),
         };
         out.push(SortRow {
             uid: uid as u32,
@@ -551,13 +557,16 @@ struct EmailSource<'a> {
     received_at: i64,
     sent_at: Option<i64>,
     keywords: &'a [String],
+    /// Encoded `letterbox_mail::sort::SortKeys`; `None` leaves them to
+    /// be computed (`fill_sort_keys`).
+    sort_keys: Option<&'a str>,
 }
 
 /// Insert an email (quota already charged) in `thread`.
 fn insert_email(conn: &Connection, op: &mut Op, src: &EmailSource<'_>, thread: (ThreadId, bool)) -> Result<EmailId> {
     conn.prepare_cached(
-        "INSERT INTO emails(account_id, thread_id, blob, size, received_at, sent_at, keywords)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO emails(account_id, thread_id, blob, size, received_at, sent_at, keywords, sort_keys)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         op.account,
@@ -566,7 +575,8 @@ fn insert_email(conn: &Connection, op: &mut Op, src: &EmailSource<'_>, thread: (
         src.size as i64,
         src.received_at,
         src.sent_at,
-        keywords_to_text(src.keywords)
+        keywords_to_text(src.keywords),
+        src.sort_keys
     ])?;
     let id = conn.last_insert_rowid();
     add_ref(conn, src.hash)?;
@@ -615,6 +625,7 @@ pub(super) fn new_email_in(
         received_at: body.internal_date,
         sent_at: body.sent_at,
         keywords: &keywords,
+        sort_keys: Some(&body.sort_keys),
     };
     let id = insert_email(conn, op, &src, thread)?;
     let uid = add_membership(conn, op, mailbox, id, deleted)?;
@@ -911,9 +922,9 @@ pub(super) fn copy(conn: &Connection, op: &mut Op, from: MailboxId, uids: &[u32]
         let (keywords, deleted) = split_flags(&meta.flags);
         let already = held.query_row(params![to, meta.id], |_| Ok(())).optional()?.is_some();
         let email = if already {
-            let (hash, sent_at): (String, Option<i64>) = conn
-                .prepare_cached("SELECT blob, sent_at FROM emails WHERE id = ?1")?
-                .query_row([meta.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (hash, sent_at, keys): (String, Option<i64>, Option<String>) = conn
+                .prepare_cached("SELECT blob, sent_at, sort_keys FROM emails WHERE id = ?1")?
+                .query_row([meta.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             charge(conn, op.account, meta.size, 1)?;
             let src = EmailSource {
                 hash: &hash,
@@ -921,6 +932,7 @@ pub(super) fn copy(conn: &Connection, op: &mut Op, from: MailboxId, uids: &[u32]
                 received_at: meta.internal_date,
                 sent_at,
                 keywords: &keywords,
+                sort_keys: keys.as_deref(),
             };
             insert_email(conn, op, &src, (meta.thread_id, false))?
         } else {

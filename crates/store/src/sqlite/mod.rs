@@ -124,7 +124,26 @@ pub struct SqliteStore {
     engine: Arc<Engine>,
     cache: crate::cache::MessageCache,
     changes_cache: Arc<Mutex<HashMap<MailboxId, CachedChanges>>>,
+    sort_cache: Arc<Mutex<SortCache>>,
 }
+
+/// Sort keys of recently sorted mailboxes. A message's keys never change,
+/// and a mailbox's set of UIDs is identified by (UIDVALIDITY, UIDNEXT,
+/// message count): appends raise UIDNEXT, expunges lower the count, so a
+/// state never comes back. Webmail and clients re-sort the same mailbox
+/// often; reading 100,000 rows each time was most of a SORT.
+#[derive(Default)]
+struct SortCache {
+    entries: Vec<(MailboxId, SortCacheKey, Arc<Vec<SortRow>>)>,
+}
+
+/// (UIDVALIDITY, UIDNEXT, messages) of the mailbox the rows were read for.
+type SortCacheKey = (u32, u32, u32);
+
+/// Mailboxes whose sort keys are kept, and the most rows in all (about
+/// 150 bytes each).
+const SORT_CACHE_MAILBOXES: usize = 8;
+const SORT_CACHE_ROWS: usize = 300_000;
 
 /// The last `changes` answer per mailbox. A new message wakes every session
 /// watching the mailbox at once, and they all ask the same question: one
@@ -146,6 +165,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             engine,
             cache: crate::cache::MessageCache::default(),
+            sort_cache: Arc::default(),
             changes_cache: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -794,8 +814,44 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn sort_rows(&self, mailbox: MailboxId) -> Result<Vec<SortRow>> {
-        self.engine.read(move |c| messages::sort_rows(c, mailbox)).await
+    async fn sort_rows(&self, mailbox: MailboxId) -> Result<Arc<Vec<SortRow>>> {
+        let Some(m) = self.mailbox_by_id(mailbox).await? else {
+            return Err(StoreError::NotFound(format!("mailbox {mailbox}")));
+        };
+        let key = (m.uid_validity, m.uid_next, m.messages);
+        let cached = {
+            let cache = self.sort_cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .entries
+                .iter()
+                .find(|e| e.0 == mailbox && e.1 == key)
+                .map(|e| e.2.clone())
+        };
+        if let Some(rows) = cached {
+            return Ok(rows);
+        }
+        let (key, rows) = self
+            .engine
+            .read(move |c| {
+                // The key and the rows from one read transaction.
+                let m =
+                    mailboxes::by_id(c, mailbox)?.ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+                Ok((
+                    (m.uid_validity, m.uid_next, m.messages),
+                    messages::sort_rows(c, mailbox)?,
+                ))
+            })
+            .await?;
+        let rows = Arc::new(rows);
+        let mut cache = self.sort_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.entries.retain(|e| e.0 != mailbox);
+        cache.entries.push((mailbox, key, rows.clone()));
+        while cache.entries.len() > SORT_CACHE_MAILBOXES
+            || (cache.entries.len() > 1 && cache.entries.iter().map(|e| e.2.len()).sum::<usize>() > SORT_CACHE_ROWS)
+        {
+            cache.entries.remove(0);
+        }
+        Ok(rows)
     }
 
     async fn expunged_since(&self, mailbox: MailboxId, since: u64) -> Result<Vec<u32>> {

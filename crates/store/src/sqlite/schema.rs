@@ -308,14 +308,15 @@ const MIGRATIONS: &[Step] = &[
     "#,
     ),
     // 12: IMAP SORT/THREAD keys per blob (letterbox_mail::sort), so a
-    // sort of a large mailbox reads short strings, not analyses.
+    // sort of a large mailbox reads short strings, not analyses (on the
+    // email rows: short, no message bytes to step over).
     Step::Code(to_v12),
 ];
 
-/// Schema v12: the sort-key column, filled from every stored message.
+/// Schema v12: the sort-key column of emails, filled from every stored message.
 fn to_v12(conn: &Connection) -> Result<()> {
-    conn.execute_batch("ALTER TABLE blobs ADD COLUMN sort_keys TEXT")?;
-    super::messages::fill_sort_keys(conn, usize::MAX)?;
+    conn.execute_batch("ALTER TABLE emails ADD COLUMN sort_keys TEXT")?;
+    super::messages::fill_sort_keys(conn)?;
     Ok(())
 }
 
