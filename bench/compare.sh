@@ -364,6 +364,7 @@ imaps = ""
 pop3 = "127.0.0.1:$P_LB_POP3"
 pop3s = ""
 http = ""
+https = ""
 EOF
 lbcli() { "$LB" --config "$LBCONF" --data "$LBDATA" "$@" 2>>"$TMP/letterbox-cli.log"; }
 log "Letterbox: domain and $USERS users (argon2id hashing)"
