@@ -30,7 +30,8 @@ class Conn:
         self.f = self.s.makefile("rb")
         self.f.readline()
         self.s.sendall(f'l LOGIN "{user}" "{password}"\r\n'.encode())
-        self.until(b"l ")
+        ok = self.until(b"l ")
+        assert ok.startswith(b"l OK"), ok
         self.c = self.d = None
         if compress:
             self.s.sendall(b"z COMPRESS DEFLATE\r\n")
