@@ -259,3 +259,27 @@ def test_expunges_held_during_fetch_hold_back_newer_modseqs(srv):
     r.close()
     other.close()
 
+
+
+def test_own_store_while_an_expunge_is_held_says_the_older_highestmodseq(srv):
+    """A non-UID STORE may not report another session's expunge; its new
+    MODSEQ would let the client resynchronise past that expunge, so the
+    server adds OK [HIGHESTMODSEQ] with the value before it (RFC 7162 §3.2)."""
+    r = login(srv, "QRESYNC")
+    top = highest(r.cmd("s", "SELECT INBOX"))
+    other = login(srv)
+    other.cmd("s", "SELECT INBOX")
+    other.cmd("d", "UID STORE 10 +FLAGS.SILENT (\\Deleted)")
+    other.cmd("x", "EXPUNGE")
+    out = r.cmd("st", "STORE 1 +FLAGS.SILENT ($Mine)")
+    # The new keyword is announced first (FLAGS, PERMANENTFLAGS).
+    out = [x for x in out if b"FLAGS (" not in x or b"FETCH" in x]
+    m = re.match(rb"\* 1 FETCH \(UID 1 MODSEQ \((\d+)\)\)\r\n", out[0])
+    assert m and int(m.group(1)) > top, out
+    assert out[1] == f"* OK [HIGHESTMODSEQ {top}] highest mod-sequence\r\n".encode(), out
+    assert out[2].startswith(b"st OK"), out
+    # The next command that may report it does, and the count is right.
+    out = r.cmd("n", "NOOP")
+    assert out[0] == b"* VANISHED 10\r\n", out
+    r.close()
+    other.close()

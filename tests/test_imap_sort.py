@@ -103,3 +103,18 @@ def test_thread(r):
     assert first(r, "c", "UID THREAD REFERENCES UTF-8 NOT UID 2") == "* THREAD (1 4)(5 3)"
     assert first(r, "d", "THREAD REFERENCES UTF-8 SUBJECT nothing") == "* THREAD"
     assert r.cmd("e", "THREAD NOPE UTF-8 ALL")[-1].startswith(b"e BAD")
+
+
+def test_sort_follows_new_and_expunged_mail(r):
+    """The store caches sort keys per mailbox state: a new message and an
+    expunge must show in the next SORT, also from another session."""
+    assert first(r, "a", "UID SORT (SUBJECT) UTF-8 ALL") == "* SORT 1 2 4 3 5"
+    data = message(("06-Jan-2024 10:00:00 +0000", "", "x@example.test", "", "", "Aardvark", "<m6@x>", "", "f"))
+    r.send(f'p APPEND INBOX {{{len(data)}+}}\r\n'.encode() + data + b"\r\n")
+    assert r.until("p")[-1].startswith(b"p OK")
+    assert first(r, "b", "UID SORT (SUBJECT) UTF-8 ALL") == "* SORT 6 1 2 4 3 5"
+    r.cmd("d", "UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+    r.cmd("x", "UID EXPUNGE 1")
+    assert first(r, "c", "UID SORT (SUBJECT) UTF-8 ALL") == "* SORT 6 2 4 3 5"
+    # 1 gone: 2 keeps its place under 1's (now dummy, pruned) slot, 6 has no Date: its arrival.
+    assert first(r, "e", "UID THREAD REFERENCES UTF-8 ALL") == "* THREAD (2 4)(5 3)(6)"

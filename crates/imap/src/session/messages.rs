@@ -138,7 +138,8 @@ impl Session {
         let changed: Vec<u32> = done.changed.iter().map(|m| m.uid).collect();
         for i in idx {
             let u = sel.view.uid(i);
-            if done.modified.contains(&u) {
+            // `modified` ascends, as `uids` (from `idx`) did.
+            if done.modified.binary_search(&u).is_ok() {
                 // Examples 6 and 10 of RFC 7162 §3.1.3: tell the client
                 // the current flags, so it need not ask before retrying.
                 if sel.condstore {

@@ -354,26 +354,9 @@ impl Session {
             Ok(h) => h,
             Err(e) => return self.store_error(conn, tag, &e),
         };
-        let highest = hits.iter().map(|h| h.modseq).max().unwrap_or(0);
-        let ends = (hits.first().map(|h| h.modseq), hits.last().map(|h| h.modseq));
+        let modseq = with_modseq.then(|| result_modseq(ret.as_ref(), &hits)).flatten();
         let hits: Vec<(u32, u32)> = hits.iter().map(|h| (h.seq, h.uid)).collect();
         let numbers: Vec<u32> = hits.iter().map(|&(seq, u)| if uid { u } else { seq }).collect();
-        // RFC 7162 §3.1.6 / §3.1.10: only for a non-empty result.
-        let mut modseq = (with_modseq && !hits.is_empty()).then_some(highest);
-        if let (Some(r), Some(_)) = (ret, modseq) {
-            if !(r.all || r.count) {
-                // RFC 4731 §3.2: the highest of the messages returned, and
-                // MIN/MAX alone return only those.
-                let mut m = 0;
-                if r.min {
-                    m = m.max(ends.0.unwrap_or(0));
-                }
-                if r.max {
-                    m = m.max(ends.1.unwrap_or(0));
-                }
-                modseq = Some(m);
-            }
-        }
         match ret {
             None => {
                 let mut line = String::from("SEARCH");
@@ -430,6 +413,21 @@ impl Session {
         );
         Flow::Continue
     }
+}
+
+/// The MODSEQ a SEARCH or SORT response carries for `hits` (in response
+/// order): RFC 7162 §3.1.6/§3.1.10, only for a non-empty result, the
+/// highest of the messages returned, which with only MIN and/or MAX
+/// (RFC 4731 §3.2) are just the first and last.
+pub(super) fn result_modseq(ret: Option<&SearchReturn>, hits: &[Hit]) -> Option<u64> {
+    let (first, last) = (hits.first()?, hits.last()?);
+    Some(match ret {
+        Some(r) if !(r.all || r.count) => {
+            let lo = if r.min { first.modseq } else { 0 };
+            lo.max(if r.max { last.modseq } else { 0 })
+        }
+        _ => hits.iter().map(|h| h.modseq).max().unwrap_or(0),
+    })
 }
 
 /// A message a search matched.

@@ -12,7 +12,7 @@ use letterbox_mail::sort::SortFields;
 use letterbox_store::SortRow;
 
 use super::conn::Conn;
-use super::search::{esearch_line, has_modseq, matching, Hit};
+use super::search::{esearch_line, has_modseq, matching, result_modseq, Hit};
 use super::selected::Selected;
 use super::thread::{self, Msg};
 use super::{Flow, Session, State};
@@ -191,7 +191,7 @@ impl Session {
             return Flow::Continue;
         };
         let numbers: Vec<u32> = list.iter().map(|h| if uid { h.uid } else { h.seq }).collect();
-        let modseq = (has_modseq(key) && !list.is_empty()).then(|| list.iter().map(|h| h.modseq).max().unwrap_or(0));
+        let modseq = has_modseq(key).then(|| result_modseq(ret.as_ref(), &list)).flatten();
         match ret {
             None => {
                 let mut line = String::from("SORT");
@@ -210,15 +210,6 @@ impl Session {
                     sel.saved.sort_unstable();
                 }
                 if r.min || r.max || r.all || r.count {
-                    // RFC 4731 §3.2: MIN/MAX alone return only those messages.
-                    let modseq = modseq.map(|m| {
-                        if r.all || r.count {
-                            return m;
-                        }
-                        let end = |h: Option<&Hit>| h.map_or(0, |h| h.modseq);
-                        let lo = if r.min { end(list.first()) } else { 0 };
-                        lo.max(if r.max { end(list.last()) } else { 0 })
-                    });
                     let first = numbers.first().copied();
                     let last = numbers.last().copied();
                     let all = (!numbers.is_empty()).then(|| ordered_set(&numbers));
