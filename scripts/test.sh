@@ -24,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-python3 -c 'import pytest, dnslib, dkim, nacl, websockets, cryptography' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1" cryptography
+python3 -c 'import pytest, dnslib, dkim, nacl, websockets, cryptography, authres' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1" cryptography authres
 
 # Third-party JavaScript clients (jmap-jam, imapflow, playwright-core), pinned by tests/js/package-lock.json.
 [ -d tests/js/node_modules/jmap-jam ] && [ -d tests/js/node_modules/playwright-core ] && [ -d tests/js/node_modules/imapflow ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)

@@ -10,16 +10,16 @@
 //! - The SMTP client is ours ([`client`]): per-recipient results with
 //!   PIPELINING, DSN parameters and BDAT are the heart of an MTA, and the
 //!   TLS policy hook (opportunistic now; MTA-STS/DANE later) sits in one place.
-//! - DNS sits behind the [`dns::Dns`] trait; static routes in the config
+//! - DNS sits behind the [`Dns`] trait (`letterbox-dns`, shared with the
+//!   inbound checks); static routes in the config
 //!   bypass it (and let tests run several servers on loopback).
 
 pub mod client;
 pub mod config;
-pub mod dns;
 pub mod dsn;
 pub mod vacation;
 pub mod worker;
 
 pub use config::{DeliveryConfig, HostPort, Smarthost, SmarthostTls};
-pub use dns::{Dns, DnsError, HickoryDns, MxAnswer};
+pub use letterbox_dns::{self as dns, Dns, DnsError, HickoryDns, MxAnswer};
 pub use worker::Worker;

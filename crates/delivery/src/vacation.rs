@@ -15,8 +15,8 @@
 
 use letterbox_store::vacation::VACATION_PERIOD_SECS;
 use letterbox_store::{
-    inbox_targets, AccountId, AfterDelivery, Intake, NewMessage, OutboundMessage, OutboundRecipient, OverQuota,
-    Recipient, SharedStore, Vacation,
+    inbox_targets, AccountId, AfterDelivery, Intake, LocalCopy, NewMessage, OutboundMessage, OutboundRecipient,
+    OverQuota, Recipient, SharedStore, Vacation,
 };
 use mail_builder::headers::address::Address as BAddress;
 use mail_builder::headers::raw::Raw;
@@ -239,12 +239,14 @@ impl Responder {
         let mut local = b"Return-Path: <>\r\n".to_vec();
         local.extend_from_slice(&raw);
         let intake = Intake {
-            local: NewMessage {
-                raw: local,
-                flags: vec![],
-                internal_date: now,
-            },
-            targets: inbox_targets(&accounts),
+            locals: LocalCopy::only(
+                NewMessage {
+                    raw: local,
+                    flags: vec![],
+                    internal_date: now,
+                },
+                inbox_targets(&accounts),
+            ),
             local_dsn: vec![],
             // §3.3: a null return path, so nothing answers the answer.
             outbound: OutboundMessage {

@@ -22,8 +22,8 @@ use crate::dns::{Dns, DnsError, MxAnswer};
 use crate::dsn::{build_report, Action, Original, ReportRecipient};
 use letterbox_net::Shutdown;
 use letterbox_store::{
-    inbox_targets, AttemptEnd, ChangeKind, Intake, NewMessage, OutboundMessage, OutboundRecipient, OverQuota,
-    QueueEntry, QueueRecipient, Recipient, RecipientOutcome, RecipientStatus, SharedStore,
+    inbox_targets, AttemptEnd, ChangeKind, OutboundMessage, OutboundRecipient, OverQuota, QueueEntry, QueueRecipient,
+    Recipient, RecipientOutcome, RecipientStatus, SharedStore,
 };
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -75,6 +75,8 @@ type PoolKey = (String, SocketAddr, bool);
 /// The outbound queue's worker. One per node.
 pub struct Worker {
     store: SharedStore,
+    /// Reports for local senders are delivered through the pipeline.
+    inbound: letterbox_inbound::Inbound,
     cfg: DeliveryConfig,
     dns: Arc<dyn Dns>,
     opportunistic: Tls,
@@ -96,8 +98,10 @@ impl Worker {
         dns: Arc<dyn Dns>,
         opportunistic: Tls,
         smarthost_tls: Option<Tls>,
+        inbound: letterbox_inbound::Inbound,
     ) -> Arc<Worker> {
         Arc::new(Worker {
+            inbound,
             total: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
             store,
             cfg,
@@ -419,20 +423,16 @@ impl Worker {
                 return Ok(());
             }
         };
-        let mut local = b"Return-Path: <>\r\n".to_vec();
-        local.extend_from_slice(&message);
         // The same rule as mail from outside: local copies and queued copies
         // of the report commit together; with its null sender, a mailbox
         // full for now refuses it (kept for the next attempt) and one it
         // can never fit in drops it for that account (RFC 5321 §4.5.5).
-        let accepted = self
-            .store
-            .accept(Intake {
-                local: NewMessage {
-                    raw: local,
-                    flags: vec![],
-                    internal_date: now(),
-                },
+        let delivery = self
+            .inbound
+            .deliver(letterbox_inbound::Arrival {
+                origin: letterbox_inbound::Origin::Local,
+                message: message.clone(),
+                trace: "Return-Path: <>\r\n".to_string(),
                 targets: inbox_targets(&accounts),
                 local_dsn: Vec::new(),
                 outbound: OutboundMessage {
@@ -443,9 +443,16 @@ impl Worker {
                     ret: None,
                 },
                 over_quota: OverQuota::Bounce,
-                submission: None,
             })
             .await?;
+        let accepted = match delivery {
+            letterbox_inbound::Delivery::Accepted { accepted, .. } => accepted,
+            // Local reports are not judged; nothing refuses them.
+            letterbox_inbound::Delivery::Refused(r) => {
+                tracing::warn!(queue_id = entry.id, reason = %r.text, "report refused");
+                return Ok(());
+            }
+        };
         if !accepted.dropped.is_empty() {
             tracing::warn!(queue_id = entry.id, sender = %entry.sender, accounts = ?accepted.dropped,
                 "report larger than the sender's quota; dropped for those accounts");

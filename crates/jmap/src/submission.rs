@@ -14,8 +14,8 @@ use crate::{headers, Call, Jmap, MethodResult};
 use letterbox_jmap_proto::{Id, IdKind, MethodError, MethodErrorType, SetError, SetErrorType};
 use letterbox_store::submission::{MAX_HOLD_SECS, SUBMISSION_RETENTION_SECS};
 use letterbox_store::{
-    inbox_targets, Cancel, DataType, Intake, NewMessage, NewSubmission, OutboundMessage, OutboundRecipient, OverQuota,
-    Recipient, StoreError, Submission, SubmissionRelease, UndoStatus,
+    inbox_targets, Cancel, DataType, Intake, LocalCopy, NewMessage, NewSubmission, OutboundMessage, OutboundRecipient,
+    OverQuota, Recipient, StoreError, Submission, SubmissionRelease, UndoStatus,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -580,12 +580,14 @@ pub(crate) async fn send(
     local.extend_from_slice(&message);
     let remote_addresses = resolved.remote.iter().map(|r| r.address.clone()).collect();
     let intake = Intake {
-        local: NewMessage {
-            raw: local,
-            flags: vec![],
-            internal_date: letterbox_store::unix_now(),
-        },
-        targets: inbox_targets(&resolved.accounts),
+        locals: LocalCopy::only(
+            NewMessage {
+                raw: local,
+                flags: vec![],
+                internal_date: letterbox_store::unix_now(),
+            },
+            inbox_targets(&resolved.accounts),
+        ),
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
             sender: mail_from.to_string(),

@@ -142,6 +142,44 @@ fn analyze_structure(raw: &[u8]) -> MessageInfo {
 /// The header section of a raw message, through the line end of its last
 /// field (without the blank line); the whole input when there is no body.
 /// Bare-LF input (before [`to_wire`]) is understood too.
+/// The header fields of `raw`, each with its folded lines and line ends,
+/// up to (not including) the empty line that ends the header.
+pub fn header_fields(raw: &[u8]) -> Vec<&[u8]> {
+    let mut fields = Vec::new();
+    let (mut start, mut pos) = (0, 0);
+    while pos < raw.len() {
+        let line_end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !matches!(line.first(), Some(b' ' | b'\t')) && pos > start {
+            fields.push(&raw[start..pos]);
+            start = pos;
+        }
+        pos = line_end;
+    }
+    if pos > start {
+        fields.push(&raw[start..pos]);
+    }
+    fields
+}
+
+/// Whether header field `field` (as [`header_fields`] gives it) is named
+/// `name`, case-insensitively.
+pub fn field_is(field: &[u8], name: &str) -> bool {
+    field.len() > name.len()
+        && field[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        && field[name.len()..].iter().position(|&b| b == b':').is_some_and(|c| {
+            field[name.len()..name.len() + c]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t'))
+        })
+}
+
 pub fn header_section(raw: &[u8]) -> &[u8] {
     let end = raw
         .windows(4)
@@ -200,6 +238,17 @@ pub fn escape_html(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod field_tests {
+    #[test]
+    fn fields_with_folding() {
+        let raw = b"A: 1\r\nB: 2\r\n 3\r\nC : 4\r\n\r\nbody\r\nD: 5\r\n";
+        let f = super::header_fields(raw);
+        assert_eq!(f, vec![&b"A: 1\r\n"[..], b"B: 2\r\n 3\r\n", b"C : 4\r\n"]);
+        assert!(super::field_is(f[2], "c") && !super::field_is(f[0], "AB") && !super::field_is(f[0], "B"));
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Message authentication: DKIM keys and signing (RFC 6376, RFC 8463).
-//! Inbound SPF/DKIM/DMARC checks will live here too.
+//! Message authentication: DKIM keys and signing (RFC 6376, RFC 8463), and
+//! the inbound checks (`verify`: SPF, iprev, DKIM, ARC, DMARC).
 //!
 //! Key design decisions: every domain gets two keys, ed25519-sha256 (RFC
 //! 8463) and rsa-sha256 2048 (for verifiers without Ed25519), and mail is
@@ -11,6 +11,8 @@
 
 pub mod keys;
 pub mod sign;
+pub mod verify;
 
 pub use keys::{dns_records, generate, DkimKeys, KeyError, Selectors};
 pub use sign::DkimSigner;
+pub use verify::{AuthReport, Client, DmarcPolicy, Iprev, Outcome, SpfCheck, Verifier};

@@ -5,8 +5,7 @@ use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
 use letterbox_store::{
-    DeliveryTarget, Intake, NewMessage, OutboundMessage, OutboundRecipient, OverQuota, Quota, Recipient, Store,
-    StoreError, Usage,
+    DeliveryTarget, OutboundMessage, OutboundRecipient, OverQuota, Quota, Recipient, Store, StoreError, Usage,
 };
 use std::io::{BufRead, IsTerminal};
 
@@ -272,7 +271,8 @@ pub async fn deliver(cfg: &Config, args: DeliverArgs) -> Result<()> {
         bail!("no message on standard input");
     }
     let store = open_store(cfg)?;
-    let result = deliver_to(&store, &args, raw).await;
+    let shared: letterbox_store::SharedStore = std::sync::Arc::new(store.clone());
+    let result = deliver_to(&shared, &args, raw).await;
     store.close();
     result
 }
@@ -295,7 +295,9 @@ impl std::error::Error for TempFail {}
 /// receiving account's copy and the queue entry for the address's remote
 /// forwards commit together, or nothing does and the command fails (its
 /// caller owns the failure, so nothing is bounced from here).
-async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Result<()> {
+async fn deliver_to(store: &letterbox_store::SharedStore, args: &DeliverArgs, raw: Vec<u8>) -> Result<()> {
+    // `letterbox deliver` is the administrator's: no checks, no verdict.
+    let inbound = letterbox_inbound::Inbound::new(store.clone(), "localhost", None, Default::default());
     let address = letterbox_store::normalize_address(&args.address)?;
     let (accounts, external) = match store.resolve_recipient(&address).await? {
         Recipient::Local(r) => (r.accounts, r.external),
@@ -311,17 +313,15 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
         .map(|&account_id| DeliveryTarget {
             account_id,
             mailbox: args.mailbox.clone(),
+            special_use: None,
             flags: Vec::new(),
         })
         .collect();
-    let now = letterbox_store::unix_now();
     let forwards = external.len();
-    let intake = Intake {
-        local: NewMessage {
-            raw: raw.clone(),
-            flags: Vec::new(),
-            internal_date: now,
-        },
+    let arrival = letterbox_inbound::Arrival {
+        origin: letterbox_inbound::Origin::Local,
+        message: raw.clone(),
+        trace: String::new(),
         targets,
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
@@ -332,10 +332,10 @@ async fn deliver_to(store: &dyn Store, args: &DeliverArgs, raw: Vec<u8>) -> Resu
             ret: None,
         },
         over_quota: OverQuota::Refuse,
-        submission: None,
     };
-    let accepted = match store.accept(intake).await {
-        Ok(a) => a,
+    let accepted = match inbound.deliver(arrival).await {
+        Ok(letterbox_inbound::Delivery::Accepted { accepted, .. }) => accepted,
+        Ok(letterbox_inbound::Delivery::Refused(r)) => bail!("refused: {} {} {}", r.code, r.status, r.text),
         Err(StoreError::QuotaExceeded {
             account,
             permanent: true,

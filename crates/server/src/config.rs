@@ -2,8 +2,10 @@
 //! refused, and each validation error naming the key and the problem.
 
 mod delivery;
+mod inbound;
 
 pub use delivery::{DeliverySection, DkimSection, DkimSettings};
+pub use inbound::InboundSection;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,8 @@ pub struct FileConfig {
     pub dkim: DkimSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub inbound: InboundSection,
 }
 
 /// `[http]`: the JMAP API and web listeners.
@@ -311,6 +315,8 @@ pub struct Config {
     pub dkim: DkimSettings,
     /// HTTP and JMAP settings.
     pub http: HttpSettings,
+    /// Checks and verdicts of arriving mail.
+    pub inbound: letterbox_inbound::InboundConfig,
 }
 
 /// Validated `[http]`.
@@ -536,6 +542,7 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     };
     let delivery = delivery::delivery_config(&f.delivery, &hostname)?;
     let dkim = delivery::dkim_settings(&f.dkim)?;
+    let inbound = inbound::inbound_config(&f.inbound, o.dev)?;
     let base_url = match &f.http.base_url {
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_string(),
         Some(_) => return Err(invalid("http.base_url", "must start with https:// (or http://)")),
@@ -587,6 +594,7 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         },
     };
     Ok(Config {
+        inbound,
         http,
         smtp,
         pop3,

@@ -190,7 +190,11 @@ pub async fn run(cfg: Config) -> Result<()> {
     webpush.spawn();
     let vacation: Arc<dyn letterbox_store::AfterDelivery> =
         letterbox_delivery::vacation::Responder::new(store.clone(), cfg.hostname.clone());
+    // One resolver (and cache) for routing and the inbound checks.
+    let dns = letterbox_dns::HickoryDns::new(cfg.delivery.dns_server).context("DNS resolver set-up failed")?;
+    let inbound = inbound_pipeline(&cfg, store.clone(), &dns);
     let smtp = Arc::new(letterbox_smtp::SmtpCtx {
+        inbound: inbound.clone(),
         store: store.clone(),
         auth: auth.clone(),
         tls: tls.clone(),
@@ -250,7 +254,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     };
     let shutdown = Shutdown::new(cfg.shutdown_grace);
     let mut tasks = JoinSet::new();
-    let worker = delivery_worker(&cfg, store.clone())?;
+    let worker = delivery_worker(&cfg, store.clone(), dns.clone(), inbound.clone())?;
     let queue_task = tokio::spawn(worker.run(shutdown.clone()));
     let sd = shutdown.clone();
     let release_task = tokio::spawn(letterbox_jmap::run_releaser(
@@ -340,11 +344,27 @@ fn tune_allocator() {
     }
 }
 
+/// The local-delivery pipeline with its checks over the shared resolver.
+pub fn inbound_pipeline(
+    cfg: &Config,
+    store: SharedStore,
+    dns: &letterbox_dns::HickoryDns,
+) -> letterbox_inbound::Inbound {
+    let mut config = cfg.inbound.clone();
+    config.spam.dns = Some(Arc::new(dns.clone()));
+    let verifier = letterbox_mailauth::Verifier::new(dns, &cfg.hostname, config.dns_timeout);
+    letterbox_inbound::Inbound::new(store, &cfg.hostname, Some(verifier), config)
+}
+
 /// The outbound queue worker with its DNS and TLS set-up.
-fn delivery_worker(cfg: &Config, store: SharedStore) -> Result<Arc<letterbox_delivery::Worker>> {
+fn delivery_worker(
+    cfg: &Config,
+    store: SharedStore,
+    dns: letterbox_dns::HickoryDns,
+    inbound: letterbox_inbound::Inbound,
+) -> Result<Arc<letterbox_delivery::Worker>> {
     use letterbox_delivery::client::Tls;
     let d = &cfg.delivery;
-    let dns = letterbox_delivery::HickoryDns::new(d.dns_server).context("DNS resolver set-up failed")?;
     let opportunistic = Tls::new(letterbox_net::opportunistic_client_config().context("TLS client set-up failed")?);
     let smarthost_tls = match &d.smarthost {
         Some(s) if s.tls != letterbox_delivery::SmarthostTls::None => Some(if s.verify {
@@ -363,6 +383,7 @@ fn delivery_worker(cfg: &Config, store: SharedStore) -> Result<Arc<letterbox_del
         Arc::new(dns),
         opportunistic,
         smarthost_tls,
+        inbound,
     ))
 }
 

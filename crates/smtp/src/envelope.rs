@@ -33,6 +33,8 @@ pub(crate) struct Transaction {
     pub chunks: Option<Vec<u8>>,
     /// BDAT total went over the size limit; later chunks are drained.
     pub chunks_too_large: bool,
+    /// SPF of this transaction, checked while the message arrives.
+    pub spf: Option<crate::Pending<Option<letterbox_mailauth::SpfCheck>>>,
 }
 
 fn notify_text(p: &RcptParams) -> Option<String> {
@@ -111,9 +113,18 @@ impl Session {
                 }
             }
         }
+        // SPF needs only the client, HELO and MAIL FROM (RFC 7208 §2.2):
+        // looked up while the recipients and the message arrive.
+        let spf = (!self.role.is_submission() && self.ctx.inbound.checks(self.info.peer.ip())).then(|| {
+            let inbound = self.ctx.inbound.clone();
+            let (ip, helo) = (self.info.peer.ip(), self.helo.clone().unwrap_or_default());
+            let sender = from.as_ref().map(|p| p.address()).unwrap_or_default();
+            crate::Pending::spawn(async move { inbound.spf(ip, &helo, &sender).await })
+        });
         self.tx = Some(Transaction {
             from,
             params,
+            spf,
             ..Default::default()
         });
         self.say(250, "2.1.0", "Sender OK");

@@ -101,6 +101,38 @@ pub struct SmtpCtx {
     pub after_delivery: Option<std::sync::Arc<dyn letterbox_store::AfterDelivery>>,
     /// The server-wide budget of message bytes held while receiving.
     pub buffers: MessageBuffers,
+    /// The local-delivery pipeline (authentication, policy, spam, store).
+    pub inbound: letterbox_inbound::Inbound,
+}
+
+/// A spawned check whose answer is awaited later (SPF from MAIL FROM to
+/// the end of DATA, iprev for the whole connection); dropped unanswered,
+/// it is cancelled.
+pub(crate) struct Pending<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T: Send + 'static> Pending<T> {
+    pub(crate) fn spawn(f: impl std::future::Future<Output = T> + Send + 'static) -> Pending<T> {
+        Pending(Some(tokio::spawn(f)))
+    }
+
+    /// The answer (`None` if the task failed).
+    pub(crate) async fn get(&mut self) -> Option<T> {
+        self.0.take()?.await.ok()
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
 }
 
 /// Issue 18: every session buffers the message it receives; with many

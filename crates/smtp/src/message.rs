@@ -5,9 +5,10 @@
 use crate::envelope::Transaction;
 use crate::headers::{header_facts, new_id, received, return_path, submission_additions, with_protocol, Trace};
 use crate::session::{Flow, ReadError, Reader, Session};
+use letterbox_inbound::{Arrival, Delivery, Origin, SmtpClient};
 use letterbox_net::LineError;
 use letterbox_smtp_proto::{DataError, DataReceiver, DataStep};
-use letterbox_store::{Intake, NewMessage, OutboundMessage, OverQuota, StoreError};
+use letterbox_store::{OutboundMessage, OverQuota, StoreError};
 use std::sync::Arc;
 
 /// Bytes read per step while draining a refused BDAT chunk.
@@ -206,7 +207,7 @@ impl Session {
     /// recipients over quota in one store transaction, and answer with its
     /// outcome: 250 only once it committed, 452/552 when the quota rule
     /// refuses the message, 451 4.3.0 on any storage failure (nothing kept).
-    async fn finish_message(&mut self, tx: Transaction, raw: Vec<u8>) {
+    async fn finish_message(&mut self, mut tx: Transaction, raw: Vec<u8>) {
         let mut prefix = String::new();
         if let Some(user) = self.user.clone().filter(|_| self.role.is_submission()) {
             let facts = header_facts(&raw);
@@ -271,19 +272,42 @@ impl Session {
             user: self.user.as_ref().map(|u| u.address.as_str()),
             for_rcpt: single_rcpt.as_deref(),
         };
-        let mut message = received(&trace).into_bytes();
+        let received_field = received(&trace);
+        let mut message = received_field.clone().into_bytes();
         message.extend_from_slice(prefix.as_bytes());
         message.extend_from_slice(&raw);
         let sender = tx.from.as_ref().map(|p| p.address()).unwrap_or_default();
         let intake_sender = sender.clone();
-        let mut local = return_path(&sender).into_bytes();
-        local.extend_from_slice(&message);
-        let intake = Intake {
-            local: NewMessage {
-                raw: local,
-                flags: vec![],
-                internal_date: letterbox_store::unix_now(),
-            },
+        let origin = if self.role.is_submission() {
+            Origin::Submission
+        } else {
+            let spf = match tx.spf.take() {
+                Some(mut p) => p.get().await.flatten(),
+                None => None,
+            };
+            if self.iprev_done.is_none() {
+                let done = match self.iprev.take() {
+                    Some(mut p) => p.get().await.flatten(),
+                    None => None,
+                };
+                self.iprev_done = Some(done);
+            }
+            Origin::Smtp(Box::new(SmtpClient {
+                ip: self.info.peer.ip(),
+                helo: self.helo.clone().unwrap_or_default(),
+                mail_from: sender.clone(),
+                spf,
+                iprev: self.iprev_done.clone().flatten(),
+            }))
+        };
+        // What local copies get: the submission's additions (signature,
+        // Message-ID) are part of the message; Return-Path and Received are trace.
+        let mut local_message = prefix.into_bytes();
+        local_message.extend_from_slice(&raw);
+        let arrival = Arrival {
+            origin,
+            message: local_message,
+            trace: format!("{}{received_field}", return_path(&sender)),
             targets: letterbox_store::inbox_targets(&tx.accounts),
             local_dsn: tx.local_dsn,
             outbound: OutboundMessage {
@@ -300,26 +324,25 @@ impl Session {
                 },
             },
             over_quota: OverQuota::Bounce,
-            submission: None,
         };
-        let remote = intake.outbound.recipients.len();
+        let remote = arrival.outbound.recipients.len();
         let after = self
             .ctx
             .after_delivery
             .clone()
-            .filter(|_| !intake.targets.is_empty())
+            .filter(|_| !arrival.targets.is_empty())
             .map(|h| (h, Arc::new(letterbox_mail::header_section(&raw).to_vec())));
         // RFC 5321 §6.1: the reply follows the one commit of everything the
         // 250 promises (local copies, queue entry, bounces), never precedes it.
-        match self.ctx.store.accept(intake).await {
-            Ok(accepted) => {
+        match self.ctx.inbound.deliver(arrival).await {
+            Ok(Delivery::Accepted { accepted, junked }) => {
                 if !accepted.bounced.is_empty() || !accepted.dropped.is_empty() {
                     tracing::warn!(session = self.info.session_id, peer = %self.info.peer, id = %id,
                         bounced = ?accepted.bounced, dropped = ?accepted.dropped,
                         "recipients over quota at delivery time");
                 }
                 tracing::info!(session = self.info.session_id, peer = %self.info.peer, id = %id,
-                    local = accepted.delivered.len(), remote, bounced = accepted.bounced.len(),
+                    local = accepted.delivered.len(), junked, remote, bounced = accepted.bounced.len(),
                     queue_id = ?accepted.queue_id, size = raw.len(), "message accepted");
                 self.say(250, "2.0.0", format!("OK: queued as {id}"));
                 metrics::counter!(letterbox_net::metrics::MESSAGES_ACCEPTED, "protocol" => self.protocol_name())
@@ -328,6 +351,14 @@ impl Session {
                     let accounts = accepted.delivered.iter().map(|d| d.0).collect();
                     hook.delivered(&intake_sender, head, accounts);
                 }
+            }
+            Ok(Delivery::Refused(r)) => {
+                metrics::counter!(letterbox_net::metrics::MESSAGES_REFUSED, "protocol" => self.protocol_name(),
+                    "reason" => "policy")
+                .increment(1);
+                tracing::info!(session = self.info.session_id, peer = %self.info.peer, id = %id,
+                    code = r.code, reason = %r.text, "message refused");
+                self.say(r.code, r.status, r.text);
             }
             // RFC 3463 §3.3 X.2.2; RFC 5321 §4.2.2: 452 when full for now, 552 for good.
             Err(StoreError::QuotaExceeded { permanent, account }) => {

@@ -47,6 +47,10 @@ pub(crate) struct Session {
     pub errors: u32,
     pub deadline: Instant,
     pub tls: Option<TlsInfo>,
+    /// Forward-confirmed reverse DNS of the client, looked up at connect.
+    pub iprev: Option<crate::Pending<Option<letterbox_mailauth::Iprev>>>,
+    /// Its answer, once awaited.
+    pub iprev_done: Option<Option<letterbox_mailauth::Iprev>>,
 }
 
 impl Session {
@@ -134,7 +138,13 @@ pub async fn session(ctx: Arc<SmtpCtx>, role: Role, stream: MaybeTls, info: Conn
         errors: 0,
         deadline,
         tls,
+        iprev: None,
+        iprev_done: None,
     };
+    if !role.is_submission() && s.ctx.inbound.checks(s.info.peer.ip()) {
+        let (inbound, ip) = (s.ctx.inbound.clone(), s.info.peer.ip());
+        s.iprev = Some(crate::Pending::spawn(async move { inbound.iprev(ip).await }));
+    }
     let mut reader = LineReader::new(stream);
     let greeting = format!("{} ESMTP Letterbox", s.ctx.config.hostname);
     s.reply(Reply::plain(220, vec![greeting]));

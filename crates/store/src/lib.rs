@@ -362,6 +362,7 @@ pub fn inbox_targets(accounts: &[AccountId]) -> Vec<DeliveryTarget> {
         .map(|&account_id| DeliveryTarget {
             account_id,
             mailbox: "INBOX".into(),
+            special_use: None,
             flags: Vec::new(),
         })
         .collect()

@@ -203,6 +203,9 @@ pub struct DeliveryTarget {
     pub account_id: AccountId,
     /// Mailbox name; a missing mailbox falls back to INBOX.
     pub mailbox: String,
+    /// When set, the account's mailbox with this special use comes first
+    /// (mail judged spam goes to `\Junk` whatever the user named it).
+    pub special_use: Option<SpecialUse>,
     /// Initial flags.
     pub flags: Vec<String>,
 }
@@ -360,11 +363,11 @@ pub enum OverQuota {
 /// transaction (RFC 5321 §6.1: the `250` is given only after it commits).
 #[derive(Debug, Clone)]
 pub struct Intake {
-    /// The copy local accounts store (with its `Return-Path:`).
-    pub local: NewMessage,
-    /// Local mailboxes receiving it; several targets of one account are one
-    /// email in several mailboxes.
-    pub targets: Vec<DeliveryTarget>,
+    /// What local accounts store (with its `Return-Path:`): usually one
+    /// copy for every receiving account; accounts whose copy differs (a
+    /// spam verdict of their own) get their own. An account is in one
+    /// copy's targets at most.
+    pub locals: Vec<LocalCopy>,
     /// RFC 3461 NOTIFY and ORCPT of the RCPT that named each local account,
     /// for its bounce; accounts not listed have neither.
     pub local_dsn: Vec<LocalDsn>,
@@ -377,6 +380,25 @@ pub struct Intake {
     /// The pending JMAP submission this intake sends: it turns final in
     /// the same transaction, or the intake fails with `NotFound`.
     pub submission: Option<crate::SubmissionRelease>,
+}
+
+/// One local copy of an [`Intake`] and the mailboxes receiving it; several
+/// targets of one account are one email in several mailboxes.
+#[derive(Debug, Clone)]
+pub struct LocalCopy {
+    pub message: NewMessage,
+    pub targets: Vec<DeliveryTarget>,
+}
+
+impl LocalCopy {
+    /// No copy when there are no targets.
+    pub fn only(message: NewMessage, targets: Vec<DeliveryTarget>) -> Vec<LocalCopy> {
+        if targets.is_empty() {
+            Vec::new()
+        } else {
+            vec![LocalCopy { message, targets }]
+        }
+    }
 }
 
 /// DSN parameters (RFC 3461 §4) of one local account in an [`Intake`].

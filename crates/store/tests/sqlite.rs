@@ -97,12 +97,14 @@ async fn a_failing_queue_write_rolls_back_the_local_copy() {
         )
         .unwrap();
     let intake = Intake {
-        local: NewMessage {
-            raw: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
-            flags: vec![],
-            internal_date: 0,
-        },
-        targets: inbox_targets(&[alice]),
+        locals: LocalCopy::only(
+            NewMessage {
+                raw: b"Subject: t\r\n\r\nhi\r\n".to_vec(),
+                flags: vec![],
+                internal_date: 0,
+            },
+            inbox_targets(&[alice]),
+        ),
         local_dsn: vec![],
         outbound: OutboundMessage {
             sender: "x@remote.test".into(),

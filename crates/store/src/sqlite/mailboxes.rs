@@ -91,6 +91,14 @@ pub(super) fn id_by_name(conn: &Connection, account: AccountId, name: &str) -> R
         .optional()?)
 }
 
+/// The account's first mailbox with this special use (RFC 6154), if any.
+pub(super) fn id_by_special_use(conn: &Connection, account: AccountId, use_: SpecialUse) -> Result<Option<MailboxId>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND special_use = ?2 ORDER BY id LIMIT 1")?
+        .query_row(params![account, use_.as_str()], |r| r.get(0))
+        .optional()?)
+}
+
 /// The owner and UIDVALIDITY of a mailbox, without counting its messages.
 pub(super) fn account_and_validity(conn: &Connection, id: MailboxId) -> Result<(AccountId, u32)> {
     conn.prepare_cached("SELECT account_id, uid_validity FROM mailboxes WHERE id = ?1")?

@@ -644,10 +644,17 @@ pub(super) fn deliver(
     // One email per account, one membership per distinct target mailbox.
     let mut accounts: Vec<(AccountId, EmailId, Op)> = Vec::new();
     for t in targets {
-        let mb = match mailboxes::id_by_name(conn, t.account_id, &t.mailbox)? {
+        let by_use = match t.special_use {
+            Some(u) => mailboxes::id_by_special_use(conn, t.account_id, u)?,
+            None => None,
+        };
+        let mb = match by_use {
             Some(m) => m,
-            None => mailboxes::id_by_name(conn, t.account_id, "INBOX")?
-                .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {}", t.account_id)))?,
+            None => match mailboxes::id_by_name(conn, t.account_id, &t.mailbox)? {
+                Some(m) => m,
+                None => mailboxes::id_by_name(conn, t.account_id, "INBOX")?
+                    .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {}", t.account_id)))?,
+            },
         };
         if report.delivered.iter().any(|(a, m, _)| (*a, *m) == (t.account_id, mb))
             || report.over_quota.iter().any(|(a, _)| *a == t.account_id)

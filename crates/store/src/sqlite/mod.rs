@@ -44,17 +44,24 @@ use tokio::sync::broadcast;
 /// the local copies and the queue entry together.
 fn accept(
     c: &rusqlite::Connection,
-    body: Option<&crate::prepare::PreparedBody>,
-    targets: &[DeliveryTarget],
+    locals: &[(crate::prepare::PreparedBody, Vec<DeliveryTarget>)],
     local_dsn: &[LocalDsn],
     outbound: &OutboundMessage,
     policy: OverQuota,
     release: Option<&crate::SubmissionRelease>,
 ) -> Result<(Accepted, Vec<ChangeEvent>)> {
-    let (report, mut events) = match body {
-        Some(b) => messages::deliver(c, b, targets)?,
-        None => (DeliveryReport::default(), Vec::new()),
-    };
+    let mut report = DeliveryReport::default();
+    let mut events = Vec::new();
+    for (body, targets) in locals {
+        let (r, evs) = messages::deliver(c, body, targets)?;
+        report.delivered.extend(r.delivered);
+        report.over_quota.extend(r.over_quota);
+        for e in evs {
+            if !events.contains(&e) {
+                events.push(e);
+            }
+        }
+    }
     let mut over = Vec::with_capacity(report.over_quota.len());
     for &(account_id, permanent) in &report.over_quota {
         let address = directory::account_by_id(c, account_id)?
@@ -579,8 +586,7 @@ impl Store for SqliteStore {
 
     async fn accept(&self, intake: Intake) -> Result<Accepted> {
         let Intake {
-            local,
-            targets,
+            locals,
             local_dsn,
             outbound,
             over_quota,
@@ -589,30 +595,20 @@ impl Store for SqliteStore {
         for r in &outbound.recipients {
             crate::normalize_address(&r.address)?;
         }
-        let body = if targets.is_empty() {
-            None
-        } else {
-            Some(prepare_async(local).await?)
-        };
-        let targets: Vec<DeliveryTarget> = targets
-            .into_iter()
-            .map(|t| DeliveryTarget {
-                mailbox: normalize_mailbox(&t.mailbox),
-                ..t
-            })
-            .collect();
+        let mut prepared = Vec::with_capacity(locals.len());
+        for copy in locals.into_iter().filter(|c| !c.targets.is_empty()) {
+            let targets: Vec<DeliveryTarget> = copy
+                .targets
+                .into_iter()
+                .map(|t| DeliveryTarget {
+                    mailbox: normalize_mailbox(&t.mailbox),
+                    ..t
+                })
+                .collect();
+            prepared.push((prepare_async(copy.message).await?, targets));
+        }
         self.engine
-            .write(move |c| {
-                accept(
-                    c,
-                    body.as_ref(),
-                    &targets,
-                    &local_dsn,
-                    &outbound,
-                    over_quota,
-                    submission.as_ref(),
-                )
-            })
+            .write(move |c| accept(c, &prepared, &local_dsn, &outbound, over_quota, submission.as_ref()))
             .await
     }
 

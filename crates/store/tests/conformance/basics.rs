@@ -24,6 +24,7 @@ pub(crate) async fn setup(b: &dyn Backend) -> (super::Guard, SharedStore, Accoun
 
 pub(crate) fn inbox_target(account: AccountId) -> DeliveryTarget {
     DeliveryTarget {
+        special_use: None,
         account_id: account,
         mailbox: "INBOX".into(),
         flags: vec![],

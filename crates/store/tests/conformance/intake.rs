@@ -18,8 +18,7 @@ fn remote(address: &str) -> OutboundRecipient {
 
 fn intake(sender: &str, targets: Vec<DeliveryTarget>, remote_rcpts: &[&str], over_quota: OverQuota) -> Intake {
     Intake {
-        local: msg("intake"),
-        targets,
+        locals: LocalCopy::only(msg("intake"), targets),
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
             sender: sender.into(),

@@ -22,8 +22,7 @@ fn new_submission(email_id: EmailId, rcpts: &[&str], send_at: i64) -> NewSubmiss
 
 fn release(id: i64, local: &[&str], remote: &[&str]) -> Intake {
     Intake {
-        local: msg("sent"),
-        targets: Vec::new(),
+        locals: Vec::new(),
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
             sender: "alice@example.test".into(),
@@ -62,7 +61,7 @@ pub async fn submissions_are_released_once_and_follow_the_queue(b: &dyn Backend)
     assert_eq!(store.next_submission_due().await.unwrap(), Some(now));
 
     let mut intake = release(s.id, &["bob@example.test"], &["far@remote.test"]);
-    intake.targets = vec![inbox_target(alice)];
+    intake.locals = LocalCopy::only(msg("sent"), vec![inbox_target(alice)]);
     let accepted = store.accept(intake).await.unwrap();
     let queue_id = accepted.queue_id.expect("a queue entry");
     // A second release (another node) fails and stores nothing.
