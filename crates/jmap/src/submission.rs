@@ -521,6 +521,10 @@ async fn release(jmap: &Jmap, sub: &Submission) -> Result<Option<i64>, NotReleas
     };
     let raw = jmap.store.raw_message(meta.id).await.map_err(NotReleased::Temporary)?;
     let queue_id = send(jmap, &sub.mail_from, &sub.rcpt_to, &raw, Some(sub.id)).await?;
+    // People one writes to are trusted senders (the spam verdict, issue 15).
+    if let Err(e) = jmap.store.note_correspondents(sub.account, &sub.rcpt_to).await {
+        tracing::warn!(account = sub.account, error = %e, "cannot record correspondents");
+    }
     tracing::info!(
         account = sub.account,
         submission = sub.id,

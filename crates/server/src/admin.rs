@@ -1,6 +1,6 @@
 //! Management commands: domains, accounts, aliases, local delivery.
 
-use crate::cli::{AliasCmd, AppPasswordCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, UserCmd};
+use crate::cli::{AliasCmd, AppPasswordCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, SpamCmd, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
@@ -249,6 +249,97 @@ pub async fn alias(cfg: &Config, cmd: AliasCmd) -> Result<()> {
         }
     }
     store.close();
+    Ok(())
+}
+
+/// `letterbox spam`: allow/block lists, per account or site-wide (account 0).
+pub async fn spam(cfg: &Config, cmd: SpamCmd) -> Result<()> {
+    let store = open_store(cfg)?;
+    let result = spam_cmd(&store, cmd).await;
+    store.close();
+    result
+}
+
+async fn spam_cmd(store: &SqliteStore, cmd: SpamCmd) -> Result<()> {
+    let owner = |user: &Option<String>| {
+        let user = user.clone();
+        async move {
+            match user {
+                None => Ok::<_, anyhow::Error>((0, "every account".to_string())),
+                Some(u) => {
+                    let a = store.account(&u).await?.with_context(|| format!("no account {u}"))?;
+                    Ok((a.id, a.address))
+                }
+            }
+        }
+    };
+    let check = |entry: &str| -> Result<String> {
+        let e = entry.trim().to_lowercase();
+        let domain = e
+            .strip_prefix('@')
+            .unwrap_or_else(|| e.rsplit_once('@').map_or("", |(_, d)| d));
+        if domain.is_empty() || !domain.contains('.') || e.contains(char::is_whitespace) {
+            bail!("'{entry}' is not an address or @domain");
+        }
+        Ok(e)
+    };
+    match cmd {
+        SpamCmd::Allow { entry, user } => {
+            let (id, who) = owner(&user).await?;
+            let e = check(&entry)?;
+            store.set_spam_list(id, &e, Some(true)).await?;
+            println!("mail from {e} is allowed for {who}");
+        }
+        SpamCmd::Block { entry, user } => {
+            let (id, who) = owner(&user).await?;
+            let e = check(&entry)?;
+            store.set_spam_list(id, &e, Some(false)).await?;
+            println!("mail from {e} goes to Junk for {who}");
+        }
+        SpamCmd::Remove { entry, user } => {
+            let (id, who) = owner(&user).await?;
+            let e = entry.trim().to_lowercase();
+            if !store.set_spam_list(id, &e, None).await? {
+                bail!("{e} is not listed for {who}");
+            }
+            println!("{e} removed for {who}");
+        }
+        SpamCmd::Stats { user, json } => {
+            let (id, who) = owner(&user).await?;
+            let c = store.bayes_counts(id, &[]).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"spam": c.spam_messages, "ham": c.ham_messages})
+                );
+            } else {
+                let model = if id == 0 {
+                    "site-wide model".to_string()
+                } else {
+                    format!("model of {who}")
+                };
+                println!("{model}: {} spam, {} ham learnt", c.spam_messages, c.ham_messages);
+            }
+        }
+        SpamCmd::List { user } => {
+            let filter = match &user {
+                Some(_) => Some(owner(&user).await?.0),
+                None => None,
+            };
+            let accounts = store.list_accounts().await?;
+            for e in store.spam_lists(filter).await? {
+                let who = if e.account_id == 0 {
+                    "*".to_string()
+                } else {
+                    accounts
+                        .iter()
+                        .find(|a| a.id == e.account_id)
+                        .map_or_else(|| e.account_id.to_string(), |a| a.address.clone())
+                };
+                println!("{} {} {}", if e.allow { "allow" } else { "block" }, e.entry, who);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -48,6 +48,9 @@ pub enum Command {
     /// DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCmd),
+    /// Spam allow and block lists (README, "Inbound trust").
+    #[command(subcommand)]
+    Spam(SpamCmd),
     /// Print the DNS records a domain should publish: MX, SPF, DKIM, DMARC,
     /// and the SRV/autoconfig records mail clients use to find the server.
     Dns { domain: String },
@@ -180,6 +183,43 @@ pub enum AliasCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum SpamCmd {
+    /// Always deliver mail from ENTRY (an address or @domain) to the
+    /// inbox, when it is authenticated (DMARC pass).
+    Allow {
+        entry: String,
+        /// For this account only (default: for every account).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Always put mail from ENTRY (an address or @domain) in Junk.
+    Block {
+        entry: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Remove an allow or block entry.
+    Remove {
+        entry: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List the entries (of one account with --user).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// How many messages the classifier learnt as spam and as ham (one
+    /// account's model with --user, else the site-wide one).
+    Stats {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum DkimCmd {
     /// Create a domain's keys (ed25519 and rsa 2048); `domain add` does this too.
     Generate {
@@ -269,6 +309,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export::run(&cfg, a).await,
         Command::Queue(c) => queue_cmd::run(&cfg, c).await,
         Command::Dkim(c) => admin::dkim(&cfg, c),
+        Command::Spam(c) => admin::spam(&cfg, c).await,
         Command::Dns { domain } => admin::dns(&cfg, &domain).await,
     }
 }

@@ -261,6 +261,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         releaser_jmap,
         async move { sd.wait().await },
     ));
+    let sd = shutdown.clone();
+    let trainer_task = tokio::spawn(letterbox_inbound::spam::run_trainer(store.clone(), async move {
+        sd.wait().await
+    }));
     for (service, addr) in &cfg.listeners {
         let Some(protocol) = crate::protocols::for_service(*service) else {
             tracing::warn!(listener = service.name(), "not implemented yet; listener not started");
@@ -315,6 +319,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     while tasks.join_next().await.is_some() {}
     let _ = queue_task.await;
     let _ = release_task.await;
+    let _ = trainer_task.await;
     // Sessions are gone; flush the writer so the database closes cleanly.
     store.close();
     tracing::info!("stopped");

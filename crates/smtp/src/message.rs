@@ -326,6 +326,13 @@ impl Session {
             over_quota: OverQuota::Bounce,
         };
         let remote = arrival.outbound.recipients.len();
+        // People a user writes to are trusted senders (the spam verdict).
+        let correspondents: Option<(letterbox_store::AccountId, Vec<String>)> =
+            self.user.as_ref().filter(|_| self.role.is_submission()).map(|u| {
+                let mut to = tx.local_rcpts.clone();
+                to.extend(arrival.outbound.recipients.iter().map(|r| r.address.clone()));
+                (u.account_id, to)
+            });
         let after = self
             .ctx
             .after_delivery
@@ -350,6 +357,11 @@ impl Session {
                 if let Some((hook, head)) = after {
                     let accounts = accepted.delivered.iter().map(|d| d.0).collect();
                     hook.delivered(&intake_sender, head, accounts);
+                }
+                if let Some((account, to)) = correspondents {
+                    if let Err(e) = self.ctx.store.note_correspondents(account, &to).await {
+                        tracing::warn!(session = self.info.session_id, error = %e, "cannot record correspondents");
+                    }
                 }
             }
             Ok(Delivery::Refused(r)) => {

@@ -341,6 +341,30 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- notifications ----
 
+    // Spam learning (issue 15; ARCHITECTURE.md, "Inbound trust").
+    /// Bayes counts of `account`'s model (0: the site-wide one) for `tokens`.
+    async fn bayes_counts(&self, account: AccountId, tokens: &[u64]) -> Result<BayesCounts>;
+    /// Train `email` as spam or ham in `account`'s model and the site-wide
+    /// one (once per class; the other class untrained first). True when
+    /// the account's model changed.
+    async fn bayes_train(&self, account: AccountId, email: EmailId, spam: bool, tokens: &[u64]) -> Result<bool>;
+    /// The oldest training events (recorded by moves into and out of Junk
+    /// and by `$Junk`/`$NotJunk`), at most `limit`.
+    async fn training_events(&self, limit: usize) -> Result<Vec<TrainingEvent>>;
+    /// Forget handled training events.
+    async fn training_done(&self, ids: &[i64]) -> Result<()>;
+    /// Remember that `account` sent mail to `addresses` (trusted senders).
+    async fn note_correspondents(&self, account: AccountId, addresses: &[String]) -> Result<()>;
+    /// Whether `account` has sent mail to `address`.
+    async fn is_correspondent(&self, account: AccountId, address: &str) -> Result<bool>;
+    /// Add (`Some(allow)`) or remove (`None`) an allow/block list entry of
+    /// `account` (0: site-wide); true when something changed.
+    async fn set_spam_list(&self, account: AccountId, entry: &str, allow: Option<bool>) -> Result<bool>;
+    /// Allow/block entries of one account, or of all with `None`.
+    async fn spam_lists(&self, account: Option<AccountId>) -> Result<Vec<SpamListEntry>>;
+    /// The entry deciding for mail from `address` to `account`.
+    async fn spam_list_match(&self, account: AccountId, address: &str) -> Result<Option<SpamListEntry>>;
+
     /// Receive every committed change from now on.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
 

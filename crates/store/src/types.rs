@@ -585,3 +585,30 @@ pub struct Health {
     /// Bytes available to the store on its file system, when known.
     pub free_bytes: Option<u64>,
 }
+
+/// Bayes counts of one model (issue 15): messages trained each way and,
+/// for the tokens asked about that it knows, (token, spam, ham) counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BayesCounts {
+    pub spam_messages: u64,
+    pub ham_messages: u64,
+    pub tokens: Vec<(u64, u32, u32)>,
+}
+
+/// A user's move that teaches the classifier: `email` is spam (or ham).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingEvent {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub email_id: EmailId,
+    pub spam: bool,
+}
+
+/// One allow (`allow`) or block entry: an address or `@domain`; account 0
+/// holds the site-wide entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpamListEntry {
+    pub account_id: AccountId,
+    pub entry: String,
+    pub allow: bool,
+}

@@ -13,6 +13,7 @@
 //! Defaults are conservative: a real message hidden in Junk costs the user
 //! more than a spam in the inbox.
 
+pub mod bayes;
 pub mod rules;
 
 use crate::Refusal;
@@ -56,6 +57,8 @@ pub struct SpamConfig {
     pub dns: Option<Arc<dyn Dns>>,
     /// Deadline of the DNS list lookups.
     pub dns_timeout: Duration,
+    /// Messages of each class a Bayes model needs before it counts.
+    pub bayes_min_trained: u64,
 }
 
 impl std::fmt::Debug for SpamConfig {
@@ -79,6 +82,7 @@ impl Default for SpamConfig {
             url_blocklist: Vec::new(),
             dns: None,
             dns_timeout: Duration::from_secs(5),
+            bayes_min_trained: bayes::MIN_TRAINED,
         }
     }
 }
@@ -190,19 +194,22 @@ impl AccountVerdict {
     }
 }
 
-/// Judge `message` for `accounts`. Content analysis runs on a blocking
-/// thread; DNS list lookups share one deadline.
+/// Judge `message` for `accounts`. Content analysis and tokenizing run on
+/// a blocking thread; DNS list lookups share one deadline.
 pub async fn judge(
-    _store: SharedStore,
+    store: SharedStore,
     cfg: &SpamConfig,
     message: Vec<u8>,
     facts: Facts,
     accounts: &[AccountId],
 ) -> Result<Verdict, StoreError> {
     let blocklist = cfg.url_blocklist.clone();
-    let content = tokio::task::spawn_blocking(move || rules::content(&message, &blocklist, now_secs()))
-        .await
-        .map_err(|e| StoreError::Backend(format!("spam analysis failed: {e}")))?;
+    let (content, tokens, from) = tokio::task::spawn_blocking(move || {
+        let hits = rules::content(&message, &blocklist, now_secs());
+        (hits, bayes::tokens(&message), rules::from_address(&message))
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("spam analysis failed: {e}")))?;
     let mut shared = content;
     if let Some(auth) = &facts.auth {
         shared.extend(auth_hits(auth));
@@ -211,12 +218,97 @@ pub async fn judge(
         shared.extend(helo_hits(*ip, helo, &facts.hostname));
         shared.extend(dns_list_hits(cfg, *ip).await);
     }
+    // The From: address vouches for the sender only when authenticated
+    // (DMARC pass), or when nothing was checked (trusted networks): a
+    // forged allowlisted address must not get through.
+    let authenticated = facts.auth.as_ref().is_none_or(|a| a.dmarc == Outcome::Pass);
+    let site = store.bayes_counts(0, &tokens).await?;
+    let site_p = bayes::spam_probability(&site, cfg.bayes_min_trained);
+    let mut per_account = Vec::with_capacity(accounts.len());
+    for &account in accounts {
+        let mut hits = Vec::new();
+        if let Some(from) = &from {
+            if let Some(entry) = store.spam_list_match(account, from).await? {
+                let who = if entry.account_id == 0 { "SITE" } else { "USER" };
+                if !entry.allow {
+                    hits.push(Hit::new(&format!("{who}_BLOCKLIST"), 20.0));
+                } else if authenticated {
+                    hits.push(Hit::new(&format!("{who}_ALLOWLIST"), -20.0));
+                }
+            }
+            if authenticated && store.is_correspondent(account, from).await? {
+                hits.push(Hit::new("TRUSTED_SENDER", -3.0));
+            }
+        }
+        let own = store.bayes_counts(account, &tokens).await?;
+        let (p, model) = match bayes::spam_probability(&own, cfg.bayes_min_trained) {
+            Some(p) => (Some(p), "BAYES"),
+            None => (site_p, "BAYES_SITE"),
+        };
+        if let Some((band, score)) = p.and_then(bayes::band) {
+            hits.push(Hit::new(&format!("{model}_{band}"), score));
+        }
+        per_account.push((account, hits));
+    }
     Ok(Verdict {
         shared,
-        accounts: accounts.iter().map(|a| (*a, Vec::new())).collect(),
+        accounts: per_account,
         junk_score: cfg.junk_score,
         reject_score: cfg.reject_score,
     })
+}
+
+/// Apply the pending training events (moves into and out of Junk): each
+/// message is tokenized on a blocking thread and counted in its
+/// account's model and the site-wide one. Returns how many were handled.
+pub async fn train_pending(store: &SharedStore) -> Result<usize, StoreError> {
+    let events = store.training_events(64).await?;
+    for e in &events {
+        let raw = match store.raw_message(e.email_id).await {
+            Ok(r) => r,
+            // Deleted before it could be learnt from: nothing to learn.
+            Err(StoreError::NotFound(_)) => continue,
+            Err(err) => return Err(err),
+        };
+        let tokens = tokio::task::spawn_blocking(move || bayes::tokens(&raw))
+            .await
+            .map_err(|err| StoreError::Backend(format!("tokenizing failed: {err}")))?;
+        let changed = store.bayes_train(e.account_id, e.email_id, e.spam, &tokens).await?;
+        tracing::debug!(
+            account = e.account_id,
+            email = e.email_id,
+            spam = e.spam,
+            changed,
+            "trained"
+        );
+    }
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    store.training_done(&ids).await?;
+    Ok(events.len())
+}
+
+/// Learn from users' moves until `stop`: after each commit (a move into or
+/// out of Junk is one), and every few seconds in case a wake-up was missed.
+pub async fn run_trainer(store: SharedStore, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut changes = store.subscribe();
+    loop {
+        let more = match train_pending(&store).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "spam training failed; retrying");
+                false
+            }
+        };
+        if more {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = changes.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
 }
 
 fn now_secs() -> i64 {

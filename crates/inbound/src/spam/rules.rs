@@ -148,6 +148,13 @@ pub fn content(raw: &[u8], url_blocklist: &[String], now: i64) -> Vec<Hit> {
     hits
 }
 
+/// The first From: address, lower case.
+pub fn from_address(raw: &[u8]) -> Option<String> {
+    let msg = MessageParser::default().parse(raw)?;
+    let from = msg.from()?.first()?;
+    from.address().map(str::to_lowercase)
+}
+
 trait AttachmentLike {
     fn is_attachment_like(&self) -> bool;
 }

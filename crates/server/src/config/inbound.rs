@@ -35,6 +35,9 @@ pub struct InboundSection {
     pub url_blocklist: Option<Vec<String>>,
     /// Deadline of each group of DNS lookups, seconds (default 10).
     pub dns_timeout_secs: Option<u64>,
+    /// Messages of each class a Bayes model must have learnt before its
+    /// verdict counts (default 10).
+    pub bayes_min_trained: Option<u64>,
 }
 
 fn lists(key: &str, v: &Option<Vec<String>>, default: &[&str], score: f64) -> Result<Vec<(String, f64)>, ConfigError> {
@@ -140,6 +143,11 @@ pub fn inbound_config(s: &InboundSection, dev: bool) -> Result<InboundConfig, Co
                 .collect(),
             dns: None,
             dns_timeout,
+            bayes_min_trained: match s.bayes_min_trained {
+                Some(0) => return Err(invalid("inbound.bayes_min_trained", "must be greater than 0")),
+                Some(n) => n,
+                None => letterbox_inbound::spam::bayes::MIN_TRAINED,
+            },
         },
         dns_timeout,
     })

@@ -166,6 +166,12 @@ pub(super) fn remove_account(conn: &Connection, address: &str) -> Result<Vec<Cha
         "vacation",
         "vacation_replies",
         "push_subscriptions",
+        "bayes_tokens",
+        "bayes_totals",
+        "bayes_trained",
+        "spam_training",
+        "correspondents",
+        "spam_lists",
     ] {
         conn.execute(&format!("DELETE FROM {table} WHERE account_id = ?1"), [a.id])?;
     }

@@ -97,6 +97,9 @@ fn patch_one(conn: &Connection, op: &mut Op, id: EmailId, p: &EmailPatch) -> Res
     if next != current {
         messages::set_keywords(conn, op, id, &next)?;
     }
+    let added: Vec<MailboxId> = target.iter().filter(|m| !visible.contains(m)).copied().collect();
+    let removed: Vec<MailboxId> = visible.iter().filter(|m| !target.contains(m)).copied().collect();
+    super::spam::learn_from_move(conn, op.account, id, &removed, &added)?;
     let mut changed = false;
     // Add first, so removing never empties the email.
     for &m in target.iter().filter(|m| !visible.contains(m)) {

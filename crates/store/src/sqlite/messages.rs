@@ -708,6 +708,7 @@ fn add_keywords(conn: &Connection, op: &mut Op, email: EmailId, add: &[String]) 
 /// Replace an email's keywords: every membership takes the operation's
 /// modseq, so sessions on every mailbox holding it see the change.
 pub(super) fn set_keywords(conn: &Connection, op: &mut Op, email: EmailId, keywords: &[String]) -> Result<()> {
+    super::spam::learn_from_keywords(conn, op.account, email, keywords)?;
     let ms = op.modseq(conn)?;
     conn.prepare_cached("UPDATE emails SET keywords = ?2 WHERE id = ?1")?
         .execute(params![email, keywords_to_text(keywords)])?;
@@ -947,6 +948,7 @@ pub(super) fn copy(conn: &Connection, op: &mut Op, from: MailboxId, uids: &[u32]
             meta.id
         };
         let new_uid = add_membership(conn, op, to, email, deleted)?;
+        super::spam::learn_from_move(conn, op.account, email, &[from], &[to])?;
         out.uids.push((uid, new_uid));
     }
     Ok(out)

@@ -16,6 +16,7 @@ mod push;
 mod query;
 mod queue;
 mod schema;
+mod spam;
 mod submission;
 mod vacation;
 
@@ -420,6 +421,59 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| Ok(((), submission::set_identity(c, account, object_id, &settings)?)))
             .await
+    }
+
+    async fn bayes_counts(&self, account: AccountId, tokens: &[u64]) -> Result<crate::BayesCounts> {
+        let tokens = tokens.to_vec();
+        self.engine.read(move |c| spam::counts(c, account, &tokens)).await
+    }
+
+    async fn bayes_train(&self, account: AccountId, email: EmailId, is_spam: bool, tokens: &[u64]) -> Result<bool> {
+        let tokens = tokens.to_vec();
+        self.engine
+            .write(move |c| Ok((spam::train(c, account, email, is_spam, &tokens)?, vec![])))
+            .await
+    }
+
+    async fn training_events(&self, limit: usize) -> Result<Vec<crate::TrainingEvent>> {
+        self.engine.read(move |c| spam::events(c, limit)).await
+    }
+
+    async fn training_done(&self, ids: &[i64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.engine
+            .write(move |c| Ok((spam::events_done(c, &ids)?, vec![])))
+            .await
+    }
+
+    async fn note_correspondents(&self, account: AccountId, addresses: &[String]) -> Result<()> {
+        let addresses = addresses.to_vec();
+        self.engine
+            .write(move |c| Ok((spam::note_correspondents(c, account, &addresses, now())?, vec![])))
+            .await
+    }
+
+    async fn is_correspondent(&self, account: AccountId, address: &str) -> Result<bool> {
+        let address = address.to_string();
+        self.engine
+            .read(move |c| spam::is_correspondent(c, account, &address))
+            .await
+    }
+
+    async fn set_spam_list(&self, account: AccountId, entry: &str, allow: Option<bool>) -> Result<bool> {
+        let entry = entry.to_string();
+        self.engine
+            .write(move |c| Ok((spam::set_list(c, account, &entry, allow)?, vec![])))
+            .await
+    }
+
+    async fn spam_lists(&self, account: Option<AccountId>) -> Result<Vec<crate::SpamListEntry>> {
+        self.engine.read(move |c| spam::lists(c, account)).await
+    }
+
+    async fn spam_list_match(&self, account: AccountId, address: &str) -> Result<Option<crate::SpamListEntry>> {
+        let address = address.to_string();
+        self.engine.read(move |c| spam::list_match(c, account, &address)).await
     }
 
     async fn vacation(&self, account: AccountId) -> Result<crate::Vacation> {

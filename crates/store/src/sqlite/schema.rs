@@ -311,6 +311,50 @@ const MIGRATIONS: &[Step] = &[
     // sort of a large mailbox reads short strings, not analyses (on the
     // email rows: short, no message bytes to step over).
     Step::Code(to_v12),
+    // 13: spam learning (issue 15). Bayes token counts per account and
+    // site-wide (account 0, no account row), what each email was trained
+    // as, training events recorded by the moves that cause them, the
+    // addresses each account wrote to, and allow/block lists.
+    Step::Sql(
+        r#"
+    CREATE TABLE bayes_tokens(
+        account_id INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        spam INTEGER NOT NULL DEFAULT 0,
+        ham INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY(account_id, token)
+    ) WITHOUT ROWID;
+    CREATE TABLE bayes_totals(
+        account_id INTEGER PRIMARY KEY,
+        spam INTEGER NOT NULL DEFAULT 0,
+        ham INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE bayes_trained(
+        account_id INTEGER NOT NULL,
+        email_id INTEGER NOT NULL,
+        spam INTEGER NOT NULL,
+        PRIMARY KEY(account_id, email_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_training(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL,
+        email_id INTEGER NOT NULL,
+        spam INTEGER NOT NULL
+    );
+    CREATE TABLE correspondents(
+        account_id INTEGER NOT NULL,
+        address TEXT NOT NULL,
+        last_sent INTEGER NOT NULL,
+        PRIMARY KEY(account_id, address)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_lists(
+        account_id INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        allow INTEGER NOT NULL,
+        PRIMARY KEY(account_id, entry)
+    ) WITHOUT ROWID;
+"#,
+    ),
 ];
 
 /// Schema v12: the sort-key column of emails, filled from every stored message.
