@@ -74,6 +74,9 @@ conformance_tests!(Sqlite;
     intake::owed_bounces_keep_the_entry_until_reported,
     submission::submissions_are_released_once_and_follow_the_queue,
     submission::canceled_submissions_are_never_released,
+    spam::moves_into_and_out_of_junk_record_training,
+    spam::bayes_counts_each_message_once_per_class,
+    spam::lists_and_correspondents,
 );
 
 /// SQLite only: the queue insert fails inside the transaction, after the

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod intake;
 pub mod jmap;
 pub mod model;
+pub mod spam;
 pub mod submission;
 pub mod vacation;
 
