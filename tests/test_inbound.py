@@ -70,13 +70,13 @@ def dns():
         yield d
 
 
-def start(server_factory, dns, extra=""):
+def start(server_factory, dns, extra="", trusted="[]"):
     srv = server_factory(
         f"""[delivery]
 dns = "{dns.address}"
 poll_secs = 1
 [inbound]
-trusted_networks = []
+trusted_networks = {trusted}
 dns_timeout_secs = 5
 {extra}
 """
@@ -405,3 +405,75 @@ def test_huge_txt_record_is_handled(server_factory, dns):
     # Larger than a DNS message may carry over UDP, and over SPF's limits:
     # an error result, never a pass, and the message is handled at once.
     assert spf and spf[0] in ("fail", "permerror", "temperror"), ar
+
+
+def test_early_talker_is_refused_and_a_patient_client_served(server_factory, dns):
+    srv = start(server_factory, dns, "greet_pause_ms = 1500")
+    with socket.create_connection(("127.0.0.1", srv.ports["smtp"]), timeout=10) as s:
+        s.sendall(b"EHLO hasty.test\r\nMAIL FROM:<x@hasty.test>\r\n")
+        data = b""
+        while not data.endswith(b"\r\n") or not data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"554 5.5.0"), data
+        assert s.recv(4096) == b"", "closed after the refusal"
+    started = time.time()
+    with SourceSMTP(srv.ports["smtp"], CLIENT) as c:
+        code, _ = c.ehlo(HELO)
+        assert code == 250
+    assert time.time() - started >= 1.4, "the greeting waited"
+
+
+def test_rate_limits_per_address_and_sender(server_factory, dns):
+    # Every MAIL counts against the address, refused ones too.
+    srv = start(
+        server_factory,
+        dns,
+        "max_messages_per_ip_per_hour = 4\nmax_messages_per_sender_per_hour = 2",
+        trusted='["127.0.0.1/32"]',
+    )
+    with SourceSMTP(srv.ports["smtp"], CLIENT) as c:
+        c.ehlo(HELO)
+        codes = []
+        for _ in range(3):
+            code, text = c.mail("bounce@sp-pass.pnone.test")
+            codes.append((code, text.decode()))
+            c.rset()
+        assert [k for k, _ in codes] == [250, 250, 451], codes
+        assert codes[2][1].startswith("4.7.1") and "sender" in codes[2][1]
+        code, _ = c.mail("other@sp-pass.pnone.test")
+        assert code == 250, "another sender, fourth from this address"
+        c.rset()
+        code, text = c.mail("third@sp-pass.pnone.test")
+        assert code == 451 and b"address" in text, text
+    # Trusted networks are not limited.
+    with SourceSMTP(srv.ports["smtp"], "127.0.0.1") as c:
+        c.ehlo(HELO)
+        for _ in range(4):
+            assert c.mail("bounce@sp-pass.pnone.test")[0] == 250
+            c.rset()
+
+
+def test_greylisting_defers_the_first_attempt_only(server_factory, dns):
+    srv = start(server_factory, dns, "greylist_delay_secs = 2")
+    token = uuid.uuid4().hex[:10]
+    raw = message("pnone.test", token)
+    with SourceSMTP(srv.ports["smtp"], CLIENT) as c:
+        c.ehlo(HELO)
+        assert c.mail("bounce@sp-pass.pnone.test")[0] == 250
+        code, text = c.rcpt("bob@example.test")
+        assert code == 451 and text.startswith(b"4.7.1"), (code, text)
+        c.rset()
+        # Too soon: still deferred.
+        c.mail("bounce@sp-pass.pnone.test")
+        assert c.rcpt("bob@example.test")[0] == 451
+        c.rset()
+    time.sleep(2.5)
+    code, _ = send(srv, "bounce@sp-pass.pnone.test", raw)
+    assert code == 250
+    assert find(srv, token)
+    # The network retried once: other senders from it pass at once.
+    code, _ = send(srv, "another@sp-pass.pnone.test", message("pnone.test", uuid.uuid4().hex[:10]))
+    assert code == 250

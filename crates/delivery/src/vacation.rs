@@ -15,8 +15,8 @@
 
 use letterbox_store::vacation::VACATION_PERIOD_SECS;
 use letterbox_store::{
-    inbox_targets, AccountId, AfterDelivery, Intake, LocalCopy, NewMessage, OutboundMessage, OutboundRecipient,
-    OverQuota, Recipient, SharedStore, Vacation,
+    inbox_targets, AccountId, AfterDelivery, OutboundMessage, OutboundRecipient, OverQuota, Recipient, SharedStore,
+    Vacation,
 };
 use mail_builder::headers::address::Address as BAddress;
 use mail_builder::headers::raw::Raw;
@@ -187,12 +187,17 @@ fn unique() -> String {
 /// The responder the server hands to every protocol that delivers.
 pub struct Responder {
     store: SharedStore,
+    inbound: letterbox_inbound::Inbound,
     hostname: String,
 }
 
 impl Responder {
-    pub fn new(store: SharedStore, hostname: String) -> Arc<Responder> {
-        Arc::new(Responder { store, hostname })
+    pub fn new(store: SharedStore, inbound: letterbox_inbound::Inbound, hostname: String) -> Arc<Responder> {
+        Arc::new(Responder {
+            store,
+            inbound,
+            hostname,
+        })
     }
 
     /// Answer for one account, if due. Errors are logged: a reply that
@@ -236,17 +241,11 @@ impl Responder {
             Ok(Recipient::NotLocal) => (vec![], vec![OutboundRecipient::plain(sender.to_string())]),
             _ => return,
         };
-        let mut local = b"Return-Path: <>\r\n".to_vec();
-        local.extend_from_slice(&raw);
-        let intake = Intake {
-            locals: LocalCopy::only(
-                NewMessage {
-                    raw: local,
-                    flags: vec![],
-                    internal_date: now,
-                },
-                inbox_targets(&accounts),
-            ),
+        let arrival = letterbox_inbound::Arrival {
+            origin: letterbox_inbound::Origin::Local,
+            message: raw.clone(),
+            trace: "Return-Path: <>\r\n".to_string(),
+            targets: inbox_targets(&accounts),
             local_dsn: vec![],
             // §3.3: a null return path, so nothing answers the answer.
             outbound: OutboundMessage {
@@ -259,8 +258,13 @@ impl Responder {
             over_quota: OverQuota::Bounce,
             submission: None,
         };
-        match self.store.accept(intake).await {
-            Ok(a) => tracing::info!(account, to = sender, queue_id = ?a.queue_id, "vacation reply sent"),
+        match self.inbound.deliver(arrival).await {
+            Ok(letterbox_inbound::Delivery::Accepted { accepted: a, .. }) => {
+                tracing::info!(account, to = sender, queue_id = ?a.queue_id, "vacation reply sent")
+            }
+            Ok(letterbox_inbound::Delivery::Refused(r)) => {
+                tracing::warn!(account, to = sender, reason = %r.text, "vacation reply refused")
+            }
             Err(e) => tracing::warn!(account, to = sender, error = %e, "vacation reply not sent"),
         }
     }
@@ -275,6 +279,7 @@ impl AfterDelivery for Responder {
         accounts.dedup();
         let me = Responder {
             store: self.store.clone(),
+            inbound: self.inbound.clone(),
             hostname: self.hostname.clone(),
         };
         let sender = sender.to_string();

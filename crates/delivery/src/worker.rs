@@ -443,6 +443,7 @@ impl Worker {
                     ret: None,
                 },
                 over_quota: OverQuota::Bounce,
+                submission: None,
             })
             .await?;
         let accepted = match delivery {

@@ -7,9 +7,11 @@
 
 mod fields;
 mod policy;
+pub mod reputation;
 pub mod spam;
 
 pub use policy::{DmarcRejectAction, PolicyConfig};
+pub use reputation::ReputationConfig;
 pub use spam::{SpamConfig, Verdict};
 
 use ipnet::IpNet;
@@ -32,6 +34,8 @@ pub struct InboundConfig {
     pub spam: SpamConfig,
     /// Deadline of each group of authentication lookups.
     pub dns_timeout: std::time::Duration,
+    /// Early talkers, rate limits, greylisting.
+    pub reputation: ReputationConfig,
 }
 
 impl Default for InboundConfig {
@@ -45,6 +49,7 @@ impl Default for InboundConfig {
             policy: PolicyConfig::default(),
             spam: SpamConfig::default(),
             dns_timeout: std::time::Duration::from_secs(10),
+            reputation: ReputationConfig::default(),
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct Arrival {
     /// Remote recipients and forwards, as the caller built them.
     pub outbound: OutboundMessage,
     pub over_quota: OverQuota,
+    /// The pending JMAP submission this sends (released in the same commit).
+    pub submission: Option<letterbox_store::SubmissionRelease>,
 }
 
 /// A message refused before anything was stored: the SMTP reply to give.
@@ -120,6 +127,7 @@ struct Inner {
     store: SharedStore,
     hostname: String,
     verifier: Option<Verifier>,
+    reputation: reputation::Reputation,
     config: InboundConfig,
 }
 
@@ -131,6 +139,7 @@ impl Inbound {
                 store,
                 hostname: hostname.to_string(),
                 verifier: verifier.filter(|_| config.checks),
+                reputation: reputation::Reputation::new(config.reputation.clone()),
                 config,
             }),
         }
@@ -138,7 +147,38 @@ impl Inbound {
 
     /// Whether mail from `ip` gets the authentication checks.
     pub fn checks(&self, ip: IpAddr) -> bool {
-        self.inner.verifier.is_some() && !self.inner.config.trusted_networks.iter().any(|n| n.contains(&ip))
+        self.inner.verifier.is_some() && !self.is_trusted(ip)
+    }
+
+    /// Whether `ip` is in `trusted_networks` (local relays).
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.inner.config.trusted_networks.iter().any(|n| n.contains(&ip))
+    }
+
+    /// How long to wait before greeting `ip` (early-talker test); zero
+    /// for trusted networks.
+    pub fn greet_pause(&self, ip: IpAddr) -> std::time::Duration {
+        if self.is_trusted(ip) {
+            std::time::Duration::ZERO
+        } else {
+            self.inner.config.reputation.greet_pause
+        }
+    }
+
+    /// A refusal of MAIL FROM from `ip` (rate limits), if any.
+    pub fn check_mail_from(&self, ip: IpAddr, sender: &str) -> Option<Refusal> {
+        if self.is_trusted(ip) {
+            return None;
+        }
+        self.inner.reputation.mail_from(ip, sender, std::time::Instant::now())
+    }
+
+    /// A refusal of RCPT from `ip` (greylisting), if any.
+    pub fn check_rcpt(&self, ip: IpAddr, sender: &str, rcpt: &str) -> Option<Refusal> {
+        if self.is_trusted(ip) {
+            return None;
+        }
+        self.inner.reputation.rcpt(ip, sender, rcpt, std::time::Instant::now())
     }
 
     /// SPF of a transaction (started when MAIL FROM arrives).
@@ -268,7 +308,7 @@ impl Inbound {
                 local_dsn: a.local_dsn,
                 outbound: a.outbound,
                 over_quota: a.over_quota,
-                submission: None,
+                submission: a.submission,
             })
             .await?;
         Ok(Delivery::Accepted { accepted, junked })

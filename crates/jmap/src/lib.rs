@@ -84,6 +84,8 @@ impl Caller {
 /// The JMAP service.
 pub struct Jmap {
     pub(crate) store: SharedStore,
+    /// Local copies of sent mail are delivered through the pipeline.
+    pub(crate) inbound: letterbox_inbound::Inbound,
     pub(crate) config: JmapConfig,
     pub(crate) signer: Option<Arc<dyn MessageSigner>>,
     pub(crate) after_delivery: Option<Arc<dyn letterbox_store::AfterDelivery>>,
@@ -133,9 +135,15 @@ pub(crate) fn one(name: &str, args: Map<String, Value>) -> MethodResult {
 }
 
 impl Jmap {
-    pub fn new(store: SharedStore, config: JmapConfig, signer: Option<Arc<dyn MessageSigner>>) -> Self {
+    pub fn new(
+        store: SharedStore,
+        inbound: letterbox_inbound::Inbound,
+        config: JmapConfig,
+        signer: Option<Arc<dyn MessageSigner>>,
+    ) -> Self {
         Jmap {
             store,
+            inbound,
             config,
             signer,
             after_delivery: None,

@@ -14,8 +14,8 @@ use crate::{headers, Call, Jmap, MethodResult};
 use letterbox_jmap_proto::{Id, IdKind, MethodError, MethodErrorType, SetError, SetErrorType};
 use letterbox_store::submission::{MAX_HOLD_SECS, SUBMISSION_RETENTION_SECS};
 use letterbox_store::{
-    inbox_targets, Cancel, DataType, Intake, LocalCopy, NewMessage, NewSubmission, OutboundMessage, OutboundRecipient,
-    OverQuota, Recipient, StoreError, Submission, SubmissionRelease, UndoStatus,
+    inbox_targets, Cancel, DataType, NewSubmission, OutboundMessage, OutboundRecipient, OverQuota, Recipient,
+    StoreError, Submission, SubmissionRelease, UndoStatus,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -580,18 +580,15 @@ pub(crate) async fn send(
             Err(e) => tracing::error!(domain, error = %e, "DKIM signing failed"),
         }
     }
-    let mut local = format!("Return-Path: <{mail_from}>\r\n").into_bytes();
-    local.extend_from_slice(&message);
     let remote_addresses = resolved.remote.iter().map(|r| r.address.clone()).collect();
-    let intake = Intake {
-        locals: LocalCopy::only(
-            NewMessage {
-                raw: local,
-                flags: vec![],
-                internal_date: letterbox_store::unix_now(),
-            },
-            inbox_targets(&resolved.accounts),
-        ),
+    let head = Arc::new(letterbox_mail::header_section(&message).to_vec());
+    // Local copies go through the delivery pipeline like every delivery
+    // (a submission: not checked, not judged).
+    let arrival = letterbox_inbound::Arrival {
+        origin: letterbox_inbound::Origin::Submission,
+        message: message.clone(),
+        trace: format!("Return-Path: <{mail_from}>\r\n"),
+        targets: inbox_targets(&resolved.accounts),
         local_dsn: Vec::new(),
         outbound: OutboundMessage {
             sender: mail_from.to_string(),
@@ -607,9 +604,12 @@ pub(crate) async fn send(
             remote: remote_addresses,
         }),
     };
-    let head = Arc::new(letterbox_mail::header_section(&intake.outbound.raw).to_vec());
-    match jmap.store.accept(intake).await {
-        Ok(accepted) => {
+    match jmap.inbound.deliver(arrival).await {
+        Ok(letterbox_inbound::Delivery::Refused(r)) => Err(NotReleased::Failed(SetError::new(
+            SetErrorType::Forbidden,
+            format!("{} {} {}", r.code, r.status, r.text),
+        ))),
+        Ok(letterbox_inbound::Delivery::Accepted { accepted, .. }) => {
             if let Some(hook) = &jmap.after_delivery {
                 hook.delivered(mail_from, head, accepted.delivered.iter().map(|d| d.0).collect());
             }

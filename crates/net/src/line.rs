@@ -120,6 +120,17 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         &self.inner
     }
 
+    /// Wait until the peer sends something (or closes), keeping it
+    /// buffered: the number of bytes that arrived, 0 at end of stream.
+    /// Cancel-safe (an SMTP server's early-talker test runs it under a
+    /// timeout).
+    pub async fn wait_for_data(&mut self) -> io::Result<usize> {
+        if self.buffered() > 0 {
+            return Ok(self.buffered());
+        }
+        self.fill().await
+    }
+
     /// Read one line of at most `max` bytes including its terminator.
     pub async fn read_line(&mut self, max: usize) -> Result<Line, LineError> {
         let mut scanned = 0;

@@ -423,6 +423,7 @@ async fn deliver_to(store: &letterbox_store::SharedStore, args: &DeliverArgs, ra
             ret: None,
         },
         over_quota: OverQuota::Refuse,
+        submission: None,
     };
     let accepted = match inbound.deliver(arrival).await {
         Ok(letterbox_inbound::Delivery::Accepted { accepted, .. }) => accepted,

@@ -188,11 +188,11 @@ pub async fn run(cfg: Config) -> Result<()> {
     let webpush = letterbox_http::webpush::WebPush::new(store.clone(), &cfg.data_dir, &cfg.hostname, cfg.dev)
         .context("Web Push set-up failed")?;
     webpush.spawn();
-    let vacation: Arc<dyn letterbox_store::AfterDelivery> =
-        letterbox_delivery::vacation::Responder::new(store.clone(), cfg.hostname.clone());
     // One resolver (and cache) for routing and the inbound checks.
     let dns = letterbox_dns::HickoryDns::new(cfg.delivery.dns_server).context("DNS resolver set-up failed")?;
     let inbound = inbound_pipeline(&cfg, store.clone(), &dns);
+    let vacation: Arc<dyn letterbox_store::AfterDelivery> =
+        letterbox_delivery::vacation::Responder::new(store.clone(), inbound.clone(), cfg.hostname.clone());
     let smtp = Arc::new(letterbox_smtp::SmtpCtx {
         inbound: inbound.clone(),
         store: store.clone(),
@@ -212,6 +212,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let jmap = Arc::new(
         letterbox_jmap::Jmap::new(
             store.clone(),
+            inbound.clone(),
             letterbox_jmap::JmapConfig::new(cfg.http.base_url.clone(), cfg.hostname.clone()),
             dkim.map(|d| d as Arc<dyn letterbox_jmap::MessageSigner>),
         )

@@ -113,6 +113,14 @@ impl Session {
                 }
             }
         }
+        if !self.role.is_submission() {
+            let sender = from.as_ref().map(|p| p.address()).unwrap_or_default();
+            if let Some(r) = self.ctx.inbound.check_mail_from(self.info.peer.ip(), &sender) {
+                tracing::info!(session = self.info.session_id, peer = %self.info.peer, sender, "rate limited");
+                self.say(r.code, r.status, r.text);
+                return Flow::Continue;
+            }
+        }
         // SPF needs only the client, HELO and MAIL FROM (RFC 7208 §2.2):
         // looked up while the recipients and the message arrive.
         let spf = (!self.role.is_submission() && self.ctx.inbound.checks(self.info.peer.ip())).then(|| {
@@ -163,6 +171,13 @@ impl Session {
         };
         match resolved {
             Recipient::Local(res) => {
+                if !self.role.is_submission() {
+                    let sender = tx.from.as_ref().map(|p| p.address()).unwrap_or_default();
+                    if let Some(r) = self.ctx.inbound.check_rcpt(self.info.peer.ip(), &sender, &address) {
+                        self.say(r.code, r.status, r.text);
+                        return Flow::Continue;
+                    }
+                }
                 for account in &res.accounts {
                     if let Some((code, enh, text)) = self.quota_problem(*account, declared).await {
                         self.say(code, enh, text);

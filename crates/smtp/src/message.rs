@@ -324,6 +324,7 @@ impl Session {
                 },
             },
             over_quota: OverQuota::Bounce,
+            submission: None,
         };
         let remote = arrival.outbound.recipients.len();
         // People a user writes to are trusted senders (the spam verdict).

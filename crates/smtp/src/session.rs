@@ -146,6 +146,26 @@ pub async fn session(ctx: Arc<SmtpCtx>, role: Role, stream: MaybeTls, info: Conn
         s.iprev = Some(crate::Pending::spawn(async move { inbound.iprev(ip).await }));
     }
     let mut reader = LineReader::new(stream);
+    // RFC 5321 §4.3.1: the client waits for the greeting. Spam software
+    // often does not; a short pause before it catches them (port 25 only).
+    let pause = if role.is_submission() {
+        std::time::Duration::ZERO
+    } else {
+        s.ctx.inbound.greet_pause(s.info.peer.ip())
+    };
+    if !pause.is_zero() {
+        match tokio::time::timeout(pause, reader.wait_for_data()).await {
+            Err(_) => {}
+            Ok(Ok(n)) if n > 0 => {
+                let r = letterbox_inbound::reputation::Reputation::early_talker();
+                tracing::info!(session = s.info.session_id, peer = %s.info.peer, "early talker refused");
+                s.say(r.code, r.status, r.text);
+                s.flush(&mut reader).await;
+                return;
+            }
+            Ok(_) => return,
+        }
+    }
     let greeting = format!("{} ESMTP Letterbox", s.ctx.config.hostname);
     s.reply(Reply::plain(220, vec![greeting]));
     loop {

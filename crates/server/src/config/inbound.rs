@@ -38,6 +38,15 @@ pub struct InboundSection {
     /// Messages of each class a Bayes model must have learnt before its
     /// verdict counts (default 10).
     pub bayes_min_trained: Option<u64>,
+    /// Pause before the greeting on port 25, milliseconds; clients that
+    /// talk first are refused (default 500; 0 with --dev).
+    pub greet_pause_ms: Option<u64>,
+    /// Messages per client address (IPv6 /64) per hour (default 1000; 0 = no limit).
+    pub max_messages_per_ip_per_hour: Option<u32>,
+    /// Messages per envelope sender per hour (default 500; 0 = no limit).
+    pub max_messages_per_sender_per_hour: Option<u32>,
+    /// Greylisting delay, seconds (default 0: off; 300 is common).
+    pub greylist_delay_secs: Option<u64>,
 }
 
 fn lists(key: &str, v: &Option<Vec<String>>, default: &[&str], score: f64) -> Result<Vec<(String, f64)>, ConfigError> {
@@ -107,7 +116,18 @@ pub fn inbound_config(s: &InboundSection, dev: bool) -> Result<InboundConfig, Co
         Some(n) => n,
         None => 10,
     });
+    let greet_pause_ms = s.greet_pause_ms.unwrap_or(if dev { 0 } else { 500 });
+    if greet_pause_ms > 30_000 {
+        return Err(invalid("inbound.greet_pause_ms", "must be at most 30000"));
+    }
+    let reputation = letterbox_inbound::ReputationConfig {
+        greet_pause: Duration::from_millis(greet_pause_ms),
+        max_messages_per_ip: s.max_messages_per_ip_per_hour.unwrap_or(if dev { 0 } else { 1000 }),
+        max_messages_per_sender: s.max_messages_per_sender_per_hour.unwrap_or(if dev { 0 } else { 500 }),
+        greylist: s.greylist_delay_secs.filter(|d| *d > 0).map(Duration::from_secs),
+    };
     Ok(InboundConfig {
+        reputation,
         checks: s.checks.unwrap_or(true),
         trusted_networks,
         policy: PolicyConfig {
