@@ -477,3 +477,53 @@ def test_greylisting_defers_the_first_attempt_only(server_factory, dns):
     # The network retried once: other senders from it pass at once.
     code, _ = send(srv, "another@sp-pass.pnone.test", message("pnone.test", uuid.uuid4().hex[:10]))
     assert code == 250
+
+
+def test_dmarc_aggregate_reports_are_recorded_sent_and_readable(server_factory, dns):
+    """RFC 7489 §7.2: results are recorded per message; `letterbox dmarc send`
+    sends the report to the domain's rua (here a local mailbox, authorised
+    by its _report._dmarc record, §7.1), where Python's own gzip/XML
+    reading and `letterbox dmarc report` find the same rows."""
+    import gzip
+    import email
+    import json as jsonlib
+    import xml.etree.ElementTree as ET
+
+    dns.zone["_dmarc.pnone.test"] = {"TXT": ["v=DMARC1; p=none; rua=mailto:dmarc@example.test"]}
+    dns.zone["pnone.test._report._dmarc.example.test"] = {"TXT": ["v=DMARC1"]}
+    srv = start(server_factory, dns)
+    srv.cli.add_user("dmarc@example.test", "dmarc-password-1")
+    for mail_from in ("bounce@sp-pass.pnone.test", "bounce@sp-pass.pnone.test", f"bounce@sp-fail.{OTHER}"):
+        code, _ = send(srv, mail_from, message("pnone.test", uuid.uuid4().hex[:10]))
+        assert code == 250
+    p = srv.cli.run("dmarc", "send", check=True)
+    assert "1 DMARC report(s) sent" in p.stdout, p.stdout + p.stderr
+    [m] = srv.cli.export("dmarc@example.test", "INBOX")
+    import email.policy
+
+    msg = email.message_from_bytes(m["raw"], policy=email.policy.default)
+    assert "Report Domain: pnone.test" in str(msg["Subject"]), msg["Subject"]
+    [gz] = [part for part in msg.walk() if part.get_filename() and part.get_filename().endswith(".xml.gz")]
+    root = ET.fromstring(gzip.decompress(gz.get_payload(decode=True)))
+
+    def child(el, name):
+        """The first child named `name`, whatever the XML namespace."""
+        return next(c for c in el if c.tag.rsplit("}", 1)[-1] == name)
+
+    def children(el, name):
+        return [c for c in el if c.tag.rsplit("}", 1)[-1] == name]
+
+    pol = child(root, "policy_published")
+    assert child(pol, "domain").text == "pnone.test"
+    assert child(pol, "p").text == "none"
+    rows = []
+    for rec in children(root, "record"):
+        row = child(rec, "row")
+        spf = child(child(row, "policy_evaluated"), "spf").text
+        rows.append((child(row, "source_ip").text, int(child(row, "count").text), spf))
+    assert sorted(rows) == [(CLIENT, 1, "fail"), (CLIENT, 2, "pass")], rows
+    out = jsonlib.loads(srv.cli.run("dmarc", "report", "dmarc@example.test", "--json", check=True).stdout)
+    assert len(out) == 1 and out[0]["domain"] == "pnone.test" and out[0]["org"] == "localhost", out
+    assert sorted((r["source_ip"], r["count"], r["spf"]) for r in out[0]["rows"]) == sorted(rows)
+    # Reported results are forgotten: nothing more to send.
+    assert "0 DMARC report(s) sent" in srv.cli.run("dmarc", "send", check=True).stdout

@@ -5,6 +5,7 @@
 //! [`Arrival`]; it answers with what was stored or why it was refused, and
 //! nothing is stored unless everything the answer promises committed.
 
+pub mod dmarc;
 mod fields;
 mod policy;
 pub mod reputation;
@@ -36,6 +37,10 @@ pub struct InboundConfig {
     pub dns_timeout: std::time::Duration,
     /// Early talkers, rate limits, greylisting.
     pub reputation: ReputationConfig,
+    /// Send daily DMARC aggregate reports to domains that ask.
+    pub dmarc_reports: bool,
+    /// The From: of those reports.
+    pub dmarc_report_from: String,
 }
 
 impl Default for InboundConfig {
@@ -50,6 +55,8 @@ impl Default for InboundConfig {
             spam: SpamConfig::default(),
             dns_timeout: std::time::Duration::from_secs(10),
             reputation: ReputationConfig::default(),
+            dmarc_reports: false,
+            dmarc_report_from: "postmaster@localhost".into(),
         }
     }
 }
@@ -226,6 +233,10 @@ impl Inbound {
         };
         let decision = policy::decide(&inner.config.policy, auth.as_ref(), own_from);
         if let policy::Decision::Refuse(r) = decision {
+            if let Some(a) = &auth {
+                self.record_dmarc(a, letterbox_mailauth::dmarc_report::Disposition::Reject)
+                    .await;
+            }
             return Ok(Delivery::Refused(r));
         }
         // Step 4: the spam verdict (content rules and the sender's facts).
@@ -301,6 +312,15 @@ impl Inbound {
                 }
             })
             .collect();
+        if let Some(a) = &auth {
+            use letterbox_mailauth::dmarc_report::Disposition;
+            let done = if decision == policy::Decision::Junk {
+                Disposition::Quarantine
+            } else {
+                Disposition::None
+            };
+            self.record_dmarc(a, done).await;
+        }
         let accepted = inner
             .store
             .accept(letterbox_store::Intake {

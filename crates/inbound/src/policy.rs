@@ -104,6 +104,7 @@ mod tests {
             dmarc_policy: policy,
             from_domain: "a.test".into(),
             iprev: Outcome::None,
+            dmarc_facts: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! them. The mail-auth crate does the cryptography; this crate owns files,
 //! DNS record text and the choice of signed headers.
 
+pub mod dmarc_report;
 pub mod keys;
 pub mod sign;
 pub mod verify;

@@ -157,6 +157,9 @@ pub struct AuthReport {
     /// The RFC 5322 From: domain (lower case; empty without one).
     pub from_domain: String,
     pub iprev: Outcome,
+    /// What an aggregate report on this message says (RFC 7489 §7.2),
+    /// when its From: domain publishes a DMARC record.
+    pub dmarc_facts: Option<crate::dmarc_report::DmarcFacts>,
 }
 
 impl AuthReport {
@@ -332,9 +335,34 @@ impl Verifier {
                 Policy::Quarantine => DmarcPolicy::Quarantine,
                 Policy::None | Policy::Unspecified => DmarcPolicy::None,
             },
+            dmarc_facts: dmarc.dmarc_record().map(|record| {
+                crate::dmarc_report::DmarcFacts::new(
+                    &dmarc,
+                    record,
+                    &dkim,
+                    spf_out,
+                    spf.mail_from.is_some(),
+                    client,
+                    message.from(),
+                )
+            }),
             from_domain,
             iprev: iprev.result(),
         }
+    }
+
+    /// The `rua` addresses of `domain`'s record that may receive its
+    /// reports (RFC 7489 §7.1: a destination outside the domain must
+    /// publish `DOMAIN._report._dmarc.DEST`); `None` on a DNS error.
+    pub async fn report_addresses(&self, domain: &str, addresses: &[String]) -> Option<Vec<String>> {
+        let none: Option<&mail_auth::common::cache::NoCache<Box<str>, mail_auth::Txt>> = None;
+        let found = tokio::time::timeout(
+            self.inner.timeout,
+            self.inner.auth.verify_dmarc_report_address(domain, addresses, none),
+        )
+        .await
+        .ok()??;
+        Some(found.into_iter().cloned().collect())
     }
 
     /// A message whose header cannot be parsed: nothing verifies.
@@ -356,6 +384,7 @@ impl Verifier {
             dmarc_policy: DmarcPolicy::None,
             from_domain: String::new(),
             iprev: iprev.result(),
+            dmarc_facts: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Management commands: domains, accounts, aliases, local delivery.
 
-use crate::cli::{AliasCmd, AppPasswordCmd, DeliverArgs, DkimCmd, DomainCmd, QuotaArgs, SpamCmd, UserCmd};
+use crate::cli::{AliasCmd, AppPasswordCmd, DeliverArgs, DkimCmd, DmarcCmd, DomainCmd, QuotaArgs, SpamCmd, UserCmd};
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use letterbox_store::sqlite::SqliteStore;
@@ -304,6 +304,46 @@ async fn spam_cmd(store: &SqliteStore, cmd: SpamCmd) -> Result<()> {
             }
             println!("{e} removed for {who}");
         }
+        SpamCmd::Learn { user, spam, files, .. } => {
+            let (id, who) = owner(&user).await?;
+            let mut n = 0;
+            for f in &files {
+                let raw = read_message_file(f)?;
+                let tokens = letterbox_inbound::spam::bayes::tokens(&raw);
+                // Not an email of the store: a negative id from the
+                // content, so learning the same file twice counts once.
+                let key = -(i64::from_be_bytes(content_key(&raw)) & i64::MAX) - 1;
+                if store.bayes_train(id, key, spam, &tokens).await? {
+                    n += 1;
+                }
+            }
+            let class = if spam { "spam" } else { "ham" };
+            println!("{n} of {} message(s) learnt as {class} for {who}", files.len());
+        }
+        SpamCmd::Check { user, files } => {
+            // Without --user: the site-wide model (account 0) judges.
+            let accounts = vec![owner(&user).await?.0];
+            let shared: letterbox_store::SharedStore = std::sync::Arc::new(store.clone());
+            let cfg = letterbox_inbound::SpamConfig::default();
+            for f in &files {
+                let raw = read_message_file(f)?;
+                let facts = letterbox_inbound::spam::Facts {
+                    auth: None,
+                    client: None,
+                    hostname: "localhost".into(),
+                };
+                let verdict = letterbox_inbound::spam::judge(shared.clone(), &cfg, raw, facts, &accounts).await?;
+                let v = verdict.for_account(accounts[0]);
+                let tests: Vec<String> = v.hits.iter().map(|h| format!("{}={:.1}", h.name, h.score)).collect();
+                println!(
+                    "{} score={:.1} junk={} tests={}",
+                    f.display(),
+                    v.score,
+                    if v.junk { "yes" } else { "no" },
+                    tests.join(",")
+                );
+            }
+        }
         SpamCmd::Stats { user, json } => {
             let (id, who) = owner(&user).await?;
             let c = store.bayes_counts(id, &[]).await?;
@@ -341,6 +381,89 @@ async fn spam_cmd(store: &SqliteStore, cmd: SpamCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `letterbox dmarc`: send the recorded results now, or read reports received.
+pub async fn dmarc(cfg: &Config, cmd: DmarcCmd) -> Result<()> {
+    let store = open_store(cfg)?;
+    let shared: letterbox_store::SharedStore = std::sync::Arc::new(store.clone());
+    let result = async {
+        match cmd {
+            DmarcCmd::Send => {
+                let dns = letterbox_dns::HickoryDns::new(cfg.delivery.dns_server).context("DNS resolver set-up failed")?;
+                let inbound = crate::serve::inbound_pipeline(cfg, shared.clone(), &dns);
+                let n = inbound
+                    .send_dmarc_reports(letterbox_store::unix_now() + 1, true)
+                    .await?;
+                println!("{n} DMARC report(s) sent");
+            }
+            DmarcCmd::Report { address, mailbox, json } => {
+                let account = store
+                    .account(&address)
+                    .await?
+                    .with_context(|| format!("no account {address}"))?;
+                let mb = store
+                    .mailbox(account.id, &mailbox)
+                    .await?
+                    .with_context(|| format!("{address} has no mailbox {mailbox}"))?;
+                let mut out = Vec::new();
+                for m in store.messages(mb.id).await? {
+                    let raw = store.raw_message(m.id).await?;
+                    if let Some(r) = letterbox_mailauth::dmarc_report::read_report(&raw, 16 << 20) {
+                        out.push(r);
+                    }
+                }
+                if json {
+                    let v: Vec<serde_json::Value> = out
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "org": r.org, "report_id": r.report_id, "domain": r.domain,
+                                "begin": r.begin, "end": r.end,
+                                "rows": r.rows.iter().map(|(ip, n, d, dk, sp, hf)| serde_json::json!({
+                                    "source_ip": ip, "count": n, "disposition": d, "dkim": dk, "spf": sp, "header_from": hf,
+                                })).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::Value::Array(v));
+                } else {
+                    for r in &out {
+                        println!("{} for {} ({}..{}), report {}", r.org, r.domain, r.begin, r.end, r.report_id);
+                        for (ip, n, d, dk, sp, hf) in &r.rows {
+                            println!("  {ip:<40} {n:>6}  disposition={d} dkim={dk} spf={sp} from={hf}");
+                        }
+                    }
+                    if out.is_empty() {
+                        println!("no DMARC reports in {address} {mailbox}");
+                    }
+                }
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    store.close();
+    result
+}
+
+/// A message file for `spam learn/check`: bare LF line ends become CRLF.
+fn read_message_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > MAX_DELIVER_SIZE {
+        bail!("{} is larger than {MAX_DELIVER_SIZE} bytes", path.display());
+    }
+    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(letterbox_mail::to_wire(&raw))
+}
+
+/// Eight bytes identifying a message's content.
+fn content_key(raw: &[u8]) -> [u8; 8] {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(raw);
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&d[..8]);
+    k
 }
 
 /// Largest message `deliver` accepts on standard input.

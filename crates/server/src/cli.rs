@@ -51,6 +51,9 @@ pub enum Command {
     /// Spam allow and block lists (README, "Inbound trust").
     #[command(subcommand)]
     Spam(SpamCmd),
+    /// DMARC aggregate reports (RFC 7489 §7.2).
+    #[command(subcommand)]
+    Dmarc(DmarcCmd),
     /// Print the DNS records a domain should publish: MX, SPF, DKIM, DMARC,
     /// and the SRV/autoconfig records mail clients use to find the server.
     Dns { domain: String },
@@ -183,6 +186,22 @@ pub enum AliasCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum DmarcCmd {
+    /// Send the reports of every result recorded so far now (the server
+    /// does it daily when `[inbound] dmarc_reports` is on).
+    Send,
+    /// Show the aggregate reports other domains sent to ADDRESS.
+    Report {
+        address: String,
+        /// The mailbox holding them (default INBOX).
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum SpamCmd {
     /// Always deliver mail from ENTRY (an address or @domain) to the
     /// inbox, when it is authenticated (DMARC pass).
@@ -208,6 +227,30 @@ pub enum SpamCmd {
     List {
         #[arg(long)]
         user: Option<String>,
+    },
+    /// Teach the classifier messages from files (RFC 5322, e.g. a corpus),
+    /// as spam or ham: one account's model with --user (and the site-wide
+    /// one), else the site-wide model only.
+    Learn {
+        #[arg(long)]
+        user: Option<String>,
+        /// The files are spam.
+        #[arg(long, conflicts_with = "ham", required_unless_present = "ham")]
+        spam: bool,
+        /// The files are ham.
+        #[arg(long)]
+        ham: bool,
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Judge messages from files as delivery would (content rules and the
+    /// classifier; no SMTP-level checks): a line per file with the score,
+    /// the Junk decision and the rules that fired.
+    Check {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
     /// How many messages the classifier learnt as spam and as ham (one
     /// account's model with --user, else the site-wide one).
@@ -310,6 +353,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Queue(c) => queue_cmd::run(&cfg, c).await,
         Command::Dkim(c) => admin::dkim(&cfg, c),
         Command::Spam(c) => admin::spam(&cfg, c).await,
+        Command::Dmarc(c) => admin::dmarc(&cfg, c).await,
         Command::Dns { domain } => admin::dns(&cfg, &domain).await,
     }
 }

@@ -542,7 +542,7 @@ pub fn validate(f: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     };
     let delivery = delivery::delivery_config(&f.delivery, &hostname)?;
     let dkim = delivery::dkim_settings(&f.dkim)?;
-    let inbound = inbound::inbound_config(&f.inbound, o.dev)?;
+    let inbound = inbound::inbound_config(&f.inbound, o.dev, &hostname)?;
     let base_url = match &f.http.base_url {
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_string(),
         Some(_) => return Err(invalid("http.base_url", "must start with https:// (or http://)")),

@@ -263,6 +263,12 @@ pub async fn run(cfg: Config) -> Result<()> {
         async move { sd.wait().await },
     ));
     let sd = shutdown.clone();
+    let reporter_task = tokio::spawn(letterbox_inbound::dmarc::run_reporter(
+        inbound.clone(),
+        cfg.inbound.dmarc_reports,
+        async move { sd.wait().await },
+    ));
+    let sd = shutdown.clone();
     let trainer_task = tokio::spawn(letterbox_inbound::spam::run_trainer(store.clone(), async move {
         sd.wait().await
     }));
@@ -321,6 +327,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let _ = queue_task.await;
     let _ = release_task.await;
     let _ = trainer_task.await;
+    let _ = reporter_task.await;
     // Sessions are gone; flush the writer so the database closes cleanly.
     store.close();
     tracing::info!("stopped");

@@ -364,6 +364,13 @@ pub trait Store: Send + Sync + 'static {
     async fn spam_lists(&self, account: Option<AccountId>) -> Result<Vec<SpamListEntry>>;
     /// The entry deciding for mail from `address` to `account`.
     async fn spam_list_match(&self, account: AccountId, address: &str) -> Result<Option<SpamListEntry>>;
+    /// Keep one message's DMARC result for the aggregate report (`id` is
+    /// ignored).
+    async fn record_dmarc(&self, record: DmarcRecord) -> Result<()>;
+    /// DMARC results received before `before`, oldest first, at most `limit`.
+    async fn dmarc_records(&self, before: i64, limit: usize) -> Result<Vec<DmarcRecord>>;
+    /// Forget reported (or expired) DMARC results.
+    async fn delete_dmarc_records(&self, ids: &[i64]) -> Result<()>;
 
     /// Receive every committed change from now on.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;

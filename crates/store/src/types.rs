@@ -612,3 +612,16 @@ pub struct SpamListEntry {
     pub entry: String,
     pub allow: bool,
 }
+
+/// One message's DMARC result, kept for the aggregate report on its
+/// domain (RFC 7489 §7.2): the published policy and the report record as
+/// JSON (their shape belongs to the report writer), the `rua` addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmarcRecord {
+    pub id: i64,
+    pub domain: String,
+    pub received_at: i64,
+    pub policy: String,
+    pub record: String,
+    pub rua: Vec<String>,
+}

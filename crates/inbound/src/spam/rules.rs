@@ -11,7 +11,6 @@ pub const MISSING_FROM: (&str, f64) = ("MISSING_FROM", 2.5);
 pub const MULTIPLE_FROM: (&str, f64) = ("MULTIPLE_FROM", 2.0);
 pub const MISSING_SUBJECT: (&str, f64) = ("MISSING_SUBJECT", 0.5);
 pub const DATE_IN_FUTURE: (&str, f64) = ("DATE_IN_FUTURE", 1.5);
-pub const DATE_IN_PAST: (&str, f64) = ("DATE_IN_PAST", 1.0);
 pub const FROM_NAME_OTHER_ADDRESS: (&str, f64) = ("FROM_NAME_OTHER_ADDRESS", 2.0);
 pub const SUBJECT_ALL_CAPS: (&str, f64) = ("SUBJECT_ALL_CAPS", 0.5);
 pub const HTML_ONLY: (&str, f64) = ("HTML_ONLY", 1.0);
@@ -54,14 +53,23 @@ pub fn content(raw: &[u8], url_blocklist: &[String], now: i64) -> Vec<Hit> {
     if count(HeaderName::MessageId) == 0 {
         hits.push(hit(MISSING_MESSAGE_ID));
     }
+    // A date is compared with when the message reached the hop before us
+    // (its newest Received: field, as SpamAssassin does), else with now.
+    let reference = root
+        .headers()
+        .iter()
+        .find(|h| h.name == HeaderName::Received)
+        .and_then(|h| h.value.as_received())
+        .and_then(|r| r.date())
+        .map_or(now, |d| d.to_timestamp());
     match msg.date() {
         None => hits.push(hit(MISSING_DATE)),
         Some(d) => {
-            let t = d.to_timestamp();
+            let (t, now) = (d.to_timestamp(), reference);
+            // (Dates far in the past are as common in ham as in spam:
+            // wrong clocks, digests; not a rule.)
             if t > now + 24 * 3600 {
                 hits.push(hit(DATE_IN_FUTURE));
-            } else if t < now - 365 * 24 * 3600 {
-                hits.push(hit(DATE_IN_PAST));
             }
         }
     }

@@ -47,6 +47,10 @@ pub struct InboundSection {
     pub max_messages_per_sender_per_hour: Option<u32>,
     /// Greylisting delay, seconds (default 0: off; 300 is common).
     pub greylist_delay_secs: Option<u64>,
+    /// Send daily DMARC aggregate reports to the domains that ask (default false).
+    pub dmarc_reports: Option<bool>,
+    /// From: of those reports (default postmaster@HOSTNAME).
+    pub dmarc_report_from: Option<String>,
 }
 
 fn lists(key: &str, v: &Option<Vec<String>>, default: &[&str], score: f64) -> Result<Vec<(String, f64)>, ConfigError> {
@@ -74,7 +78,7 @@ fn lists(key: &str, v: &Option<Vec<String>>, default: &[&str], score: f64) -> Re
         .collect()
 }
 
-pub fn inbound_config(s: &InboundSection, dev: bool) -> Result<InboundConfig, ConfigError> {
+pub fn inbound_config(s: &InboundSection, dev: bool, hostname: &str) -> Result<InboundConfig, ConfigError> {
     let defaults = InboundConfig::default();
     let trusted_networks = match &s.trusted_networks {
         None => defaults.trusted_networks,
@@ -126,7 +130,14 @@ pub fn inbound_config(s: &InboundSection, dev: bool) -> Result<InboundConfig, Co
         max_messages_per_sender: s.max_messages_per_sender_per_hour.unwrap_or(if dev { 0 } else { 500 }),
         greylist: s.greylist_delay_secs.filter(|d| *d > 0).map(Duration::from_secs),
     };
+    let dmarc_report_from = match &s.dmarc_report_from {
+        Some(a) if a.contains('@') && !a.contains(char::is_whitespace) => a.trim().to_string(),
+        Some(a) => return Err(invalid("inbound.dmarc_report_from", format!("'{a}' is not an address"))),
+        None => format!("postmaster@{hostname}"),
+    };
     Ok(InboundConfig {
+        dmarc_reports: s.dmarc_reports.unwrap_or(false),
+        dmarc_report_from,
         reputation,
         checks: s.checks.unwrap_or(true),
         trusted_networks,

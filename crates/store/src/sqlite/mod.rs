@@ -476,6 +476,23 @@ impl Store for SqliteStore {
         self.engine.read(move |c| spam::list_match(c, account, &address)).await
     }
 
+    async fn record_dmarc(&self, record: crate::DmarcRecord) -> Result<()> {
+        self.engine
+            .write(move |c| Ok((spam::record_dmarc(c, &record)?, vec![])))
+            .await
+    }
+
+    async fn dmarc_records(&self, before: i64, limit: usize) -> Result<Vec<crate::DmarcRecord>> {
+        self.engine.read(move |c| spam::dmarc_records(c, before, limit)).await
+    }
+
+    async fn delete_dmarc_records(&self, ids: &[i64]) -> Result<()> {
+        let ids = ids.to_vec();
+        self.engine
+            .write(move |c| Ok((spam::delete_dmarc_records(c, &ids)?, vec![])))
+            .await
+    }
+
     async fn vacation(&self, account: AccountId) -> Result<crate::Vacation> {
         self.engine.read(move |c| vacation::get(c, account)).await
     }

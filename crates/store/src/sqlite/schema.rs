@@ -355,6 +355,21 @@ const MIGRATIONS: &[Step] = &[
     ) WITHOUT ROWID;
 "#,
     ),
+    // 14: DMARC results of arriving mail, for aggregate reports (RFC 7489
+    // §7.2): one row per message, kept until reported.
+    Step::Sql(
+        r#"
+    CREATE TABLE dmarc_records(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        policy TEXT NOT NULL,
+        record TEXT NOT NULL,
+        rua TEXT NOT NULL
+    );
+    CREATE INDEX dmarc_records_time ON dmarc_records(received_at);
+"#,
+    ),
 ];
 
 /// Schema v12: the sort-key column of emails, filled from every stored message.

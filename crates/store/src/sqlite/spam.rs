@@ -1,7 +1,9 @@
 //! Spam learning (issue 15): Bayes token counts, training events, trusted
 //! correspondents and allow/block lists. Account 0 is the site-wide model.
 
-use crate::{AccountId, BayesCounts, EmailId, MailboxId, Result, SpamListEntry, SpecialUse, TrainingEvent};
+use crate::{
+    AccountId, BayesCounts, DmarcRecord, EmailId, MailboxId, Result, SpamListEntry, SpecialUse, TrainingEvent,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The site-wide model's account id.
@@ -257,4 +259,47 @@ pub(super) fn list_match(conn: &Connection, account: AccountId, address: &str) -
         }
     }
     Ok(None)
+}
+
+pub(super) fn record_dmarc(conn: &Connection, r: &DmarcRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO dmarc_records(domain, received_at, policy, record, rua) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        r.domain.to_lowercase(),
+        r.received_at,
+        r.policy,
+        r.record,
+        r.rua.join(" ")
+    ])?;
+    Ok(())
+}
+
+pub(super) fn dmarc_records(conn: &Connection, before: i64, limit: usize) -> Result<Vec<DmarcRecord>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, domain, received_at, policy, record, rua FROM dmarc_records
+         WHERE received_at < ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = st
+        .query_map(params![before, limit as i64], |r| {
+            let rua: String = r.get(5)?;
+            Ok(DmarcRecord {
+                id: r.get(0)?,
+                domain: r.get(1)?,
+                received_at: r.get(2)?,
+                policy: r.get(3)?,
+                record: r.get(4)?,
+                rua: rua.split_whitespace().map(str::to_string).collect(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+pub(super) fn delete_dmarc_records(conn: &Connection, ids: &[i64]) -> Result<()> {
+    let mut st = conn.prepare_cached("DELETE FROM dmarc_records WHERE id = ?1")?;
+    for id in ids {
+        st.execute([id])?;
+    }
+    Ok(())
 }
