@@ -25,6 +25,7 @@ seed sasl '\x00\x00alice\x00pw' 1
 seed sasl '\x02n,a=alice@x,\x01auth=Bearer tok\x01\x01' 2
 seed jmap_request '{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Email/query",{"accountId":"A1"},"0"],["Email/get",{"#ids":{"resultOf":"0","name":"Email/query","path":"/ids/*"}},"1"]]}' 1
 seed mime 'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n' 1
+seed spam 'From: "a@b.test" <x@y.test>\r\nSubject: HELLO THERE FRIEND\r\nContent-Type: text/html; charset=gb2312\r\n\r\n<a href="http://192.0.2.1/">www.paypal.com</a> \xe4\xbd\xa0\xe5\xa5\xbd\r\n' 1
 targets=$(cargo fuzz list)
 cargo fuzz build -O
 for t in $targets; do

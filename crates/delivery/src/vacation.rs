@@ -14,10 +14,7 @@
 //! as Sieve's vacation (RFC 5230 §4.6) and Exchange do.
 
 use letterbox_store::vacation::VACATION_PERIOD_SECS;
-use letterbox_store::{
-    inbox_targets, AccountId, AfterDelivery, OutboundMessage, OutboundRecipient, OverQuota, Recipient, SharedStore,
-    Vacation,
-};
+use letterbox_store::{AccountId, AfterDelivery, OutboundRecipient, Recipient, SharedStore, Vacation};
 use mail_builder::headers::address::Address as BAddress;
 use mail_builder::headers::raw::Raw;
 use mail_builder::MessageBuilder;
@@ -241,23 +238,8 @@ impl Responder {
             Ok(Recipient::NotLocal) => (vec![], vec![OutboundRecipient::plain(sender.to_string())]),
             _ => return,
         };
-        let arrival = letterbox_inbound::Arrival {
-            origin: letterbox_inbound::Origin::Local,
-            message: raw.clone(),
-            trace: "Return-Path: <>\r\n".to_string(),
-            targets: inbox_targets(&accounts),
-            local_dsn: vec![],
-            // §3.3: a null return path, so nothing answers the answer.
-            outbound: OutboundMessage {
-                sender: String::new(),
-                recipients: remote,
-                raw,
-                envid: None,
-                ret: None,
-            },
-            over_quota: OverQuota::Bounce,
-            submission: None,
-        };
+        // §3.3: a null return path, so nothing answers the answer.
+        let arrival = letterbox_inbound::Arrival::from_null_sender(raw, &accounts, remote);
         match self.inbound.deliver(arrival).await {
             Ok(letterbox_inbound::Delivery::Accepted { accepted: a, .. }) => {
                 tracing::info!(account, to = sender, queue_id = ?a.queue_id, "vacation reply sent")

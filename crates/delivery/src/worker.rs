@@ -22,8 +22,8 @@ use crate::dns::{Dns, DnsError, MxAnswer};
 use crate::dsn::{build_report, Action, Original, ReportRecipient};
 use letterbox_net::Shutdown;
 use letterbox_store::{
-    inbox_targets, AttemptEnd, ChangeKind, OutboundMessage, OutboundRecipient, OverQuota, QueueEntry, QueueRecipient,
-    Recipient, RecipientOutcome, RecipientStatus, SharedStore,
+    AttemptEnd, ChangeKind, OutboundRecipient, QueueEntry, QueueRecipient, Recipient, RecipientOutcome,
+    RecipientStatus, SharedStore,
 };
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
@@ -429,22 +429,11 @@ impl Worker {
         // can never fit in drops it for that account (RFC 5321 §4.5.5).
         let delivery = self
             .inbound
-            .deliver(letterbox_inbound::Arrival {
-                origin: letterbox_inbound::Origin::Local,
-                message: message.clone(),
-                trace: "Return-Path: <>\r\n".to_string(),
-                targets: inbox_targets(&accounts),
-                local_dsn: Vec::new(),
-                outbound: OutboundMessage {
-                    sender: String::new(),
-                    recipients: external.into_iter().map(OutboundRecipient::plain).collect(),
-                    raw: message,
-                    envid: None,
-                    ret: None,
-                },
-                over_quota: OverQuota::Bounce,
-                submission: None,
-            })
+            .deliver(letterbox_inbound::Arrival::from_null_sender(
+                message,
+                &accounts,
+                external.into_iter().map(OutboundRecipient::plain).collect(),
+            ))
             .await?;
         let accepted = match delivery {
             letterbox_inbound::Delivery::Accepted { accepted, .. } => accepted,

@@ -4,10 +4,10 @@
 //! forgotten after a week whether reported or not. Sending is off by
 //! default (`[inbound] dmarc_reports`).
 
-use crate::{Arrival, Delivery, Inbound, Origin};
+use crate::{Arrival, Delivery, Inbound};
 use letterbox_mailauth::dmarc_report::{build_report, Disposition};
 use letterbox_mailauth::AuthReport;
-use letterbox_store::{DmarcRecord, OutboundMessage, OutboundRecipient, OverQuota, Recipient, StoreError};
+use letterbox_store::{DmarcRecord, OutboundRecipient, Recipient, StoreError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,8 +17,10 @@ const KEEP_SECS: i64 = 7 * 24 * 3600;
 const MAX_ROWS: usize = 200_000;
 
 impl Inbound {
-    /// Keep `auth`'s DMARC result with what was done to the message.
-    pub(crate) async fn record_dmarc(&self, auth: &AuthReport, done: Disposition) {
+    /// Keep `auth`'s DMARC result with what was done to the message, off
+    /// the reply's path: a report row is not worth a wait for a commit (and
+    /// one lost in a crash costs a line of a report).
+    pub(crate) fn record_dmarc(&self, auth: &AuthReport, done: Disposition) {
         let Some(facts) = &auth.dmarc_facts else { return };
         let (policy, record) = facts.to_json(done);
         let row = DmarcRecord {
@@ -29,9 +31,12 @@ impl Inbound {
             record,
             rua: facts.rua.clone(),
         };
-        if let Err(e) = self.inner.store.record_dmarc(row).await {
-            tracing::warn!(error = %e, "cannot record a DMARC result");
-        }
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_dmarc(row).await {
+                tracing::warn!(error = %e, "cannot record a DMARC result");
+            }
+        });
     }
 
     /// Send the reports of everything recorded before `until` (when
@@ -101,22 +106,7 @@ impl Inbound {
                 Recipient::Unknown => {}
             }
         }
-        let arrival = Arrival {
-            origin: Origin::Local,
-            message: raw.clone(),
-            trace: "Return-Path: <>\r\n".into(),
-            targets: letterbox_store::inbox_targets(&accounts),
-            local_dsn: Vec::new(),
-            outbound: OutboundMessage {
-                sender: String::new(),
-                recipients: remote,
-                raw,
-                envid: None,
-                ret: None,
-            },
-            over_quota: OverQuota::Bounce,
-            submission: None,
-        };
+        let arrival = Arrival::from_null_sender(raw, &accounts, remote);
         match self.deliver(arrival).await? {
             Delivery::Accepted { .. } => Ok(()),
             Delivery::Refused(r) => Err(StoreError::Invalid(r.text)),

@@ -6,7 +6,7 @@
 //! nothing is stored unless everything the answer promises committed.
 
 pub mod dmarc;
-mod fields;
+pub mod fields;
 mod policy;
 pub mod reputation;
 pub mod spam;
@@ -101,6 +101,34 @@ pub struct Arrival {
     pub over_quota: OverQuota,
     /// The pending JMAP submission this sends (released in the same commit).
     pub submission: Option<letterbox_store::SubmissionRelease>,
+}
+
+impl Arrival {
+    /// A message this server writes (delivery reports, vacation replies,
+    /// DMARC reports) from the null sender (RFC 5321 §4.5.5: nothing
+    /// answers it), to local `accounts` and `remote` recipients.
+    pub fn from_null_sender(
+        raw: Vec<u8>,
+        accounts: &[letterbox_store::AccountId],
+        remote: Vec<letterbox_store::OutboundRecipient>,
+    ) -> Arrival {
+        Arrival {
+            origin: Origin::Local,
+            message: raw.clone(),
+            trace: "Return-Path: <>\r\n".into(),
+            targets: letterbox_store::inbox_targets(accounts),
+            local_dsn: Vec::new(),
+            outbound: OutboundMessage {
+                sender: String::new(),
+                recipients: remote,
+                raw,
+                envid: None,
+                ret: None,
+            },
+            over_quota: OverQuota::Bounce,
+            submission: None,
+        }
+    }
 }
 
 /// A message refused before anything was stored: the SMTP reply to give.
@@ -224,8 +252,9 @@ impl Inbound {
             (None, _) => letterbox_mailauth::verify::not_checked(&inner.hostname),
         };
         // Step 3: policy.
+        // (Only a message that did not pass DMARC can be a forgery.)
         let own_from = match &auth {
-            Some(r) if !r.from_domain.is_empty() => {
+            Some(r) if !r.from_domain.is_empty() && r.dmarc != letterbox_mailauth::Outcome::Pass => {
                 let domains = inner.store.list_domains().await?;
                 domains.iter().any(|d| d.name.eq_ignore_ascii_case(&r.from_domain))
             }
@@ -234,8 +263,7 @@ impl Inbound {
         let decision = policy::decide(&inner.config.policy, auth.as_ref(), own_from);
         if let policy::Decision::Refuse(r) = decision {
             if let Some(a) = &auth {
-                self.record_dmarc(a, letterbox_mailauth::dmarc_report::Disposition::Reject)
-                    .await;
+                self.record_dmarc(a, letterbox_mailauth::dmarc_report::Disposition::Reject);
             }
             return Ok(Delivery::Refused(r));
         }
@@ -246,8 +274,9 @@ impl Inbound {
         } else {
             let facts = spam::Facts {
                 auth: auth.clone(),
+                // A trusted relay's address and HELO say nothing of the sender.
                 client: match &a.origin {
-                    Origin::Smtp(c) => Some((c.ip, c.helo.clone())),
+                    Origin::Smtp(c) if !self.is_trusted(c.ip) => Some((c.ip, c.helo.clone())),
                     _ => None,
                 },
                 hostname: inner.hostname.clone(),
@@ -319,7 +348,7 @@ impl Inbound {
             } else {
                 Disposition::None
             };
-            self.record_dmarc(a, done).await;
+            self.record_dmarc(a, done);
         }
         let accepted = inner
             .store

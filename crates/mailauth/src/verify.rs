@@ -250,8 +250,17 @@ impl Verifier {
     pub async fn verify(&self, client: &Client<'_>, raw: &[u8], spf: &SpfCheck, iprev: &Iprev) -> AuthReport {
         let limited = limit_signatures(raw);
         let raw: &[u8] = limited.as_deref().unwrap_or(raw);
-        // Body hashes are computed while parsing: CPU work.
-        let parsed = off_worker(|| AuthenticatedMessage::parse(raw));
+        // Body hashes are computed while parsing (CPU work, off the async
+        // workers); without signatures there are none, and moving the
+        // worker's tasks away would cost more than the parse.
+        let signed = letterbox_mail::header_fields(raw).iter().any(|f| {
+            letterbox_mail::field_is(f, "DKIM-Signature") || letterbox_mail::field_is(f, "ARC-Message-Signature")
+        });
+        let parsed = if signed {
+            off_worker(|| AuthenticatedMessage::parse(raw))
+        } else {
+            AuthenticatedMessage::parse(raw)
+        };
         let Some(message) = parsed else {
             return self.unparsable(client, spf, iprev);
         };

@@ -364,6 +364,10 @@ pub trait Store: Send + Sync + 'static {
     async fn spam_lists(&self, account: Option<AccountId>) -> Result<Vec<SpamListEntry>>;
     /// The entry deciding for mail from `address` to `account`.
     async fn spam_list_match(&self, account: AccountId, address: &str) -> Result<Option<SpamListEntry>>;
+    /// For each of `accounts` (0: the site-wide model), in one read: Bayes
+    /// counts of `tokens` and, for sender `from`, the list entry and
+    /// whether the account wrote to it.
+    async fn spam_facts(&self, accounts: &[AccountId], from: Option<&str>, tokens: &[u64]) -> Result<Vec<SpamFacts>>;
     /// Keep one message's DMARC result for the aggregate report (`id` is
     /// ignored).
     async fn record_dmarc(&self, record: DmarcRecord) -> Result<()>;

@@ -625,3 +625,14 @@ pub struct DmarcRecord {
     pub record: String,
     pub rua: Vec<String>,
 }
+
+/// What the spam verdict needs of one account, read at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpamFacts {
+    /// The account's Bayes counts for the message's tokens.
+    pub counts: BayesCounts,
+    /// The allow/block entry deciding for the sender, if any.
+    pub list: Option<SpamListEntry>,
+    /// The account has written to the sender.
+    pub correspondent: bool,
+}

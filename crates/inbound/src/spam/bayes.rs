@@ -20,19 +20,26 @@ const MIN_DISTANCE: f64 = 0.1;
 
 /// What the tokenizer takes from a message: hashed tokens, deduplicated.
 pub fn tokens(raw: &[u8]) -> Vec<u64> {
+    match MessageParser::default().parse(raw) {
+        Some(msg) => tokens_of(&msg),
+        None => Vec::new(),
+    }
+}
+
+/// [`tokens`] of a parsed message.
+pub fn tokens_of(msg: &mail_parser::Message<'_>) -> Vec<u64> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut push = |prefix: &str, word: &str| {
+    // False once the message has given all the tokens it may.
+    let mut push = |prefix: &str, word: &str| -> bool {
         if out.len() >= MAX_TOKENS {
-            return;
+            return false;
         }
         let h = fnv1a(prefix, word);
         if seen.insert(h) {
             out.push(h);
         }
-    };
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        return out;
+        true
     };
     if let Some(s) = msg.subject() {
         words(s, |w| push("s", w));
@@ -139,14 +146,19 @@ pub fn tokens(raw: &[u8]) -> Vec<u64> {
             let text = &text[..floor_char_boundary(text, 256 * 1024)];
             // Words, and pairs of neighbouring words ("click here" says
             // more than "click" and "here").
-            let mut last = String::new();
+            let (mut last, mut pair) = (String::new(), String::new());
             words(text, |w| {
-                push("", w);
+                let more = push("", w);
                 if !last.is_empty() {
-                    push("2", &format!("{last} {w}"));
+                    pair.clear();
+                    pair.push_str(&last);
+                    pair.push(' ');
+                    pair.push_str(w);
+                    push("2", &pair);
                 }
                 last.clear();
                 last.push_str(w);
+                more
             });
             for host in text.split_whitespace().filter_map(url_host) {
                 push("url", &host);
@@ -181,16 +193,19 @@ fn is_cjk(c: char) -> bool {
 /// Words of 3 to 20 letters or digits, lower-cased; longer runs become a
 /// "skip" token of their first letter and length class (SpamBayes). Runs
 /// of CJK characters, which have no spaces, become overlapping pairs.
-fn words(text: &str, mut f: impl FnMut(&str)) {
-    let mut pair = String::new();
+/// `f` answers false to stop early (the message's tokens are all taken).
+fn words(text: &str, mut f: impl FnMut(&str) -> bool) {
+    let mut buf = String::new();
     let mut prev: Option<char> = None;
     for c in text.chars() {
         if is_cjk(c) {
             if let Some(p) = prev {
-                pair.clear();
-                pair.push(p);
-                pair.push(c);
-                f(&pair);
+                buf.clear();
+                buf.push(p);
+                buf.push(c);
+                if !f(&buf) {
+                    return;
+                }
             }
             prev = Some(c);
         } else {
@@ -203,12 +218,17 @@ fn words(text: &str, mut f: impl FnMut(&str)) {
         if n < 3 {
             continue;
         }
+        buf.clear();
         if n > 20 {
-            let first = w.chars().next().unwrap_or('x').to_lowercase().to_string();
-            f(&format!("skip:{first}:{}", n / 10 * 10));
-            continue;
+            use std::fmt::Write;
+            let first = w.chars().next().unwrap_or('x');
+            let _ = write!(buf, "skip:{}:{}", first.to_lowercase(), n / 10 * 10);
+        } else {
+            buf.extend(w.chars().flat_map(char::to_lowercase));
         }
-        f(&w.to_lowercase());
+        if !f(&buf) {
+            return;
+        }
     }
 }
 

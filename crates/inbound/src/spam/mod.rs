@@ -204,9 +204,24 @@ pub async fn judge(
     accounts: &[AccountId],
 ) -> Result<Verdict, StoreError> {
     let blocklist = cfg.url_blocklist.clone();
+    let models: Vec<AccountId> = std::iter::once(0).chain(accounts.iter().copied()).collect();
+    // Without a model that has learnt enough there is nothing to tokenize
+    // for (a new server, accounts that never trained): one read tells.
+    let from_guess = rules::from_header_address(&message);
+    let first = store.spam_facts(&models, from_guess.as_deref(), &[]).await?;
+    let usable = first
+        .iter()
+        .any(|f| f.counts.spam_messages >= cfg.bayes_min_trained && f.counts.ham_messages >= cfg.bayes_min_trained);
     let (content, tokens, from) = tokio::task::spawn_blocking(move || {
-        let hits = rules::content(&message, &blocklist, now_secs());
-        (hits, bayes::tokens(&message), rules::from_address(&message))
+        // One parse for every rule and the tokenizer.
+        match mail_parser::MessageParser::default().parse(&message) {
+            Some(msg) => (
+                rules::content_of(&msg, &blocklist, now_secs()),
+                if usable { bayes::tokens_of(&msg) } else { Vec::new() },
+                rules::from_address(&msg),
+            ),
+            None => (rules::content(&message, &blocklist, now_secs()), Vec::new(), None),
+        }
     })
     .await
     .map_err(|e| StoreError::Backend(format!("spam analysis failed: {e}")))?;
@@ -222,28 +237,38 @@ pub async fn judge(
     // (DMARC pass), or when nothing was checked (trusted networks): a
     // forged allowlisted address must not get through.
     let authenticated = facts.auth.as_ref().is_none_or(|a| a.dmarc == Outcome::Pass);
-    let site = store.bayes_counts(0, &tokens).await?;
-    let site_p = bayes::spam_probability(&site, cfg.bayes_min_trained);
+    // Lists and correspondents came with the first read; the token counts
+    // need a second, only when some model can judge.
+    let mut facts_of = first;
+    if from != from_guess {
+        facts_of = store.spam_facts(&models, from.as_deref(), &[]).await?;
+    }
+    if usable {
+        let counts = store.spam_facts(&models, None, &tokens).await?;
+        for (f, c) in facts_of.iter_mut().zip(counts) {
+            f.counts = c.counts;
+        }
+    }
+    let site_p = facts_of
+        .first()
+        .and_then(|f| bayes::spam_probability(&f.counts, cfg.bayes_min_trained));
     let mut per_account = Vec::with_capacity(accounts.len());
-    for &account in accounts {
+    for (&account, f) in accounts.iter().zip(facts_of.iter().skip(1)) {
         let mut hits = Vec::new();
-        if let Some(from) = &from {
-            if let Some(entry) = store.spam_list_match(account, from).await? {
-                let who = if entry.account_id == 0 { "SITE" } else { "USER" };
-                if !entry.allow {
-                    hits.push(Hit::new(&format!("{who}_BLOCKLIST"), 20.0));
-                } else if authenticated {
-                    hits.push(Hit::new(&format!("{who}_ALLOWLIST"), -20.0));
-                }
-            }
-            if authenticated && store.is_correspondent(account, from).await? {
-                hits.push(Hit::new("TRUSTED_SENDER", -3.0));
+        if let Some(entry) = &f.list {
+            let who = if entry.account_id == 0 { "SITE" } else { "USER" };
+            if !entry.allow {
+                hits.push(Hit::new(&format!("{who}_BLOCKLIST"), 20.0));
+            } else if authenticated {
+                hits.push(Hit::new(&format!("{who}_ALLOWLIST"), -20.0));
             }
         }
-        let own = store.bayes_counts(account, &tokens).await?;
-        let (p, model) = match bayes::spam_probability(&own, cfg.bayes_min_trained) {
-            Some(p) => (Some(p), "BAYES"),
-            None => (site_p, "BAYES_SITE"),
+        if authenticated && f.correspondent {
+            hits.push(Hit::new("TRUSTED_SENDER", -3.0));
+        }
+        let (p, model) = match bayes::spam_probability(&f.counts, cfg.bayes_min_trained) {
+            Some(p) if account != 0 => (Some(p), "BAYES"),
+            _ => (site_p, "BAYES_SITE"),
         };
         if let Some((band, score)) = p.and_then(bayes::band) {
             hits.push(Hit::new(&format!("{model}_{band}"), score));

@@ -38,11 +38,15 @@ fn hit((name, score): (&str, f64)) -> Hit {
 
 /// Every content rule that fires for `raw` at time `now` (Unix seconds).
 pub fn content(raw: &[u8], url_blocklist: &[String], now: i64) -> Vec<Hit> {
+    match MessageParser::default().parse(raw) {
+        Some(msg) => content_of(&msg, url_blocklist, now),
+        None => vec![hit(MISSING_FROM)],
+    }
+}
+
+/// [`content`] of a parsed message (delivery parses once for every step).
+pub fn content_of(msg: &mail_parser::Message<'_>, url_blocklist: &[String], now: i64) -> Vec<Hit> {
     let mut hits = Vec::new();
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        hits.push(hit(MISSING_FROM));
-        return hits;
-    };
     let root = msg.root_part();
     let count = |n: HeaderName| root.headers().iter().filter(|h| h.name == n).count();
     match count(HeaderName::From) {
@@ -156,9 +160,16 @@ pub fn content(raw: &[u8], url_blocklist: &[String], now: i64) -> Vec<Hit> {
     hits
 }
 
+/// The first From: address of a header section, lower case, parsing only
+/// the header (cheap enough for the async side).
+pub fn from_header_address(raw: &[u8]) -> Option<String> {
+    let head = letterbox_mail::header_section(raw);
+    let msg = MessageParser::new().with_address_headers().parse_headers(head)?;
+    from_address(&msg)
+}
+
 /// The first From: address, lower case.
-pub fn from_address(raw: &[u8]) -> Option<String> {
-    let msg = MessageParser::default().parse(raw)?;
+pub fn from_address(msg: &mail_parser::Message<'_>) -> Option<String> {
     let from = msg.from()?.first()?;
     from.address().map(str::to_lowercase)
 }

@@ -476,6 +476,35 @@ impl Store for SqliteStore {
         self.engine.read(move |c| spam::list_match(c, account, &address)).await
     }
 
+    async fn spam_facts(
+        &self,
+        accounts: &[AccountId],
+        from: Option<&str>,
+        tokens: &[u64],
+    ) -> Result<Vec<crate::SpamFacts>> {
+        let (accounts, from, tokens) = (accounts.to_vec(), from.map(str::to_string), tokens.to_vec());
+        self.engine
+            .read(move |c| {
+                accounts
+                    .iter()
+                    .map(|&a| {
+                        Ok(crate::SpamFacts {
+                            counts: spam::counts(c, a, &tokens)?,
+                            list: match &from {
+                                Some(f) => spam::list_match(c, a, f)?,
+                                None => None,
+                            },
+                            correspondent: match &from {
+                                Some(f) if a != 0 => spam::is_correspondent(c, a, f)?,
+                                _ => false,
+                            },
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
     async fn record_dmarc(&self, record: crate::DmarcRecord) -> Result<()> {
         self.engine
             .write(move |c| Ok((spam::record_dmarc(c, &record)?, vec![])))
