@@ -201,3 +201,30 @@ def test_allow_block_lists_and_trusted_correspondents(server_factory, messages):
     last = [m for m in srv.cli.export("bob@example.test", "INBOX") if b"dinner again" in m["raw"]]
     assert last and b"TRUSTED_SENDER" in last[0]["raw"], last
     assert srv.cli.run("spam", "remove", "@nowhere.test", check=False).returncode != 0
+
+
+def test_jmap_mailbox_changes_teach_too(server_factory, messages):
+    """What the webmail's "spam" / "not spam" buttons send: Email/set with a
+    mailboxIds patch (RFC 8621 §4.6), over the real JMAP API."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_jmap import Jmap
+
+    srv = server_factory()
+    srv.cli.add_user("bob@example.test", "bob-password-1")
+    srv.start()
+    c = imap_login(srv, "bob@example.test", "bob-password-1")
+    append_all(c, "INBOX", messages["train_spam"][:2])
+    append_all(c, "Junk", messages["train_ham"][:1])
+    c.logout()
+    jmap = Jmap(srv.ports["http"], "bob@example.test", "bob-password-1")
+    boxes = {m["role"]: m["id"] for m in jmap.call("Mailbox/get", ids=None)["list"] if m["role"]}
+    inbox_ids = jmap.call("Email/query", filter={"inMailbox": boxes["inbox"]})["ids"]
+    junk_ids = jmap.call("Email/query", filter={"inMailbox": boxes["junk"]})["ids"]
+    assert len(inbox_ids) == 2 and len(junk_ids) == 1
+    update = {i: {f"mailboxIds/{boxes['inbox']}": None, f"mailboxIds/{boxes['junk']}": True} for i in inbox_ids}
+    update[junk_ids[0]] = {f"mailboxIds/{boxes['junk']}": None, f"mailboxIds/{boxes['inbox']}": True}
+    res = jmap.call("Email/set", update=update)
+    assert sorted(res["updated"]) == sorted(inbox_ids + junk_ids), res
+    wait_for(lambda: stats(srv, "bob@example.test") == {"spam": 2, "ham": 1}, "JMAP moves to train")
