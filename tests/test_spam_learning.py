@@ -228,3 +228,37 @@ def test_jmap_mailbox_changes_teach_too(server_factory, messages):
     res = jmap.call("Email/set", update=update)
     assert sorted(res["updated"]) == sorted(inbox_ids + junk_ids), res
     wait_for(lambda: stats(srv, "bob@example.test") == {"spam": 2, "ham": 1}, "JMAP moves to train")
+
+
+def test_spam_lists_over_the_http_api(server_factory, messages):
+    """The lists a user keeps for themself (the CLI keeps site-wide ones too),
+    over /api/spam-lists with the account's own credentials."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_jmap import Jmap
+
+    srv = server_factory()
+    srv.cli.add_user("bob@example.test", "bob-password-1")
+    srv.cli.add_user("carol@example.test", "carol-password-1")
+    srv.start()
+    bob = Jmap(srv.ports["http"], "bob@example.test", "bob-password-1")
+    hdr = {"Content-Type": "application/json"}
+    status, _, body = bob.http("POST", "/api/spam-lists", json.dumps({"entry": "@Pushy.test", "allow": False}).encode(), hdr)
+    assert status == 200, body
+    status, _, body = bob.http("POST", "/api/spam-lists", json.dumps({"entry": "not an address", "allow": True}).encode(), hdr)
+    assert status == 400, body
+    status, _, body = bob.http("GET", "/api/spam-lists")
+    assert json.loads(body) == [{"entry": "@pushy.test", "allow": False}]
+    carol = Jmap(srv.ports["http"], "carol@example.test", "carol-password-1")
+    assert json.loads(carol.http("GET", "/api/spam-lists")[2]) == [], "lists are per account"
+    assert bob.http("GET", "/api/spam-lists", auth=False)[0] == 401
+    mail = b"From: deals@pushy.test\r\nSubject: offer\r\nMessage-ID: <p1@pushy.test>\r\n\r\nBuy.\r\n"
+    deliver(srv, [mail], "bob@example.test")
+    deliver(srv, [mail.replace(b"p1@", b"p2@")], "carol@example.test")
+    [b] = srv.cli.export("bob@example.test")
+    [c] = srv.cli.export("carol@example.test")
+    assert b["mailbox"] == "Junk" and b"USER_BLOCKLIST" in b["raw"]
+    assert c["mailbox"] == "INBOX"
+    assert bob.http("DELETE", "/api/spam-lists/@pushy.test")[0] == 204
+    assert bob.http("DELETE", "/api/spam-lists/@pushy.test")[0] == 404

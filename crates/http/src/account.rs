@@ -1,6 +1,7 @@
-//! The account's own credentials over HTTP, for the webmail's settings and
-//! scripts: app passwords (create, list, revoke) and the OAuth grants of
-//! connected applications (list, revoke). JSON in and out; any of the
+//! The account's own credentials and settings over HTTP, for the webmail's
+//! settings and scripts: app passwords (create, list, revoke), the OAuth
+//! grants of connected applications (list, revoke), and spam allow/block
+//! lists (issue 15). JSON in and out; any of the
 //! account's credentials authenticates, as for JMAP.
 
 use crate::auth::authenticate;
@@ -116,6 +117,84 @@ pub async fn remove_app_password(
         ctx.cache.clear();
     }
     deleted(removed, "no such app password")
+}
+
+/// `GET /api/spam-lists`: the caller's allow/block entries.
+pub async fn list_spam_lists(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    match ctx.jmap.store().spam_lists(Some(caller.account)).await {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &list
+                .iter()
+                .map(|e| json!({ "entry": e.entry, "allow": e.allow }))
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SpamListEntry {
+    entry: String,
+    allow: bool,
+}
+
+/// An address or `@domain`, lower case; `None` when it is neither.
+fn spam_list_entry(entry: &str) -> Option<String> {
+    let e = entry.trim().to_lowercase();
+    let domain = e.strip_prefix('@').or_else(|| e.rsplit_once('@').map(|(_, d)| d))?;
+    (domain.contains('.') && e.len() <= 320 && !e.contains(char::is_whitespace)).then_some(e)
+}
+
+/// `POST /api/spam-lists` `{"entry": "a@b.example" | "@b.example", "allow": bool}`:
+/// mail from it always to the inbox (when authenticated) or always to Junk.
+pub async fn set_spam_list(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    let req: SpamListEntry = match small_json(&headers, body, "{\"entry\": ..., \"allow\": ...}").await {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let Some(entry) = spam_list_entry(&req.entry) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "entry must be an address or @domain" }),
+        );
+    };
+    match ctx
+        .jmap
+        .store()
+        .set_spam_list(caller.account, &entry, Some(req.allow))
+        .await
+    {
+        Ok(_) => json_response(StatusCode::OK, &json!({ "entry": entry, "allow": req.allow })),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `DELETE /api/spam-lists/{entry}`.
+pub async fn remove_spam_list(
+    State(ctx): State<Arc<HttpCtx>>,
+    Extension(peer): Extension<Peer>,
+    Path(entry): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = caller!(ctx, headers, peer);
+    let removed = ctx
+        .jmap
+        .store()
+        .set_spam_list(caller.account, &entry.trim().to_lowercase(), None)
+        .await;
+    deleted(removed, "no such entry")
 }
 
 pub async fn list_grants(

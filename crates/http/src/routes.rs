@@ -142,6 +142,11 @@ pub fn api_router(ctx: Arc<HttpCtx>) -> Router {
         )
         .route("/api/app-passwords/{id}", delete(account::remove_app_password))
         .route("/api/password", post(account::change_password))
+        .route(
+            "/api/spam-lists",
+            get(account::list_spam_lists).post(account::set_spam_list),
+        )
+        .route("/api/spam-lists/{entry}", delete(account::remove_spam_list))
         .route("/api/grants", get(account::list_grants))
         .route("/api/grants/{id}", delete(account::revoke_grant))
         .route("/", get(webmail::index))
