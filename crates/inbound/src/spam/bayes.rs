@@ -43,6 +43,17 @@ pub fn tokens_of(msg: &mail_parser::Message<'_>) -> Vec<u64> {
     };
     if let Some(s) = msg.subject() {
         words(s, |w| push("s", w));
+        // Shouting is a sign of its own ("FREE" is not "free").
+        for w in s.split_whitespace().filter(|w| {
+            w.len() >= 3
+                && w.chars().all(|c| c.is_uppercase() || !c.is_alphabetic())
+                && w.chars().any(char::is_alphabetic)
+        }) {
+            push("S", w);
+        }
+        if s.contains('!') {
+            push("s", "!");
+        }
     }
     if let Some(from) = msg.from().and_then(|a| a.first()) {
         if let Some(addr) = from.address() {
