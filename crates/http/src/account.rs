@@ -144,13 +144,6 @@ struct SpamListEntry {
     allow: bool,
 }
 
-/// An address or `@domain`, lower case; `None` when it is neither.
-fn spam_list_entry(entry: &str) -> Option<String> {
-    let e = entry.trim().to_lowercase();
-    let domain = e.strip_prefix('@').or_else(|| e.rsplit_once('@').map(|(_, d)| d))?;
-    (domain.contains('.') && e.len() <= 320 && !e.contains(char::is_whitespace)).then_some(e)
-}
-
 /// `POST /api/spam-lists` `{"entry": "a@b.example" | "@b.example", "allow": bool}`:
 /// mail from it always to the inbox (when authenticated) or always to Junk.
 pub async fn set_spam_list(
@@ -164,7 +157,7 @@ pub async fn set_spam_list(
         Ok(r) => r,
         Err(r) => return *r,
     };
-    let Some(entry) = spam_list_entry(&req.entry) else {
+    let Ok(entry) = letterbox_store::spam_list_entry(&req.entry) else {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({ "error": "entry must be an address or @domain" }),

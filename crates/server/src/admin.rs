@@ -273,16 +273,7 @@ async fn spam_cmd(store: &SqliteStore, cmd: SpamCmd) -> Result<()> {
             }
         }
     };
-    let check = |entry: &str| -> Result<String> {
-        let e = entry.trim().to_lowercase();
-        let domain = e
-            .strip_prefix('@')
-            .unwrap_or_else(|| e.rsplit_once('@').map_or("", |(_, d)| d));
-        if domain.is_empty() || !domain.contains('.') || e.contains(char::is_whitespace) {
-            bail!("'{entry}' is not an address or @domain");
-        }
-        Ok(e)
-    };
+    let check = |entry: &str| -> Result<String> { Ok(letterbox_store::spam_list_entry(entry)?) };
     match cmd {
         SpamCmd::Allow { entry, user } => {
             let (id, who) = owner(&user).await?;

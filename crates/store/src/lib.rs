@@ -403,6 +403,16 @@ pub fn inbox_targets(accounts: &[AccountId]) -> Vec<DeliveryTarget> {
         .collect()
 }
 
+/// A spam allow/block list entry: an address or `@domain`, lower case.
+pub fn spam_list_entry(entry: &str) -> Result<String> {
+    let e = entry.trim().to_lowercase();
+    let domain = e.strip_prefix('@').or_else(|| e.rsplit_once('@').map(|(_, d)| d));
+    match domain {
+        Some(d) if d.contains('.') && e.len() <= 320 && !e.contains(char::is_whitespace) => Ok(e),
+        _ => Err(StoreError::Invalid(format!("'{entry}' is not an address or @domain"))),
+    }
+}
+
 /// Lower-case an address or domain and check its basic shape.
 pub fn normalize_address(address: &str) -> Result<String> {
     let a = address.trim().to_lowercase();
