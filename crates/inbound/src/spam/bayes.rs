@@ -10,8 +10,10 @@ use mail_parser::{MessageParser, MimeHeaders};
 pub const MAX_TOKENS: usize = 3000;
 /// Messages each model needs of both classes before it is trusted.
 pub const MIN_TRAINED: u64 = 10;
-/// Clues (most extreme token probabilities) combined per message.
-const MAX_CLUES: usize = 150;
+/// Clues (most extreme token probabilities) combined per message: more
+/// than SpamBayes' 150 (bench/RESULTS.md: 150 caught 92.1 %, 250 93.4 %, 400
+/// 94.1 % of the corpus spam, each with the same one false positive).
+const MAX_CLUES: usize = 400;
 /// Robinson's x and s: a token seen n times moves from 0.5 by n/(n+s).
 const UNKNOWN_PROB: f64 = 0.5;
 const STRENGTH: f64 = 0.45;
