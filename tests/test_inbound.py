@@ -70,7 +70,7 @@ def dns():
         yield d
 
 
-def start(server_factory, dns, extra="", trusted="[]"):
+def start(server_factory, dns, extra="", trusted="[]", sub="srv"):
     srv = server_factory(
         f"""[delivery]
 dns = "{dns.address}"
@@ -79,7 +79,8 @@ poll_secs = 1
 trusted_networks = {trusted}
 dns_timeout_secs = 5
 {extra}
-"""
+""",
+        sub=sub,
     )
     srv.cli.add_user("bob@example.test", "bob-password-1")
     srv.cli.add_user("alice@example.test", "alice-password-1")
@@ -527,3 +528,29 @@ def test_dmarc_aggregate_reports_are_recorded_sent_and_readable(server_factory, 
     assert sorted((r["source_ip"], r["count"], r["spf"]) for r in out[0]["rows"]) == sorted(rows)
     # Reported results are forgotten: nothing more to send.
     assert "0 DMARC report(s) sent" in srv.cli.run("dmarc", "send", check=True).stdout
+
+
+def test_dns_lists_score_and_the_reject_threshold_refuses(server_factory, dns):
+    """RFC 5782 lists: a listing adds its score (here enough for Junk), a
+    high-scoring list pushes the shared score past reject_score (550 before
+    any 250), an allow list takes score away, and a 127.255.255.x answer
+    (a list's error code) is not a listing."""
+    dns.zone["2.0.0.127.junk-bl.test"] = {"A": ["127.0.0.2"]}
+    dns.zone["2.0.0.127.hard-bl.test"] = {"A": ["127.0.0.4"]}
+    dns.zone["2.0.0.127.err-bl.test"] = {"A": ["127.255.255.254"]}
+    dns.zone["2.0.0.127.wl.test"] = {"A": ["127.0.0.1"]}
+    srv = start(server_factory, dns, 'dnsbl = ["junk-bl.test=7", "err-bl.test=20"]\ndnswl = ["wl.test=-0.5"]')
+    token = uuid.uuid4().hex[:10]
+    code, _ = send(srv, "bounce@sp-pass.pnone.test", message("pnone.test", token))
+    assert code == 250
+    where, stored = find(srv, token)
+    assert where == "Junk", stored[:800]
+    [status] = header_fields(stored, "X-Spam-Status")
+    assert "RBL_JUNK_BL_TEST=7.0" in status and "DNSWL_WL_TEST=-0.5" in status, status
+    assert "ERR_BL" not in status, status
+    srv.stop()
+    hard = start(server_factory, dns, 'dnsbl = ["hard-bl.test=16"]', sub="hard")
+    token = uuid.uuid4().hex[:10]
+    code, text = send(hard, "bounce@sp-pass.pnone.test", message("pnone.test", token))
+    assert code == 550 and text.startswith("5.7.1") and "RBL_HARD_BL_TEST" in text, (code, text)
+    assert find(hard, token) is None

@@ -262,3 +262,34 @@ def test_spam_lists_over_the_http_api(server_factory, messages):
     assert c["mailbox"] == "INBOX"
     assert bob.http("DELETE", "/api/spam-lists/@pushy.test")[0] == 204
     assert bob.http("DELETE", "/api/spam-lists/@pushy.test")[0] == 404
+
+
+def test_learn_and_check_from_files(server_factory, messages, tmp_path):
+    """`letterbox spam learn` teaches from files (an existing corpus) and
+    `letterbox spam check` shows the verdict delivery would give."""
+    srv = server_factory()
+    srv.cli.add_user("bob@example.test", "bob-password-1")
+    files = {}
+    for kind in ("train_spam", "train_ham", "test_spam", "test_ham"):
+        d = tmp_path / kind
+        d.mkdir()
+        files[kind] = []
+        for i, raw in enumerate(messages[kind][:20]):
+            f = d / f"{i}.eml"
+            f.write_bytes(raw)
+            files[kind].append(str(f))
+    p = srv.cli.run("spam", "check", "--user", "bob@example.test", *files["test_spam"][:3], check=True)
+    assert "BAYES" not in p.stdout, "nothing learnt yet"
+    out = srv.cli.run("spam", "learn", "--spam", "--user", "bob@example.test", *files["train_spam"], check=True)
+    assert "20 of 20" in out.stdout, out.stdout
+    srv.cli.run("spam", "learn", "--ham", "--user", "bob@example.test", *files["train_ham"], check=True)
+    again = srv.cli.run("spam", "learn", "--ham", "--user", "bob@example.test", *files["train_ham"], check=True)
+    assert "0 of 20" in again.stdout, "a file is learnt once"
+    assert stats(srv, "bob@example.test") == {"spam": 20, "ham": 20}
+    p = srv.cli.run("spam", "check", "--user", "bob@example.test", *files["test_spam"], *files["test_ham"], check=True)
+    lines = p.stdout.splitlines()
+    assert len(lines) == 40, p.stdout
+    spam_junk = sum(" junk=yes" in l for l in lines[:20])
+    ham_junk = sum(" junk=yes" in l for l in lines[20:])
+    assert spam_junk >= 15 and ham_junk == 0, p.stdout
+    assert all("BAYES_" in l for l in lines[:20] if " junk=yes" in l), p.stdout

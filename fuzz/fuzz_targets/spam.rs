@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(hits.len() < 64);
     let tokens = letterbox_inbound::spam::bayes::tokens(data);
     assert!(tokens.len() <= letterbox_inbound::spam::bayes::MAX_TOKENS);
-    let cleaned = letterbox_inbound::fields::remove_ours(data, "mx.example.test");
-    assert!(cleaned.len() <= data.len());
+    if let Some(cleaned) = letterbox_inbound::fields::remove_ours(data, "mx.example.test") {
+        assert!(cleaned.len() < data.len());
+    }
 });

@@ -239,11 +239,11 @@ impl Inbound {
         let auth = self.authenticate(&a).await;
         let outside = matches!(a.origin, Origin::Smtp(_));
         // Fields from outside that would speak in our name go.
-        let message = if outside {
-            fields::remove_ours(&a.message, &inner.hostname)
-        } else {
-            a.message
-        };
+        // Shared with the spam analysis on its blocking thread, not copied.
+        let message = Arc::new(match outside {
+            true => fields::remove_ours(&a.message, &inner.hostname).unwrap_or(a.message),
+            false => a.message,
+        });
         // Our own reports and the administrator's `deliver` carry no
         // verdict; everything else says what was (not) checked.
         let auth_field = match (&auth, &a.origin) {

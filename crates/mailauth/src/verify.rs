@@ -248,14 +248,11 @@ impl Verifier {
     /// DKIM, ARC and DMARC of `raw` (as received, without our trace
     /// fields), with the SPF and iprev results of its transaction.
     pub async fn verify(&self, client: &Client<'_>, raw: &[u8], spf: &SpfCheck, iprev: &Iprev) -> AuthReport {
-        let limited = limit_signatures(raw);
+        let (limited, signed) = limit_signatures(raw);
         let raw: &[u8] = limited.as_deref().unwrap_or(raw);
         // Body hashes are computed while parsing (CPU work, off the async
         // workers); without signatures there are none, and moving the
         // worker's tasks away would cost more than the parse.
-        let signed = letterbox_mail::header_fields(raw).iter().any(|f| {
-            letterbox_mail::field_is(f, "DKIM-Signature") || letterbox_mail::field_is(f, "ARC-Message-Signature")
-        });
         let parsed = if signed {
             off_worker(|| AuthenticatedMessage::parse(raw))
         } else {
@@ -465,14 +462,16 @@ fn off_worker<T>(f: impl FnOnce() -> T) -> T {
 
 /// A copy of `raw` with only the first [`MAX_DKIM_SIGNATURES`]
 /// DKIM-Signature fields and, when there are more than [`MAX_ARC_SETS`]
-/// sets, no ARC fields; `None` when nothing needs removing.
-fn limit_signatures(raw: &[u8]) -> Option<Vec<u8>> {
+/// sets, no ARC fields (`None` when nothing needs removing), and whether
+/// the message carries any DKIM or ARC signature at all.
+fn limit_signatures(raw: &[u8]) -> (Option<Vec<u8>>, bool) {
     use letterbox_mail::field_is as is;
     let fields = letterbox_mail::header_fields(raw);
     let dkim = fields.iter().filter(|f| is(f, "DKIM-Signature")).count();
     let arc = fields.iter().filter(|f| is(f, "ARC-Seal")).count();
+    let signed = dkim > 0 || fields.iter().any(|f| is(f, "ARC-Message-Signature"));
     if dkim <= MAX_DKIM_SIGNATURES && arc <= MAX_ARC_SETS {
-        return None;
+        return (None, signed);
     }
     let mut out = Vec::with_capacity(raw.len());
     let (mut kept, mut end) = (0, 0);
@@ -490,7 +489,7 @@ fn limit_signatures(raw: &[u8]) -> Option<Vec<u8>> {
         }
     }
     out.extend_from_slice(&raw[end..]);
-    Some(out)
+    (Some(out), signed)
 }
 
 #[cfg(test)]
@@ -504,12 +503,15 @@ mod tests {
             raw.extend_from_slice(format!("DKIM-Signature: v=1; d=x{i}.test;\r\n b=abc\r\n").as_bytes());
         }
         raw.extend_from_slice(b"From: a@b.test\r\n\r\nbody\r\n");
-        let cut = limit_signatures(&raw).expect("cut");
+        let (cut, signed) = limit_signatures(&raw);
+        assert!(signed);
+        let cut = cut.expect("cut");
         let text = String::from_utf8(cut).unwrap();
         assert_eq!(text.matches("DKIM-Signature:").count(), MAX_DKIM_SIGNATURES);
         assert!(text.contains("d=x9.test") && !text.contains("d=x10.test"));
         assert!(text.ends_with("From: a@b.test\r\n\r\nbody\r\n"));
-        assert!(limit_signatures(b"DKIM-Signature: a\r\nFrom: x\r\n\r\n").is_none());
+        assert_eq!(limit_signatures(b"DKIM-Signature: a\r\nFrom: x\r\n\r\n"), (None, true));
+        assert_eq!(limit_signatures(b"From: x\r\n\r\n"), (None, false));
     }
 
     #[test]

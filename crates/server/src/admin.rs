@@ -323,7 +323,9 @@ async fn spam_cmd(store: &SqliteStore, cmd: SpamCmd) -> Result<()> {
                     client: None,
                     hostname: "localhost".into(),
                 };
-                let verdict = letterbox_inbound::spam::judge(shared.clone(), &cfg, raw, facts, &accounts).await?;
+                let verdict =
+                    letterbox_inbound::spam::judge(shared.clone(), &cfg, std::sync::Arc::new(raw), facts, &accounts)
+                        .await?;
                 let v = verdict.for_account(accounts[0]);
                 let tests: Vec<String> = v.hits.iter().map(|h| format!("{}={:.1}", h.name, h.score)).collect();
                 println!(

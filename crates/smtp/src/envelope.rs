@@ -34,7 +34,7 @@ pub(crate) struct Transaction {
     /// BDAT total went over the size limit; later chunks are drained.
     pub chunks_too_large: bool,
     /// SPF of this transaction, checked while the message arrives.
-    pub spf: Option<crate::Pending<Option<letterbox_mailauth::SpfCheck>>>,
+    pub spf: Option<crate::Pending<letterbox_mailauth::SpfCheck>>,
 }
 
 fn notify_text(p: &RcptParams) -> Option<String> {

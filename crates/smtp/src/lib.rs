@@ -106,24 +106,33 @@ pub struct SmtpCtx {
 }
 
 /// A spawned check whose answer is awaited later (SPF from MAIL FROM to
-/// the end of DATA, iprev for the whole connection); dropped unanswered,
-/// it is cancelled.
-pub(crate) struct Pending<T>(Option<tokio::task::JoinHandle<T>>);
+/// the end of DATA, iprev for the whole connection) and then kept for
+/// later messages; dropped unanswered, it is cancelled.
+pub(crate) enum Pending<T> {
+    Running(tokio::task::JoinHandle<Option<T>>),
+    Done(Option<T>),
+}
 
-impl<T: Send + 'static> Pending<T> {
-    pub(crate) fn spawn(f: impl std::future::Future<Output = T> + Send + 'static) -> Pending<T> {
-        Pending(Some(tokio::spawn(f)))
+impl<T: Clone + Send + 'static> Pending<T> {
+    pub(crate) fn spawn(f: impl std::future::Future<Output = Option<T>> + Send + 'static) -> Pending<T> {
+        Pending::Running(tokio::spawn(f))
     }
 
-    /// The answer (`None` if the task failed).
+    /// The answer (`None` when there is none or the task failed).
     pub(crate) async fn get(&mut self) -> Option<T> {
-        self.0.take()?.await.ok()
+        if let Pending::Running(h) = self {
+            *self = Pending::Done(h.await.ok().flatten());
+        }
+        match self {
+            Pending::Done(v) => v.clone(),
+            Pending::Running(_) => None,
+        }
     }
 }
 
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
-        if let Some(h) = &self.0 {
+        if let Pending::Running(h) = self {
             h.abort();
         }
     }

@@ -281,23 +281,20 @@ impl Session {
         let origin = if self.role.is_submission() {
             Origin::Submission
         } else {
-            let spf = match tx.spf.take() {
-                Some(mut p) => p.get().await.flatten(),
+            let spf = match tx.spf.as_mut() {
+                Some(p) => p.get().await,
                 None => None,
             };
-            if self.iprev_done.is_none() {
-                let done = match self.iprev.take() {
-                    Some(mut p) => p.get().await.flatten(),
-                    None => None,
-                };
-                self.iprev_done = Some(done);
-            }
+            let iprev = match self.iprev.as_mut() {
+                Some(p) => p.get().await,
+                None => None,
+            };
             Origin::Smtp(Box::new(SmtpClient {
                 ip: self.info.peer.ip(),
                 helo: self.helo.clone().unwrap_or_default(),
                 mail_from: sender.clone(),
                 spf,
-                iprev: self.iprev_done.clone().flatten(),
+                iprev,
             }))
         };
         // What local copies get: the submission's additions (signature,

@@ -48,9 +48,7 @@ pub(crate) struct Session {
     pub deadline: Instant,
     pub tls: Option<TlsInfo>,
     /// Forward-confirmed reverse DNS of the client, looked up at connect.
-    pub iprev: Option<crate::Pending<Option<letterbox_mailauth::Iprev>>>,
-    /// Its answer, once awaited.
-    pub iprev_done: Option<Option<letterbox_mailauth::Iprev>>,
+    pub iprev: Option<crate::Pending<letterbox_mailauth::Iprev>>,
 }
 
 impl Session {
@@ -139,7 +137,6 @@ pub async fn session(ctx: Arc<SmtpCtx>, role: Role, stream: MaybeTls, info: Conn
         deadline,
         tls,
         iprev: None,
-        iprev_done: None,
     };
     if !role.is_submission() && s.ctx.inbound.checks(s.info.peer.ip()) {
         let (inbound, ip) = (s.ctx.inbound.clone(), s.info.peer.ip());

@@ -199,7 +199,7 @@ impl AccountVerdict {
 pub async fn judge(
     store: SharedStore,
     cfg: &SpamConfig,
-    message: Vec<u8>,
+    message: Arc<Vec<u8>>,
     facts: Facts,
     accounts: &[AccountId],
 ) -> Result<Verdict, StoreError> {
@@ -207,20 +207,19 @@ pub async fn judge(
     let models: Vec<AccountId> = std::iter::once(0).chain(accounts.iter().copied()).collect();
     // Without a model that has learnt enough there is nothing to tokenize
     // for (a new server, accounts that never trained): one read tells.
-    let from_guess = rules::from_header_address(&message);
-    let first = store.spam_facts(&models, from_guess.as_deref(), &[]).await?;
+    let from = rules::from_header_address(&message);
+    let first = store.spam_facts(&models, from.as_deref(), &[]).await?;
     let usable = first
         .iter()
         .any(|f| f.counts.spam_messages >= cfg.bayes_min_trained && f.counts.ham_messages >= cfg.bayes_min_trained);
-    let (content, tokens, from) = tokio::task::spawn_blocking(move || {
+    let (content, tokens) = tokio::task::spawn_blocking(move || {
         // One parse for every rule and the tokenizer.
-        match mail_parser::MessageParser::default().parse(&message) {
+        match mail_parser::MessageParser::default().parse(message.as_slice()) {
             Some(msg) => (
                 rules::content_of(&msg, &blocklist, now_secs()),
                 if usable { bayes::tokens_of(&msg) } else { Vec::new() },
-                rules::from_address(&msg),
             ),
-            None => (rules::content(&message, &blocklist, now_secs()), Vec::new(), None),
+            None => (rules::content(&message, &blocklist, now_secs()), Vec::new()),
         }
     })
     .await
@@ -240,9 +239,6 @@ pub async fn judge(
     // Lists and correspondents came with the first read; the token counts
     // need a second, only when some model can judge.
     let mut facts_of = first;
-    if from != from_guess {
-        facts_of = store.spam_facts(&models, from.as_deref(), &[]).await?;
-    }
     if usable {
         let counts = store.spam_facts(&models, None, &tokens).await?;
         for (f, c) in facts_of.iter_mut().zip(counts) {
