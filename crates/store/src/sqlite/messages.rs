@@ -565,8 +565,9 @@ struct EmailSource<'a> {
 /// Insert an email (quota already charged) in `thread`.
 fn insert_email(conn: &Connection, op: &mut Op, src: &EmailSource<'_>, thread: (ThreadId, bool)) -> Result<EmailId> {
     conn.prepare_cached(
-        "INSERT INTO emails(account_id, thread_id, blob, size, received_at, sent_at, keywords, sort_keys)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        // text_id: the body is indexed (put_blob) before its emails exist.
+        "INSERT INTO emails(account_id, thread_id, blob, size, received_at, sent_at, keywords, sort_keys, text_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT id FROM blob_text WHERE hash = ?3))",
     )?
     .execute(params![
         op.account,

@@ -1294,6 +1294,44 @@ mod tests {
         }
     }
 
+    /// Text filters match through `emails.text_id` and, for an email
+    /// without one (schema v15 fills it; a body indexed later has none),
+    /// through the blob hash: both kinds are found, nothing else is.
+    #[tokio::test]
+    async fn text_search_matches_with_and_without_text_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, inbox) = one_account(&dir.path().join("s.db")).await;
+        let a = store.append(inbox.id, msg("a zebracorn here")).await.unwrap();
+        let b = store.append(inbox.id, msg("another zebracorn")).await.unwrap();
+        store.append(inbox.id, msg("nothing to see")).await.unwrap();
+        let body = |w: &str| crate::Filter::Contains(crate::query::TextField::Body, w.into());
+        let ids: i64 = store
+            .engine
+            .read(|c| Ok(c.query_row("SELECT COUNT(text_id) FROM emails", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(ids, 3, "every new email carries its text row");
+        assert_eq!(
+            store.search_uids(inbox.id, body("zebracorn")).await.unwrap(),
+            vec![a.uid, b.uid]
+        );
+        let b_id = b.id;
+        store
+            .engine
+            .write(move |c| {
+                c.execute("UPDATE emails SET text_id = NULL WHERE id = ?1", [b_id])?;
+                Ok(((), Vec::new()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.search_uids(inbox.id, body("zebracorn")).await.unwrap(),
+            vec![a.uid, b.uid]
+        );
+        assert_eq!(store.search_uids(inbox.id, body("another")).await.unwrap(), vec![b.uid]);
+        assert!(store.search_uids(inbox.id, body("absent")).await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn stale_analyses_are_redone_and_kept() {
         let dir = tempfile::tempdir().unwrap();

@@ -65,10 +65,17 @@ fn condition(f: &Filter, sql: &mut String, args: &mut Vec<Value>) {
             args.push(Value::Integer(*t));
         }
         Filter::Contains(field, text) => {
+            // Emails carry their body's FTS rowid (schema v15); one without
+            // it (indexed after the email was stored) is matched by hash.
+            // SQLite builds each IN set once, the second only if needed.
             sql.push_str(
-                "e.blob IN (SELECT t.hash FROM email_fts f JOIN blob_text t ON t.id = f.rowid WHERE email_fts MATCH ?)",
+                "(e.text_id IN (SELECT rowid FROM email_fts WHERE email_fts MATCH ?)
+                  OR (e.text_id IS NULL AND e.blob IN
+                      (SELECT t.hash FROM email_fts f JOIN blob_text t ON t.id = f.rowid WHERE email_fts MATCH ?)))",
             );
-            args.push(Value::Text(fts_query(*field, text)));
+            let q = fts_query(*field, text);
+            args.push(Value::Text(q.clone()));
+            args.push(Value::Text(q));
         }
     }
 }
