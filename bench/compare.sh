@@ -102,6 +102,7 @@ if [[ $QUICK == 1 ]]; then
     POP3_SECS=5
     SMTP_CONNS=4
     SMTP_MSGS=10    # per connection
+    SMTP_SOURCE_MSGS=200
     IDLE_SAMPLES=5
     IMAPTEST_SECS=${IMAPTEST_SECS:-10}
     SEARCH_N=${SEARCH_N:-2000}
@@ -115,6 +116,7 @@ else
     POP3_SECS=15
     SMTP_CONNS=8
     SMTP_MSGS=50
+    SMTP_SOURCE_MSGS=4000
     IDLE_SAMPLES=20
     IMAPTEST_SECS=${IMAPTEST_SECS:-60}
     SEARCH_N=${SEARCH_N:-100000}
@@ -688,6 +690,55 @@ bench_smtp() {
     [[ $left -eq 0 ]] || echo "round $r, smtp, peer: $left message(s) still in Postfix's queue after 300 s" >>"$RES/failures.txt"
 }
 
+# Postfix's own SMTP load generator, smtp-source (in Debian's postfix
+# package): SMTP_SOURCE_MSGS messages of 4 KB from SMTP_CONNS parallel
+# sessions, one connection per message (its default), all to user2. Timed
+# from start to exit; for Postfix also until its queue is empty (all in
+# Dovecot). Both sides' INBOX counts before and after check that every
+# message arrived.
+SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
+inbox_count() { # port: messages in user2's INBOX
+    python3 - "$1" "$PASSWORD" "${ADDRS[1]}" <<'EOF2'
+import imaplib, sys
+c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+c.login(sys.argv[3], sys.argv[2])
+typ, data = c.status("INBOX", "(MESSAGES)")
+print(int(data[0].split(b"MESSAGES")[1].strip(b" ()")))
+c.logout()
+EOF2
+}
+bench_smtp_source() {
+    local s=$1 r=$2 port=$P_PF_SMTP imap=$P_DC_IMAP
+    [[ $s == letterbox ]] && port=$P_LB_SMTP imap=$P_LB_IMAP
+    local base=$RES/$s/smtp_source_r$r
+    local cmd=("$SMTP_SOURCE" -s "$SMTP_CONNS" -m "$SMTP_SOURCE_MSGS" -l 4096 -f bench@example.test -t "${ADDRS[1]}" "127.0.0.1:$port")
+    echo "r$r $s: ${cmd[*]}" >>"$RES/commands.txt"
+    log "round $r: smtp-source against $s ($SMTP_SOURCE_MSGS messages)"
+    local before after t0 t1 t2 rc=0 i
+    before=$(inbox_count "$imap") || before=""
+    t0=$(date +%s.%N)
+    timeout 600 "${cmd[@]}" >"$base.out" 2>"$base.err" || rc=$?
+    t1=$(date +%s.%N)
+    if [[ $s == peer ]]; then
+        for ((i = 0; i < 3000; i++)); do
+            [[ $(pf_queued) -eq 0 ]] && break
+            sleep 0.1
+        done
+    fi
+    t2=$(date +%s.%N)
+    after=$(inbox_count "$imap") || after=""
+    python3 -c 'import json,sys
+n, t0, t1, t2, rc = int(sys.argv[1]), *map(float, sys.argv[2:5]), int(sys.argv[5])
+before, after = (int(x) if x else None for x in sys.argv[6:8])
+print(json.dumps({"messages": n, "seconds": t1 - t0, "drain_seconds": t2 - t1, "exit": rc,
+                  "delivered": after - before if None not in (before, after) else None}))' \
+        "$SMTP_SOURCE_MSGS" "$t0" "$t1" "$t2" "$rc" "$before" "$after" >"$base.json"
+    if [[ $rc -ne 0 ]]; then
+        echo "round $r, smtp-source, $s: exit status $rc; $(tail -2 "$base.err" | tr '\n' ' ')" >>"$RES/failures.txt"
+    fi
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("  %.0f msgs/s accepted, %s delivered" % (r["messages"]/r["seconds"], r["delivered"]))' "$base.json" >&2 || true
+}
+
 # imaptest (Dovecot's own stress tester) in two modes: `churn` is its
 # default (each client logs in, runs random commands, logs out, a new client
 # takes its place); `steady` sets logout=0, so sessions stay logged in like
@@ -822,6 +873,11 @@ alternate bench_pop3 1
 alternate bench_idle 3 # let the server release the connections (Dovecot: $IDLE_N imap processes exit)
 # SMTP after these: it grows the mailboxes, the workloads above run on identical ones.
 alternate bench_smtp 1
+if [[ -x $SMTP_SOURCE ]]; then
+    alternate bench_smtp_source 1
+else
+    echo "smtp-source not found (Debian package postfix)" >"$RES/smtp_source_skipped.txt"
+fi
 # imaptest last (it leaves its mailbox behind).
 if [[ -z $IMAPTEST_SKIP ]]; then
     for port in "$P_LB_IMAP" "$P_DC_IMAP"; do

@@ -114,6 +114,34 @@ def main():
         )
     )
 
+    # ---- smtp-source (Postfix's own load generator)
+    lb, pr = load(d, "letterbox", "smtp_source"), load(d, "peer", "smtp_source")
+    if lb or pr:
+        n = (lb + pr)[0].get("messages")
+        out.append(
+            table(
+                "SMTP (Postfix's smtp-source) — Letterbox vs Postfix (+ LMTP into Dovecot)",
+                "Postfix",
+                [
+                    ("messages/s until smtp-source exits (all 250s)",
+                     lambda r: r["messages"] / r["seconds"] if r.get("seconds") else None, HIGHER),
+                    ("end-to-end messages/s (until in the mailbox)",
+                     lambda r: r["messages"] / (r["seconds"] + r.get("drain_seconds", 0)) if r.get("seconds") else None,
+                     HIGHER),
+                    ("Postfix queue drain after smtp-source, s", lambda r: r.get("drain_seconds"), LOWER),
+                    ("messages in the recipient's INBOX afterwards (of those sent)", lambda r: r.get("delivered"), HIGHER),
+                    ("smtp-source exit status", lambda r: r.get("exit"), LOWER),
+                ],
+                lb,
+                pr,
+                f"`smtp-source -s SESSIONS -m {n} -l 4096` (one connection per message, its default) to one recipient. "
+                "Letterbox's time includes storing every message in the mailbox; Postfix's first row is queueing "
+                "only, its second adds the time until its queue was empty (everything delivered to Dovecot over LMTP).",
+            )
+        )
+    elif (d / "smtp_source_skipped.txt").exists():
+        out.append("### SMTP (Postfix's smtp-source)\n\nSkipped: " + (d / "smtp_source_skipped.txt").read_text().strip() + "\n")
+
     # ---- IMAP
     lb, pr = load(d, "letterbox", "imap"), load(d, "peer", "imap")
     rows = [
