@@ -420,6 +420,50 @@ def test_event_source_pushes_state_changes(srv, alice):
     # The server's end closes the stream (the fixture stops it).
 
 
+def test_event_source_over_http11_is_chunked_closes_and_is_authenticated(srv, alice):
+    """The push path that bypasses hyper (crates/http/src/stream_conn.rs)
+    frames its own response: chunked, `connection: close`, and the same
+    router answers, so a request without credentials gets 401."""
+    def head_and_rest(request):
+        c = socket.create_connection(("127.0.0.1", srv.ports["http"]), timeout=10)
+        c.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            assert chunk, data
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        return c, head.decode().lower(), rest
+
+    c, head, rest = head_and_rest(
+        b"GET /jmap/eventsource?types=Email&closeafter=no&ping=0 HTTP/1.1\r\nHost: localhost\r\n"
+        + f"Authorization: {alice.auth}\r\n\r\n".encode()
+    )
+    assert head.startswith("http/1.1 200"), head
+    assert "transfer-encoding: chunked" in head and "connection: close" in head, head
+    assert "content-type: text/event-stream" in head and "date: " in head, head
+    # One chunk: hex size, CRLF, the event, CRLF (RFC 9112 §7.1).
+    while b"\r\n" not in rest or len(rest.split(b"\r\n", 1)[1]) < int(rest.split(b"\r\n", 1)[0], 16) + 2:
+        chunk = c.recv(4096)
+        assert chunk, rest
+        rest += chunk
+    size, after = rest.split(b"\r\n", 1)
+    event, end = after[: int(size, 16)], after[int(size, 16):]
+    assert event.startswith(b"event: state\ndata: ") and event.endswith(b"\n\n"), rest
+    assert end.startswith(b"\r\n"), rest
+    c.close()
+    c, head, _ = head_and_rest(b"GET /jmap/eventsource HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert head.startswith("http/1.1 401"), head
+    assert "content-length: " in head and "connection: close" in head, head
+    c.close()
+    # Any other first request is hyper's, keep-alive and all.
+    c, head, _ = head_and_rest(
+        b"GET /jmap/session HTTP/1.1\r\nHost: localhost\r\n" + f"Authorization: {alice.auth}\r\n\r\n".encode()
+    )
+    assert head.startswith("http/1.1 200") and "connection: close" not in head, head
+    c.close()
+
+
 def test_https_speaks_http2_by_alpn_and_plain_http_serves_dev_api(srv):
     curl = shutil.which("curl")
     if curl is None:

@@ -17,13 +17,33 @@ pub struct Peer {
 }
 
 /// Serve one accepted connection until the client closes it or shutdown.
-pub async fn session(http: Arc<Http>, stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
+pub async fn session(http: Arc<Http>, mut stream: MaybeTls, info: ConnInfo, shutdown: Shutdown) {
     let tls = stream.is_tls();
     let router = if tls { http.api.clone() } else { http.plain.clone() };
     let peer = Peer {
         info: info.clone(),
         tls,
     };
+    // A push stream as the first request skips hyper's per-connection
+    // buffers (stream_conn.rs); anything else gets what was read back.
+    let timeout = http.ctx.config.header_timeout;
+    let prefix = match tokio::time::timeout(timeout, crate::stream_conn::first_request(&mut stream, &peer)).await {
+        Ok(Ok(crate::stream_conn::First::Stream(req))) => {
+            crate::stream_conn::serve(stream, router, *req, shutdown.wait()).await;
+            return;
+        }
+        Ok(Ok(crate::stream_conn::First::Other(bytes))) => bytes,
+        Ok(Ok(crate::stream_conn::First::Closed)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(session = info.session_id, peer = %info.peer, error = %e, "HTTP connection failed before a request");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(session = info.session_id, peer = %info.peer, "no HTTP request within the header timeout; closing");
+            return;
+        }
+    };
+    let stream = crate::stream_conn::Prefixed::new(prefix, stream);
     // Issue 18: hyper's header timeout starts with a request's first byte,
     // so a client that connects and sends nothing would hold the slot
     // forever; the first request must come within the header timeout.

@@ -13,6 +13,7 @@ mod conn;
 mod events;
 mod oauth;
 mod routes;
+mod stream_conn;
 mod webmail;
 pub mod webpush;
 mod ws;
