@@ -605,6 +605,14 @@ log "Postfix: ready"
 
 # Messages still in Postfix's queue (not yet handed to Dovecot).
 pf_queued() { find "$PFQUEUE/incoming" "$PFQUEUE/active" "$PFQUEUE/deferred" "$PFQUEUE/maildrop" -type f 2>/dev/null | wc -l; }
+# Wait (at most 300 s) until Postfix has handed everything to Dovecot.
+wait_pf_drained() {
+    local i
+    for ((i = 0; i < 3000; i++)); do
+        [[ $(pf_queued) -eq 0 ]] && return 0
+        sleep 0.1
+    done
+}
 
 # ---- versions -----------------------------------------------------------------
 V_DOVECOT=$(dovecot -c "$DCCONF" --version)
@@ -678,12 +686,9 @@ bench_smtp() {
     run_bench "$s" smtp "$r" --port "$port" --users "$USERS" -c "$SMTP_CONNS" -m "$SMTP_MSGS" --sizes "$SMTP_SIZES"
     [[ $s == peer ]] || return 0
     # Postfix said 250 when the message was queued; wait until all of it is in Dovecot.
-    local t0 i left
+    local t0 left
     t0=$(date +%s.%N)
-    for ((i = 0; i < 3000; i++)); do
-        [[ $(pf_queued) -eq 0 ]] && break
-        sleep 0.1
-    done
+    wait_pf_drained
     left=$(pf_queued)
     python3 -c "import json,sys; print(json.dumps({'seconds': float(sys.argv[2]) - float(sys.argv[1]), 'left': int(sys.argv[3])}))" \
         "$t0" "$(date +%s.%N)" "$left" >"$RES/peer/smtp_drain_r$r.json"
@@ -714,17 +719,12 @@ bench_smtp_source() {
     local cmd=("$SMTP_SOURCE" -s "$SMTP_CONNS" -m "$SMTP_SOURCE_MSGS" -l 4096 -f bench@example.test -t "${ADDRS[1]}" "127.0.0.1:$port")
     echo "r$r $s: ${cmd[*]}" >>"$RES/commands.txt"
     log "round $r: smtp-source against $s ($SMTP_SOURCE_MSGS messages)"
-    local before after t0 t1 t2 rc=0 i
+    local before after t0 t1 t2 rc=0
     before=$(inbox_count "$imap") || before=""
     t0=$(date +%s.%N)
     timeout 600 "${cmd[@]}" >"$base.out" 2>"$base.err" || rc=$?
     t1=$(date +%s.%N)
-    if [[ $s == peer ]]; then
-        for ((i = 0; i < 3000; i++)); do
-            [[ $(pf_queued) -eq 0 ]] && break
-            sleep 0.1
-        done
-    fi
+    [[ $s == peer ]] && wait_pf_drained
     t2=$(date +%s.%N)
     after=$(inbox_count "$imap") || after=""
     python3 -c 'import json,sys

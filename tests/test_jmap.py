@@ -452,6 +452,18 @@ def test_event_source_over_http11_is_chunked_closes_and_is_authenticated(srv, al
     assert event.startswith(b"event: state\ndata: ") and event.endswith(b"\n\n"), rest
     assert end.startswith(b"\r\n"), rest
     c.close()
+    # HTTP/1.0 has no chunked coding: the events come unframed, the
+    # connection's end ends the body.
+    c, head, rest = head_and_rest(
+        b"GET /jmap/eventsource?types=Email&ping=0 HTTP/1.0\r\n" + f"Authorization: {alice.auth}\r\n\r\n".encode()
+    )
+    assert head.startswith("http/1.1 200") and "transfer-encoding" not in head and "content-length" not in head, head
+    while b"\n\n" not in rest:
+        chunk = c.recv(4096)
+        assert chunk, rest
+        rest += chunk
+    assert rest.startswith(b"event: state\ndata: "), rest
+    c.close()
     c, head, _ = head_and_rest(b"GET /jmap/eventsource HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert head.startswith("http/1.1 401"), head
     assert "content-length: " in head and "connection: close" in head, head
